@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a Debian machine: the Debian packages of the
+# real components (only when missing) and the exact npm packages from the lockfile.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_debs=()
+check() { command -v "$1" >/dev/null 2>&1 || need_debs+=("$2"); }
+check etcd etcd-server
+check etcdctl etcd-client
+check icecast2 icecast2
+check liquidsoap liquidsoap
+check ffmpeg ffmpeg
+check ffprobe ffmpeg
+check curl curl
+check ezstream ezstream
+check dig bind9-dnsutils
+check ip iproute2
+check iptables iptables
+check setpriv util-linux
+check nsd nsd
+check dnsperf dnsperf
+check chromium chromium
+check pkill procps
+
+if [ "${#need_debs[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${need_debs[*]} (run as root, or apt-get install them)" >&2
+    exit 1
+  fi
+  echo "installing Debian packages: ${need_debs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=300 update -q
+  apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${need_debs[@]}"
+fi
+
+# The lockfile pins exact versions that run on Node 20; only reinstall when it changed.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi

@@ -1,0 +1,140 @@
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startProcess, type Managed } from './processes.js';
+import { freePort } from './ports.js';
+import { waitFor } from './wait.js';
+
+/**
+ * A private Icecast 2.4 for tests, run as Debian's icecast2 user (it refuses root), with its
+ * config in a temp dir that both the test (as root) and Icecast can read.
+ */
+export interface TestIcecast {
+  port: number;
+  host: string;
+  url: string;
+  dir: string;
+  configPath: string;
+  process: Managed;
+  adminPassword: string;
+  sourcePassword: string;
+  /** Re-reads the config (SIGHUP); only valid once Icecast answers, see NOTES on the HUP race. */
+  reload(): void;
+  stop(): Promise<void>;
+}
+
+export interface IcecastOptions {
+  host?: string;
+  port?: number;
+  sourcePassword?: string;
+  adminPassword?: string;
+  /** Extra XML placed inside <icecast> (mounts, relays). */
+  extraXml?: string;
+  /** Runs the command inside a network namespace (`ip netns exec NAME ...`). */
+  netns?: string;
+}
+
+export function icecastUser(): { uid: number; gid: number } {
+  const uid = Number(execFileSync('id', ['-u', 'icecast2']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'icecast2']).toString().trim());
+  return { uid, gid };
+}
+
+export function minimalIcecastConfig(o: {
+  host: string;
+  port: number;
+  dir: string;
+  sourcePassword: string;
+  adminPassword: string;
+  extraXml?: string;
+}): string {
+  return `<icecast>
+  <location>test</location><admin>test@localhost</admin>
+  <hostname>${o.host}</hostname>
+  <limits><clients>2000</clients><sources>50</sources><queue-size>524288</queue-size>
+    <client-timeout>30</client-timeout><header-timeout>15</header-timeout><source-timeout>10</source-timeout>
+    <burst-on-connect>1</burst-on-connect><burst-size>65535</burst-size></limits>
+  <authentication><source-password>${o.sourcePassword}</source-password><relay-password>${o.sourcePassword}</relay-password>
+    <admin-user>admin</admin-user><admin-password>${o.adminPassword}</admin-password></authentication>
+  <listen-socket><port>${o.port}</port><bind-address>${o.host}</bind-address></listen-socket>
+  <fileserve>1</fileserve>
+  <paths><basedir>/usr/share/icecast2</basedir><logdir>${o.dir}/log</logdir>
+    <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot>
+    <pidfile>${o.dir}/icecast.pid</pidfile></paths>
+  <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog><loglevel>3</loglevel></logging>
+  ${o.extraXml ?? ''}
+</icecast>
+`;
+}
+
+export async function icecastAnswers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/status-json.xsl`, { signal: AbortSignal.timeout(1000) });
+    const body = (await res.json()) as { icestats?: { server_id?: string } };
+    return typeof body.icestats?.server_id === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/** Prepares a directory Icecast (as icecast2) can read and log into. */
+export async function makeIcecastDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'autoradio-icecast-'));
+  const { uid, gid } = icecastUser();
+  await chmod(dir, 0o755);
+  await mkdir(join(dir, 'log'));
+  await chown(join(dir, 'log'), uid, gid);
+  await chown(dir, uid, gid);
+  return dir;
+}
+
+export async function startIcecast(opts: IcecastOptions = {}): Promise<TestIcecast> {
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? (await freePort(host));
+  const dir = await makeIcecastDir();
+  const configPath = join(dir, 'icecast.xml');
+  const sourcePassword = opts.sourcePassword ?? 'sourcepw1';
+  const adminPassword = opts.adminPassword ?? 'adminpw1';
+  await writeFile(
+    configPath,
+    minimalIcecastConfig({ host, port, dir, sourcePassword, adminPassword, extraXml: opts.extraXml }),
+    { mode: 0o644 },
+  );
+  return launchIcecast({ host, port, dir, configPath, sourcePassword, adminPassword, netns: opts.netns });
+}
+
+/** Starts Icecast on an existing config file (e.g. one radiod rendered). */
+export async function launchIcecast(o: {
+  host: string;
+  port: number;
+  dir: string;
+  configPath: string;
+  sourcePassword: string;
+  adminPassword: string;
+  netns?: string;
+}): Promise<TestIcecast> {
+  const url = `http://${o.host}:${o.port}`;
+  const base = ['setpriv', '--reuid=icecast2', '--regid=icecast', '--init-groups', 'icecast2', '-c', o.configPath];
+  const argv = o.netns ? ['ip', 'netns', 'exec', o.netns, ...base] : base;
+  const proc = startProcess(argv[0]!, argv.slice(1));
+  const handle: TestIcecast = {
+    ...o,
+    url,
+    process: proc,
+    reload: () => void proc.child.kill('SIGHUP'),
+    async stop() {
+      await proc.stop('SIGTERM', 3000);
+      await rm(o.dir, { recursive: true, force: true });
+    },
+  };
+  if (!o.netns) {
+    try {
+      await waitFor('icecast answering', () => icecastAnswers(url), { timeoutMs: 10_000, intervalMs: 100 });
+    } catch (err) {
+      await handle.stop();
+      throw new Error(`${(err as Error).message}\n${proc.output.join('\n')}`);
+    }
+  }
+  return handle;
+}
