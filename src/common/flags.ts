@@ -21,8 +21,12 @@ export interface DaemonFlags extends EtcdFlags {
   logLevel: string;
 }
 
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), ...splitList(value)];
+const DEFAULT_ETCD_URLS: readonly string[] = Object.freeze(['http://localhost:2379']);
+
+/** Repeatable list flag; the first use replaces the default instead of adding to it. */
+function collect(value: string, previous: readonly string[] | undefined): string[] {
+  const kept = previous === undefined || previous === DEFAULT_ETCD_URLS ? [] : previous;
+  return [...kept, ...splitList(value)];
 }
 
 export function splitList(value: string): string[] {
@@ -37,7 +41,7 @@ export function addEtcdOptions(cmd: Command): Command {
     .addOption(
       new Option('--etcd-urls <urls>', 'comma-separated etcd client URLs')
         .env('AUTORADIO_ETCD_URLS')
-        .default(['http://localhost:2379'])
+        .default(DEFAULT_ETCD_URLS)
         .argParser(collect),
     )
     .addOption(new Option('--etcd-ca <file>', 'CA certificate for etcd (PEM)').env('AUTORADIO_ETCD_CA'))

@@ -68,3 +68,13 @@ export function isEtcdUnavailable(err: unknown): boolean {
     /deadline exceeded|unavailable|no connection|ECONNREFUSED|circuit/i.test(err.message)
   );
 }
+
+/** A few words on why etcd did not answer, for one-line error messages. */
+export function etcdFailureReason(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  if (/ECONNREFUSED/.test(text)) return 'connection refused';
+  if (/deadline exceeded/i.test(text)) return 'no answer in time';
+  if (/circuit/i.test(text)) return 'repeated failures';
+  if (/ENOTFOUND|EAI_AGAIN/.test(text)) return 'host name not found';
+  return text.split(/[.\n]/)[0] ?? text;
+}

@@ -1,0 +1,99 @@
+import { hostname } from 'node:os';
+import { Command, Option } from 'commander';
+
+/**
+ * Flags shared by the daemons. Every flag can also come from an environment variable so that
+ * /etc/default/autoradio configures them; names avoid the ETCD_ prefix because etcd reads
+ * every ETCD_* variable as one of its own flags.
+ */
+export interface EtcdFlags {
+  etcdUrls: string[];
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+}
+
+export interface DaemonFlags extends EtcdFlags {
+  domain: string;
+  name: string;
+  ip: string[];
+  statsd?: string;
+  logLevel: string;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...splitList(value)];
+}
+
+export function splitList(value: string): string[] {
+  return value
+    .split(/[\s,]+/)
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
+}
+
+export function addEtcdOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--etcd-urls <urls>', 'comma-separated etcd client URLs')
+        .env('AUTORADIO_ETCD_URLS')
+        .default(['http://localhost:2379'])
+        .argParser(collect),
+    )
+    .addOption(new Option('--etcd-ca <file>', 'CA certificate for etcd (PEM)').env('AUTORADIO_ETCD_CA'))
+    .addOption(new Option('--etcd-cert <file>', 'client certificate for etcd (PEM)').env('AUTORADIO_ETCD_CERT'))
+    .addOption(new Option('--etcd-key <file>', 'client key for etcd (PEM)').env('AUTORADIO_ETCD_KEY'));
+}
+
+export function addDaemonOptions(cmd: Command): Command {
+  addEtcdOptions(cmd);
+  return cmd
+    .addOption(new Option('--domain <domain>', 'DNS domain of the cluster').env('DOMAIN').makeOptionMandatory())
+    .addOption(
+      new Option('--name <name>', 'name of this node (default: short hostname)')
+        .env('AUTORADIO_NAME')
+        .default(hostname().split('.')[0]),
+    )
+    .addOption(
+      new Option('--ip <address>', 'public address of this node (repeatable; default: resolve the host name)')
+        .env('AUTORADIO_IP')
+        .argParser(collect),
+    )
+    .addOption(new Option('--statsd <host:port>', 'send metrics to this statsd').env('AUTORADIO_STATSD'))
+    .addOption(
+      new Option('--log-level <level>', 'log level')
+        .env('AUTORADIO_LOG_LEVEL')
+        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+        .default('info'),
+    );
+}
+
+/** Parses an integer flag and refuses anything outside [min, max] with a message naming the flag. */
+export function intFlag(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new Error(`${name} must be an integer between ${min} and ${max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+export function numberFlag(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+      throw new Error(`${name} must be a number between ${min} and ${max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+export function booleanFlag(name: string) {
+  return (value: string): boolean => {
+    const v = value.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off'].includes(v)) return false;
+    throw new Error(`${name} must be true or false, got "${value}"`);
+  };
+}

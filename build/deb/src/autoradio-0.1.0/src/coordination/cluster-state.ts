@@ -1,0 +1,37 @@
+import type { Mount } from './mount.js';
+import type { NodeStatus } from './node-status.js';
+
+/**
+ * One consistent picture of the cluster, as the watched view holds it. Decisions (icecast.xml,
+ * redirects, DNS answers, transcoders to run) are pure functions of this value.
+ */
+export interface ClusterState {
+  /** Mounts by path. */
+  mounts: ReadonlyMap<string, Mount>;
+  /** Live nodes by name (their presence key exists). */
+  nodes: ReadonlyMap<string, NodeStatus>;
+  /** The elected master, if any (from the election key, so known even before its first status report). */
+  master: MasterInfo | undefined;
+  /** etcd revision the state reflects. */
+  revision: string;
+  /** False while the view is serving its last known state because etcd is unreachable. */
+  connected: boolean;
+  /** Changes whenever the set of live nodes changes (used as the DNS SOA serial). */
+  membershipSerial: number;
+}
+
+/** What a master candidate writes into its election key. */
+export interface MasterInfo {
+  name: string;
+  addresses: string[];
+  icecastPort: number;
+}
+
+export function emptyClusterState(): ClusterState {
+  return { mounts: new Map(), nodes: new Map(), master: undefined, revision: '0', connected: false, membershipSerial: 1 };
+}
+
+/** The master node's status, when it is both elected and present. */
+export function masterNode(state: ClusterState): NodeStatus | undefined {
+  return state.master === undefined ? undefined : state.nodes.get(state.master.name);
+}

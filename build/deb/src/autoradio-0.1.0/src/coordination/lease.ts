@@ -1,0 +1,162 @@
+import { EventEmitter } from 'node:events';
+import { EtcdLeaseInvalidError, type Etcd3, type Lease } from 'etcd3';
+import { ThrottledLog, type Logger } from '../common/logger.js';
+import { errorMessage } from '../common/errors.js';
+
+/**
+ * An etcd lease this process keeps alive by itself, with a local notion of "confirmed".
+ *
+ * The etcd3 client reports a lost lease only after 2 x TTL without a successful keepalive,
+ * about one TTL after another node could already have taken over. Here every keepalive records
+ * the time it was *sent*; the server's expiry is at least that time + TTL, so as long as a
+ * confirmation sent less than TTL/2 ago exists, the lease is certainly still alive on the
+ * server, with TTL/2 to spare for clock drift and scheduling delays.
+ *
+ * Events: 'granted' (leaseId) after every (re-)grant, 'confirmed' after each successful
+ * keepalive, 'unconfirmed' when the confirmation window closes, 'lost' when etcd says the
+ * lease is gone (it is then re-granted automatically).
+ */
+export class KeptLease extends EventEmitter {
+  private lease: Lease | undefined;
+  private leaseId: string | undefined;
+  private confirmedSentAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly throttled: ThrottledLog;
+
+  constructor(
+    private readonly client: Etcd3,
+    readonly ttlSeconds: number,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.throttled = new ThrottledLog(log);
+  }
+
+  /** How often keepalives are sent: four per TTL, so one slow answer does not close the window. */
+  get intervalMs(): number {
+    return Math.max(200, (this.ttlSeconds * 1000) / 4);
+  }
+
+  /** The window after a keepalive was sent during which the lease is known to be alive. */
+  get confirmationWindowMs(): number {
+    return (this.ttlSeconds * 1000) / 2;
+  }
+
+  get id(): string | undefined {
+    return this.leaseId;
+  }
+
+  /** The lease handle to attach keys to, once granted. */
+  get handle(): Lease | undefined {
+    return this.lease;
+  }
+
+  /** True while a keepalive sent less than TTL/2 ago was answered by etcd. */
+  get confirmed(): boolean {
+    return !this.stopped && this.leaseId !== undefined && Date.now() - this.confirmedSentAt < this.confirmationWindowMs;
+  }
+
+  start(): void {
+    void this.tick();
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.tick(), delayMs);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      if (this.leaseId === undefined || this.lease === undefined) await this.grant();
+      else await this.keepalive();
+      this.throttled.clear('lease');
+      this.schedule(this.intervalMs);
+    } catch (err) {
+      this.throttled.warn('lease', { err: errorMessage(err), ttl: this.ttlSeconds }, 'etcd lease keepalive failed');
+      // Retry quickly while the window is still open, then settle to the normal pace.
+      this.schedule(Math.min(this.intervalMs, 250));
+    }
+  }
+
+  private async grant(): Promise<void> {
+    const sentAt = Date.now();
+    const lease = this.client.lease(this.ttlSeconds, { autoKeepAlive: false });
+    // A failed grant must not leave a half-made lease behind, nor an unhandled 'lost' event.
+    lease.on('lost', () => {});
+    let id: string;
+    try {
+      id = await lease.grant();
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
+    if (this.stopped) {
+      await lease.revoke().catch(() => {});
+      return;
+    }
+    this.lease = lease;
+    this.leaseId = id;
+    this.markConfirmed(sentAt);
+    this.log.debug({ lease: id, ttl: this.ttlSeconds }, 'lease granted');
+    this.emit('granted', id);
+  }
+
+  private async keepalive(): Promise<void> {
+    const sentAt = Date.now();
+    const lease = this.lease!;
+    try {
+      await lease.keepaliveOnce({ deadline: Date.now() + Math.max(500, this.intervalMs) });
+    } catch (err) {
+      if (!(err instanceof EtcdLeaseInvalidError) || lease !== this.lease) throw err;
+      // etcd forgot the lease (expired during an outage): keys attached to it are gone.
+      this.log.warn({ lease: this.leaseId }, 'etcd lease expired; granting a new one');
+      this.drop();
+      this.emit('lost');
+      await this.grant();
+      return;
+    }
+    if (this.stopped || lease !== this.lease) return;
+    this.markConfirmed(sentAt);
+  }
+
+  private markConfirmed(sentAt: number): void {
+    this.confirmedSentAt = sentAt;
+    this.emit('confirmed');
+    clearTimeout(this.watchdog);
+    const remaining = sentAt + this.confirmationWindowMs - Date.now();
+    this.watchdog = setTimeout(() => this.onWindowClosed(), Math.max(0, remaining));
+  }
+
+  private onWindowClosed(): void {
+    if (this.stopped || this.confirmed) return;
+    this.emit('unconfirmed');
+  }
+
+  private drop(): void {
+    this.lease?.release();
+    this.lease = undefined;
+    this.leaseId = undefined;
+    this.confirmedSentAt = 0;
+    clearTimeout(this.watchdog);
+  }
+
+  /** Stops keepalives and revokes the lease, so keys attached to it vanish at once. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearTimeout(this.watchdog);
+    const lease = this.lease;
+    this.lease = undefined;
+    this.leaseId = undefined;
+    if (lease) {
+      await lease.revoke({ deadline: Date.now() + 1000 }).catch((err: unknown) => {
+        this.log.debug({ err: errorMessage(err) }, 'lease revoke failed; it will expire');
+      });
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import { isIP } from 'node:net';
+import { Ajv } from 'ajv';
+import { formatAjvErrors } from './mount.js';
+
+/**
+ * What a node publishes about itself under its presence lease. Balancers and DNS read it;
+ * radiod writes it every status poll. Pure model and validation.
+ */
+export interface NodeStatus {
+  name: string;
+  /** Public IPv4/IPv6 addresses listeners and sources connect to. */
+  addresses: string[];
+  /** Port of the node's Icecast, for redirects that bypass the HTTP proxy. */
+  icecastPort: number;
+  /** False when the local Icecast did not answer its last status poll. */
+  icecastOk: boolean;
+  /** Listeners per mount path on this node's Icecast. */
+  mounts: Record<string, number>;
+  listeners: number;
+  /** Outbound audio, kbit/s. */
+  bandwidthKbps: number;
+  /** 0 means unlimited. */
+  maxListeners: number;
+  /** Outbound limit, kbit/s; 0 means unlimited. */
+  maxBandwidthKbps: number;
+  /** Milliseconds since the epoch when radiod produced this report. */
+  reportedAt: number;
+}
+
+const nodeStatusSchema = {
+  type: 'object',
+  additionalProperties: true,
+  required: [
+    'name',
+    'addresses',
+    'icecastPort',
+    'icecastOk',
+    'mounts',
+    'listeners',
+    'bandwidthKbps',
+    'maxListeners',
+    'maxBandwidthKbps',
+    'reportedAt',
+  ],
+  properties: {
+    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9-]{0,62}$' },
+    addresses: { type: 'array', items: { type: 'string' }, maxItems: 16 },
+    icecastPort: { type: 'integer', minimum: 1, maximum: 65535 },
+    icecastOk: { type: 'boolean' },
+    mounts: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
+    listeners: { type: 'integer', minimum: 0 },
+    bandwidthKbps: { type: 'number', minimum: 0 },
+    maxListeners: { type: 'integer', minimum: 0 },
+    maxBandwidthKbps: { type: 'number', minimum: 0 },
+    reportedAt: { type: 'number' },
+  },
+} as const;
+
+const validateShape = new Ajv({ allErrors: true }).compile<NodeStatus>(nodeStatusSchema);
+
+export const NODE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/;
+
+export function nodeStatusProblems(value: unknown): string[] {
+  if (!validateShape(value)) return [formatAjvErrors(validateShape.errors)];
+  const bad = value.addresses.filter((a) => isIP(a) === 0);
+  return bad.length > 0 ? [`invalid addresses: ${bad.join(', ')}`] : [];
+}
+
+export function parseNodeStatus(json: string): NodeStatus {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    throw new Error(`node status is not valid JSON: ${(err as Error).message}`);
+  }
+  const problems = nodeStatusProblems(value);
+  if (problems.length > 0) throw new Error(`invalid node status: ${problems.join('; ')}`);
+  return value as NodeStatus;
+}
+
+/** Fraction of listener capacity in use, 0 when unlimited. */
+export function listenerUtilization(n: NodeStatus): number {
+  return n.maxListeners > 0 ? n.listeners / n.maxListeners : 0;
+}

@@ -1,0 +1,73 @@
+import type { ClusterSummary } from '../coordination/cluster-summary.js';
+import type { Mount, PublicMount } from '../coordination/mount.js';
+
+/** Plain-text renderings for people. Pure. */
+
+export function describeMount(m: PublicMount): string {
+  const lines = [m.path, `  source username: ${m.username}`];
+  if (m.relayUrl) lines.push(`  relay from: ${m.relayUrl}`);
+  if (m.fallback) lines.push(`  fallback: ${m.fallback}`);
+  if (m.transcoding) {
+    const t = m.transcoding;
+    const quality = t.quality === undefined ? '' : `, quality ${t.quality}`;
+    lines.push(
+      `  transcoded from ${t.source}: ${t.codec} ${t.bitrate} kbit/s, ${t.samplerate} Hz, ${t.channels === 1 ? 'mono' : 'stereo'}${quality}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function describeCredentials(m: Mount): string {
+  return [`mount: ${m.path}`, `source username: ${m.username}`, `source password: ${m.password}`].join('\n');
+}
+
+export function mountListLine(m: PublicMount): string {
+  const kind = m.transcoding ? `transcoded from ${m.transcoding.source}` : m.relayUrl ? `relay of ${m.relayUrl}` : 'source';
+  const fallback = m.fallback ? `, fallback ${m.fallback}` : '';
+  return `${m.path}\t${kind}${fallback}`;
+}
+
+function padTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+export function describeStatus(s: ClusterSummary): string {
+  const parts: string[] = [];
+  if (!s.connected) parts.push('warning: etcd did not answer; this is the last known state');
+  parts.push(`master: ${s.master ?? '(none elected)'}`);
+  parts.push('');
+  if (s.nodes.length === 0) parts.push('nodes: none alive');
+  else {
+    const rows = [['NODE', 'ADDRESSES', 'ICECAST', 'LISTENERS', 'BANDWIDTH', 'ROLE']];
+    for (const n of s.nodes) {
+      rows.push([
+        n.name,
+        n.addresses.join(','),
+        n.icecastOk ? 'ok' : 'DOWN',
+        `${n.listeners}/${n.maxListeners === 0 ? 'unlimited' : n.maxListeners}`,
+        `${Math.round(n.bandwidthKbps)} kbit/s${n.maxBandwidthKbps > 0 ? ` of ${n.maxBandwidthKbps}` : ''}`,
+        n.isMaster ? 'master' : 'relay',
+      ]);
+    }
+    parts.push(padTable(rows));
+  }
+  parts.push('');
+  if (s.mounts.length === 0) parts.push('mounts: none');
+  else {
+    const rows = [['MOUNT', 'LISTENERS', 'BY NODE']];
+    for (const m of s.mounts) {
+      const byNode = Object.entries(m.listenersByNode)
+        .map(([n, c]) => `${n}=${c}`)
+        .join(' ');
+      rows.push([m.path, String(m.listeners), byNode]);
+    }
+    parts.push(padTable(rows));
+  }
+  parts.push('');
+  const t = s.totals;
+  parts.push(
+    `total: ${t.nodes} nodes (${t.healthyNodes} healthy), ${t.listeners} listeners${t.maxListeners > 0 ? ` of ${t.maxListeners}` : ''}, ${Math.round(t.bandwidthKbps)} kbit/s`,
+  );
+  return parts.join('\n');
+}

@@ -1,0 +1,288 @@
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { ClusterState, MasterInfo } from '../../coordination/cluster-state.js';
+import type { IcecastSecrets } from '../../coordination/icecast-secrets.js';
+import type { Mount } from '../../coordination/mount.js';
+
+/**
+ * icecast.xml as a pure function of the cluster. The same inputs always give the same bytes,
+ * so the writer can compare text to decide whether Icecast needs a reload at all.
+ */
+
+/** Where Icecast finds its files; the defaults are those of Debian's icecast2 package. */
+export interface IcecastPaths {
+  basedir: string;
+  logdir: string;
+  webroot: string;
+  adminroot: string;
+  /** Icecast writes its pid here; radiod reads it back to send SIGHUP. */
+  pidfile?: string;
+}
+
+export const DEBIAN_ICECAST_PATHS: IcecastPaths = {
+  basedir: '/usr/share/icecast2',
+  logdir: '/var/log/icecast2',
+  webroot: '/usr/share/icecast2/web',
+  adminroot: '/usr/share/icecast2/admin',
+};
+
+export interface IcecastNodeSettings {
+  name: string;
+  /** This node's public addresses; used to pick a master address of the same family. */
+  addresses: readonly string[];
+  icecastPort: number;
+  /** Listen on this address only (tests); all interfaces when unset. */
+  bindAddress?: string;
+  /** Host name Icecast puts in its own URLs (playlists, status pages). */
+  hostname: string;
+  /** Node-wide listener limit; 0 means unlimited. */
+  maxListeners: number;
+  paths: IcecastPaths;
+  /** Icecast's own log level: 1 error, 2 warn, 3 info, 4 debug. */
+  logLevel?: number;
+}
+
+export interface RenderInput {
+  /** Only `mounts` is read: the master comes separately so the caller decides what to trust. */
+  state: Pick<ClusterState, 'mounts'>;
+  /** True only while this node holds the (fenced) master election. */
+  isMaster: boolean;
+  /** The master to relay from when not master; undefined renders no relays. */
+  master: MasterInfo | undefined;
+  node: IcecastNodeSettings;
+  secrets: IcecastSecrets;
+}
+
+/**
+ * A relay retries once about a second after losing its upstream, then waits this long
+ * (Icecast's default is 120 s). Short, so a relay picks up the new master's stream within
+ * seconds of a failover even if no reload reaches it.
+ */
+export const MASTER_UPDATE_INTERVAL_S = 2;
+
+/** The user relays authenticate as on the master (Icecast's `relay-user`). */
+export const RELAY_USER = 'relay';
+
+const LIMIT_DEFAULTS = {
+  queueSize: 524288,
+  clientTimeout: 30,
+  headerTimeout: 15,
+  sourceTimeout: 10,
+  burstSize: 65535,
+};
+
+/** Icecast counts sources, relays, admin and status requests as clients too. */
+const CLIENT_HEADROOM = 100;
+const UNLIMITED_CLIENTS = 10000;
+
+export function escapeXml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => XML_ENTITIES[c]!);
+}
+
+const XML_ENTITIES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&apos;',
+};
+
+/** Control characters are not allowed in XML 1.0 at all, escaped or not. */
+function text(value: string | number): string {
+  // eslint-disable-next-line no-control-regex
+  return escapeXml(String(value).replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, ''));
+}
+
+function el(name: string, value: string | number): string {
+  return `<${name}>${text(value)}</${name}>`;
+}
+
+/**
+ * The global source password. Every mount has its own credentials, so nobody needs this one;
+ * it is derived from the admin secret (the same on every render, unknown to everyone) so that
+ * no mount outside the cluster's list can be fed with a guessable password.
+ */
+export function unusedSourcePassword(secrets: IcecastSecrets): string {
+  return createHash('sha256').update(`autoradio-global-source:${secrets.adminPassword}`).digest('base64url');
+}
+
+/** The master address to connect to: one of the same family as ours when possible. */
+export function pickMasterAddress(master: MasterInfo, ownAddresses: readonly string[]): string | undefined {
+  const ownFamilies = new Set(ownAddresses.map((a) => isIP(a)).filter((f) => f !== 0));
+  return master.addresses.find((a) => ownFamilies.has(isIP(a))) ?? master.addresses[0];
+}
+
+export interface RelayTarget {
+  server: string;
+  port: number;
+  mount: string;
+  username?: string;
+  password?: string;
+}
+
+/** Splits an outside relay URL into what Icecast's `<relay>` wants; undefined if unusable. */
+export function parseRelayUrl(url: string): RelayTarget | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (u.protocol !== 'http:' || !u.hostname) return undefined;
+  // Icecast resolves the name itself; IPv6 literals go without their URL brackets.
+  const server = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  const target: RelayTarget = {
+    server,
+    port: u.port ? Number(u.port) : 80,
+    mount: `${u.pathname || '/'}${u.search}`,
+  };
+  if (u.username) {
+    target.username = safeDecode(u.username);
+    target.password = safeDecode(u.password);
+  }
+  return target;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+function sortedMounts(mounts: ReadonlyMap<string, Mount>): Mount[] {
+  return [...mounts.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+function indent(lines: string[], depth: number): string[] {
+  const pad = '  '.repeat(depth);
+  return lines.map((l) => pad + l);
+}
+
+/**
+ * A `<mount>` section. On the master it carries the source credentials (relay mounts take no
+ * source, so none); everywhere it carries the fallback, so listeners move to the fallback when
+ * the mount's source (or relay upstream) drops and come back when it returns.
+ */
+function mountSection(m: Mount, withCredentials: boolean): string[] | undefined {
+  const body: string[] = [];
+  if (withCredentials) body.push(el('username', m.username), el('password', m.password));
+  if (m.fallback !== undefined) body.push(el('fallback-mount', m.fallback), el('fallback-override', 1));
+  if (body.length === 0) return undefined;
+  return ['<mount type="normal">', ...indent([el('mount-name', m.path), ...body], 1), '</mount>'];
+}
+
+function relaySection(localMount: string, t: RelayTarget): string[] {
+  const body = [el('server', t.server), el('port', t.port), el('mount', t.mount), el('local-mount', localMount)];
+  if (t.username !== undefined) body.push(el('username', t.username), el('password', t.password ?? ''));
+  body.push(el('on-demand', 0), el('relay-shoutcast-metadata', 1));
+  return ['<relay>', ...indent(body, 1), '</relay>'];
+}
+
+export function renderIcecastConfig(input: RenderInput): string {
+  const { node, secrets, isMaster } = input;
+  const mounts = sortedMounts(input.state.mounts);
+  const clients = node.maxListeners > 0 ? node.maxListeners + mounts.length * 2 + CLIENT_HEADROOM : UNLIMITED_CLIENTS;
+  // Each mount is one source (or relay); a few extra let a source reconnect before the old one timed out.
+  const sources = Math.max(16, mounts.length * 2 + 8);
+
+  const upstream =
+    !isMaster && input.master !== undefined && input.master.name !== node.name
+      ? { server: pickMasterAddress(input.master, node.addresses), port: input.master.icecastPort }
+      : undefined;
+
+  const lines: string[] = [
+    '<!-- Written by autoradio radiod; local changes are overwritten. -->',
+    '<icecast>',
+  ];
+  const body: string[] = [
+    el('location', node.name),
+    el('admin', `icemaster@${node.hostname}`),
+    el('hostname', node.hostname),
+    '<limits>',
+    ...indent(
+      [
+        el('clients', clients),
+        el('sources', sources),
+        el('queue-size', LIMIT_DEFAULTS.queueSize),
+        el('client-timeout', LIMIT_DEFAULTS.clientTimeout),
+        el('header-timeout', LIMIT_DEFAULTS.headerTimeout),
+        el('source-timeout', LIMIT_DEFAULTS.sourceTimeout),
+        el('burst-on-connect', 1),
+        el('burst-size', LIMIT_DEFAULTS.burstSize),
+      ],
+      1,
+    ),
+    '</limits>',
+    '<authentication>',
+    ...indent(
+      [
+        el('source-password', unusedSourcePassword(secrets)),
+        el('relay-user', RELAY_USER),
+        el('relay-password', secrets.relayPassword),
+        el('admin-user', 'admin'),
+        el('admin-password', secrets.adminPassword),
+      ],
+      1,
+    ),
+    '</authentication>',
+    '<listen-socket>',
+    ...indent([el('port', node.icecastPort), ...(node.bindAddress ? [el('bind-address', node.bindAddress)] : [])], 1),
+    '</listen-socket>',
+    '<http-headers>',
+    '  <header name="Access-Control-Allow-Origin" value="*" />',
+    '</http-headers>',
+    el('master-update-interval', MASTER_UPDATE_INTERVAL_S),
+    el('fileserve', 1),
+    '<paths>',
+    ...indent(
+      [
+        el('basedir', node.paths.basedir),
+        el('logdir', node.paths.logdir),
+        el('webroot', node.paths.webroot),
+        el('adminroot', node.paths.adminroot),
+        ...(node.paths.pidfile ? [el('pidfile', node.paths.pidfile)] : []),
+        '<alias source="/" destination="/status.xsl"/>',
+      ],
+      1,
+    ),
+    '</paths>',
+    '<logging>',
+    ...indent(
+      [el('accesslog', 'access.log'), el('errorlog', 'error.log'), el('loglevel', node.logLevel ?? 3), el('logsize', 10000)],
+      1,
+    ),
+    '</logging>',
+    '<security>',
+    '  <chroot>0</chroot>',
+    '</security>',
+  ];
+
+  for (const m of mounts) {
+    if (isMaster) {
+      const section = mountSection(m, m.relayUrl === undefined);
+      if (section) body.push(...section);
+      if (m.relayUrl !== undefined) {
+        const target = parseRelayUrl(m.relayUrl);
+        if (target) body.push(...relaySection(m.path, target));
+      }
+    } else {
+      const section = mountSection(m, false);
+      if (section) body.push(...section);
+      if (upstream?.server !== undefined) {
+        body.push(
+          ...relaySection(m.path, {
+            server: upstream.server,
+            port: upstream.port,
+            mount: m.path,
+            username: RELAY_USER,
+            password: secrets.relayPassword,
+          }),
+        );
+      }
+    }
+  }
+  lines.push(...indent(body, 1), '</icecast>', '');
+  return lines.join('\n');
+}

@@ -1,0 +1,135 @@
+import { lookup } from 'node:dns/promises';
+import { hostname } from 'node:os';
+import { isIP } from 'node:net';
+import { Command, Option } from 'commander';
+import { addDaemonOptions, intFlag, numberFlag, type DaemonFlags } from '../common/flags.js';
+import { NODE_NAME_RE } from '../coordination/node-status.js';
+import { DEBIAN_ICECAST_PATHS } from './icecast/render.js';
+
+export interface RadiodOptions extends DaemonFlags {
+  icecastConfig: string;
+  icecastPort: number;
+  icecastReload?: string;
+  icecastPidfile?: string;
+  icecastBind?: string;
+  icecastBasedir: string;
+  icecastLogdir: string;
+  icecastWebroot: string;
+  icecastAdminroot: string;
+  /** Mbit/s; 0 means unlimited. */
+  bandwidth: number;
+  /** 0 means unlimited. */
+  maxListeners: number;
+  leaseTtl: number;
+  liquidsoap: string;
+  /** Milliseconds between two status polls of the local Icecast. */
+  statusInterval: number;
+}
+
+export function radiodCommand(): Command {
+  const cmd = new Command('radiod').description(
+    'Keeps the local Icecast in line with the autoradio cluster and publishes its status.',
+  );
+  addDaemonOptions(cmd);
+  return cmd
+    .addOption(
+      new Option('--icecast-config <file>', 'icecast.xml that radiod owns and rewrites')
+        .env('AUTORADIO_ICECAST_CONFIG')
+        .default('/etc/icecast2/icecast.xml'),
+    )
+    .addOption(
+      new Option('--icecast-port <port>', 'port of the local Icecast')
+        .env('AUTORADIO_ICECAST_PORT')
+        .default(8000)
+        .argParser(intFlag('--icecast-port', 1, 65535)),
+    )
+    .addOption(
+      new Option('--icecast-reload <command>', 'shell command that reloads Icecast (default: SIGHUP to its pid)').env(
+        'AUTORADIO_ICECAST_RELOAD',
+      ),
+    )
+    .addOption(
+      new Option('--icecast-pidfile <file>', 'pidfile Icecast writes (default: none; the pid is found with pidof icecast2)').env(
+        'AUTORADIO_ICECAST_PIDFILE',
+      ),
+    )
+    .addOption(
+      new Option('--icecast-bind <address>', 'address Icecast listens on (default: all)').env('AUTORADIO_ICECAST_BIND'),
+    )
+    .addOption(
+      new Option('--icecast-basedir <dir>', 'Icecast base directory')
+        .env('AUTORADIO_ICECAST_BASEDIR')
+        .default(DEBIAN_ICECAST_PATHS.basedir),
+    )
+    .addOption(
+      new Option('--icecast-logdir <dir>', 'Icecast log directory (writable by the icecast2 user)')
+        .env('AUTORADIO_ICECAST_LOGDIR')
+        .default(DEBIAN_ICECAST_PATHS.logdir),
+    )
+    .addOption(
+      new Option('--icecast-webroot <dir>', 'Icecast web root')
+        .env('AUTORADIO_ICECAST_WEBROOT')
+        .default(DEBIAN_ICECAST_PATHS.webroot),
+    )
+    .addOption(
+      new Option('--icecast-adminroot <dir>', 'Icecast admin pages')
+        .env('AUTORADIO_ICECAST_ADMINROOT')
+        .default(DEBIAN_ICECAST_PATHS.adminroot),
+    )
+    .addOption(
+      new Option('--bandwidth <mbps>', 'outbound bandwidth of this node in Mbit/s (0: unlimited)')
+        .env('AUTORADIO_BANDWIDTH')
+        .default(0)
+        .argParser(numberFlag('--bandwidth', 0, 1_000_000)),
+    )
+    .addOption(
+      new Option('--max-listeners <n>', 'listeners this node accepts (0: unlimited)')
+        .env('AUTORADIO_MAX_LISTENERS')
+        .default(0)
+        .argParser(intFlag('--max-listeners', 0, 10_000_000)),
+    )
+    .addOption(
+      new Option('--lease-ttl <seconds>', 'etcd lease TTL for presence and master election')
+        .env('AUTORADIO_LEASE_TTL')
+        .default(5)
+        .argParser(intFlag('--lease-ttl', 2, 300)),
+    )
+    .addOption(
+      new Option('--liquidsoap <path>', 'liquidsoap binary for transcoding mounts')
+        .env('AUTORADIO_LIQUIDSOAP')
+        .default('liquidsoap'),
+    )
+    .addOption(
+      new Option('--status-interval <ms>', 'milliseconds between status polls of the local Icecast')
+        .env('AUTORADIO_STATUS_INTERVAL')
+        .default(1000)
+        .argParser(intFlag('--status-interval', 200, 60_000)),
+    );
+}
+
+/** Parses argv (node, script, ...flags) and checks what commander cannot. */
+export function parseRadiodOptions(argv: string[], cmd = radiodCommand()): RadiodOptions {
+  cmd.parse(argv);
+  const opts = cmd.opts<RadiodOptions>();
+  if (!NODE_NAME_RE.test(opts.name)) {
+    throw new Error(`--name must be 1-63 letters, digits or dashes, starting with a letter or digit, got "${opts.name}"`);
+  }
+  const badIps = (opts.ip ?? []).filter((a) => isIP(a) === 0);
+  if (badIps.length > 0) throw new Error(`--ip must be IPv4 or IPv6 addresses, got ${badIps.join(', ')}`);
+  if (opts.icecastBind !== undefined && isIP(opts.icecastBind) === 0) {
+    throw new Error(`--icecast-bind must be an IP address, got "${opts.icecastBind}"`);
+  }
+  return opts;
+}
+
+/** The node's public addresses: --ip, else what the host's own name resolves to. */
+export async function resolveAddresses(ips: string[] | undefined): Promise<string[]> {
+  if (ips && ips.length > 0) return [...new Set(ips)];
+  const found = await lookup(hostname(), { all: true });
+  const addresses = [...new Set(found.map((a) => a.address))];
+  // Debian maps the host name to 127.0.1.1: only fall back to loopback when nothing else exists.
+  const routable = addresses.filter((a) => !a.startsWith('127.') && a !== '::1');
+  const result = routable.length > 0 ? routable : addresses;
+  if (result.length === 0) throw new Error(`cannot resolve "${hostname()}"; pass --ip`);
+  return result;
+}

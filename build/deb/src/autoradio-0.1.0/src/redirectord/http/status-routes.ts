@@ -1,0 +1,30 @@
+import type { FastifyInstance } from 'fastify';
+import type { HttpAppDeps } from './app.js';
+import { CORS_RESPONSE_HEADERS } from './cors.js';
+import { renderStatusPage } from './status-page.js';
+import { buildStatusView } from './status-view.js';
+
+/** `GET /` (HTML) and `GET /status.json`: the same secret-free view of the cluster. */
+export function registerStatusRoutes(app: FastifyInstance, deps: HttpAppDeps): void {
+  const view = () =>
+    buildStatusView(deps.state.current(), {
+      domain: deps.domain,
+      nodeName: deps.nodeName,
+      httpPort: deps.httpPort,
+      now: Date.now(),
+    });
+
+  app.get('/', (_request, reply) => {
+    deps.metrics.increment('http.status_page');
+    return reply
+      .type('text/html; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .header('x-content-type-options', 'nosniff')
+      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'")
+      .send(renderStatusPage(view()));
+  });
+
+  app.get('/status.json', (_request, reply) =>
+    reply.headers(CORS_RESPONSE_HEADERS).header('cache-control', 'no-cache').type('application/json; charset=utf-8').send(JSON.stringify(view())),
+  );
+}

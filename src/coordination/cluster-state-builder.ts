@@ -1,0 +1,153 @@
+import type { ClusterState, MasterInfo } from './cluster-state.js';
+import {
+  MASTER_ELECTION_PREFIX,
+  MOUNTS_PREFIX,
+  NODES_PREFIX,
+  mountPathFromKey,
+  nodeNameFromKey,
+} from './keys.js';
+import { parseStoredMount, type Mount } from './mount.js';
+import { parseNodeStatus, type NodeStatus } from './node-status.js';
+import { Ajv } from 'ajv';
+
+/** One key change as the watch (or the initial read) delivers it. Pure data. */
+export interface KeyChange {
+  type: 'put' | 'delete';
+  key: string;
+  value: string;
+  createRevision: string;
+  modRevision: string;
+}
+
+const validateMasterInfo = new Ajv().compile<MasterInfo>({
+  type: 'object',
+  required: ['name', 'addresses', 'icecastPort'],
+  properties: {
+    name: { type: 'string', minLength: 1 },
+    addresses: { type: 'array', items: { type: 'string' } },
+    icecastPort: { type: 'integer', minimum: 1, maximum: 65535 },
+  },
+});
+
+/**
+ * Folds etcd key changes into a ClusterState. Pure: no etcd, no timers.
+ *
+ * A malformed value never erases what was known: an invalid mount keeps its last valid
+ * version (and is reported), an invalid node status is ignored until a valid one arrives.
+ */
+export class ClusterStateBuilder {
+  private mounts = new Map<string, Mount>();
+  private nodes = new Map<string, NodeStatus>();
+  private candidates = new Map<string, { createRevision: bigint; value: string }>();
+  private revision = '0';
+  private membershipSerial = 1;
+
+  constructor(private readonly onInvalid: (key: string, problem: string) => void) {}
+
+  get currentRevision(): string {
+    return this.revision;
+  }
+
+  /** Replaces everything with a full read taken at `revision`. */
+  reset(changes: KeyChange[], revision: string): void {
+    const previousNodes = new Set(this.nodes.keys());
+    const previousMounts = this.mounts;
+    this.mounts = new Map();
+    this.nodes = new Map();
+    this.candidates = new Map();
+    for (const c of changes) this.applyOne(c, previousMounts);
+    this.revision = revision;
+    if (!sameKeys(previousNodes, this.nodes)) this.membershipSerial = serialFromRevision(revision);
+  }
+
+  /** Applies the changes of one watch response; returns whether anything visible changed. */
+  apply(changes: KeyChange[], revision: string): boolean {
+    const beforeNames = new Set(this.nodes.keys());
+    let changed = false;
+    for (const c of changes) changed = this.applyOne(c, this.mounts) || changed;
+    if (!sameKeys(beforeNames, this.nodes)) {
+      this.membershipSerial = serialFromRevision(revision);
+    }
+    this.revision = revision;
+    return changed;
+  }
+
+  private applyOne(c: KeyChange, previousMounts: ReadonlyMap<string, Mount>): boolean {
+    if (c.key.startsWith(MOUNTS_PREFIX)) {
+      const path = mountPathFromKey(c.key);
+      if (c.type === 'delete') return this.mounts.delete(path);
+      try {
+        const mount = parseStoredMount(c.value);
+        if (mount.path !== path) throw new Error(`its path ${mount.path} does not match the key`);
+        this.mounts.set(path, mount);
+      } catch (err) {
+        this.onInvalid(c.key, (err as Error).message);
+        const previous = previousMounts.get(path);
+        if (previous) this.mounts.set(path, previous);
+        return false;
+      }
+      return true;
+    }
+    if (c.key.startsWith(NODES_PREFIX)) {
+      const name = nodeNameFromKey(c.key);
+      if (c.type === 'delete') return this.nodes.delete(name);
+      try {
+        const status = parseNodeStatus(c.value);
+        if (status.name !== name) throw new Error(`its name ${status.name} does not match the key`);
+        this.nodes.set(name, status);
+      } catch (err) {
+        this.onInvalid(c.key, (err as Error).message);
+        return false;
+      }
+      return true;
+    }
+    if (c.key.startsWith(MASTER_ELECTION_PREFIX)) {
+      if (c.type === 'delete') return this.candidates.delete(c.key);
+      this.candidates.set(c.key, { createRevision: BigInt(c.createRevision), value: c.value });
+      return true;
+    }
+    return false;
+  }
+
+  private master(): MasterInfo | undefined {
+    let first: { createRevision: bigint; value: string; key: string } | undefined;
+    for (const [key, c] of this.candidates) {
+      if (!first || c.createRevision < first.createRevision) first = { ...c, key };
+    }
+    if (!first) return undefined;
+    let info: unknown;
+    try {
+      info = JSON.parse(first.value);
+    } catch {
+      info = undefined;
+    }
+    if (!validateMasterInfo(info)) {
+      this.onInvalid(first.key, 'master candidate value is not valid MasterInfo JSON');
+      return undefined;
+    }
+    return info;
+  }
+
+  snapshot(connected: boolean): ClusterState {
+    return {
+      mounts: new Map(this.mounts),
+      nodes: new Map(this.nodes),
+      master: this.master(),
+      revision: this.revision,
+      connected,
+      membershipSerial: this.membershipSerial,
+    };
+  }
+}
+
+function sameKeys(a: ReadonlySet<string>, b: ReadonlyMap<string, unknown>): boolean {
+  if (a.size !== b.size) return false;
+  for (const k of a) if (!b.has(k)) return false;
+  return true;
+}
+
+/** SOA serials are 32-bit; etcd revisions only grow, so revision mod 2^32 moves forward too. */
+function serialFromRevision(revision: string): number {
+  const n = Number(BigInt(revision) % 4294967296n);
+  return n === 0 ? 1 : n;
+}

@@ -1,0 +1,59 @@
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from '../common/logger.js';
+import { errorMessage } from '../common/errors.js';
+import { Campaign } from '../coordination/election.js';
+import { MASTER_ELECTION_PREFIX } from '../coordination/keys.js';
+import type { MasterInfo } from '../coordination/cluster-state.js';
+
+/**
+ * This node's candidacy for master, held only while the local Icecast works: a master whose
+ * Icecast is down would take every source and serve nobody. A Campaign cannot restart after
+ * stop(), so each period of candidacy gets a fresh one.
+ */
+export class MasterCandidacy {
+  private campaign: Campaign | undefined;
+  private stopping: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly info: MasterInfo,
+    private readonly opts: { ttlSeconds: number; log: Logger; onChange: (isMaster: boolean) => void },
+  ) {}
+
+  get active(): boolean {
+    return this.campaign !== undefined;
+  }
+
+  get isMaster(): boolean {
+    return this.campaign?.isLeader ?? false;
+  }
+
+  start(): void {
+    if (this.campaign) return;
+    const campaign = new Campaign(this.client, MASTER_ELECTION_PREFIX, JSON.stringify(this.info), {
+      ttlSeconds: this.opts.ttlSeconds,
+      log: this.opts.log,
+    });
+    campaign.on('elected', () => this.campaign === campaign && this.opts.onChange(true));
+    campaign.on('deposed', () => this.campaign === campaign && this.opts.onChange(false));
+    this.campaign = campaign;
+    // Let a previous resignation finish first so our new key queues behind the others.
+    void this.stopping.then(() => {
+      if (this.campaign === campaign) campaign.start();
+    });
+    this.opts.log.info('campaigning for master');
+  }
+
+  /** Resigns at once (the next candidate takes over within milliseconds). */
+  stop(reason: string): Promise<void> {
+    const campaign = this.campaign;
+    if (!campaign) return this.stopping;
+    this.campaign = undefined;
+    this.opts.log.info({ reason }, 'withdrawing from the master election');
+    this.opts.onChange(false);
+    this.stopping = campaign.stop().catch((err: unknown) => {
+      this.opts.log.warn({ err: errorMessage(err) }, 'resigning failed; the lease will expire');
+    });
+    return this.stopping;
+  }
+}

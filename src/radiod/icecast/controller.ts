@@ -1,0 +1,166 @@
+import type { Logger } from '../../common/logger.js';
+import type { Metrics } from '../../common/metrics.js';
+import { errorMessage } from '../../common/errors.js';
+import type { ClusterStateSource } from '../../coordination/cluster-view.js';
+import type { MasterInfo } from '../../coordination/cluster-state.js';
+import type { IcecastSecrets } from '../../coordination/icecast-secrets.js';
+import { renderIcecastConfig, type IcecastNodeSettings } from './render.js';
+import { writeConfigIfChanged } from './config-writer.js';
+import type { Reloader } from './reloader.js';
+
+export interface IcecastControllerOptions {
+  source: ClusterStateSource;
+  node: IcecastNodeSettings;
+  secrets: IcecastSecrets;
+  configPath: string;
+  reloader: Reloader;
+  /** A live probe: true when Icecast answers (only then is a SIGHUP safe). */
+  icecastAnswers: () => Promise<boolean>;
+  /** Called after this node stops being master, before the relay config goes live. */
+  onDemoted?: () => Promise<void>;
+  log: Logger;
+  metrics: Metrics;
+  /** Coalesces bursts of changes; well under the one-second propagation target. */
+  debounceMs?: number;
+}
+
+/**
+ * Keeps icecast.xml equal to render(cluster state, master, settings) and reloads Icecast when
+ * the file changed. Runs are serialized; a change arriving during a run triggers one more.
+ */
+export class IcecastController {
+  private isMaster = false;
+  /** The last other node seen as master: relays keep pointing at it while an election runs. */
+  private lastOtherMaster: MasterInfo | undefined;
+  private effectiveMasterName: string | undefined;
+  private renderedAsMaster = false;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private reloadPending = false;
+  private stopped = false;
+  private unsubscribe: (() => void) | undefined;
+  /** When the newest pending change was noticed, for the propagation timing metric. */
+  private changeNoticedAt: number | undefined;
+
+  constructor(private readonly opts: IcecastControllerOptions) {}
+
+  /** Writes the first config (Icecast may not be up yet) and follows the cluster from then on. */
+  async start(): Promise<void> {
+    this.unsubscribe = this.opts.source.onChange(() => this.schedule());
+    await this.syncNow();
+  }
+
+  setMaster(isMaster: boolean): void {
+    if (isMaster === this.isMaster) return;
+    this.isMaster = isMaster;
+    this.schedule(0);
+  }
+
+  /** Icecast came (back) up: it may have read an older file, or missed a skipped reload. */
+  icecastStarted(): void {
+    this.reloadPending = true;
+    this.schedule(0);
+  }
+
+  schedule(delayMs = this.opts.debounceMs ?? 50): void {
+    if (this.stopped) return;
+    this.changeNoticedAt ??= Date.now();
+    if (this.timer) {
+      if (delayMs > 0) return;
+      clearTimeout(this.timer);
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.syncNow();
+    }, delayMs);
+  }
+
+  async syncNow(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.sync()
+      .catch((err: unknown) => {
+        this.opts.metrics.increment('errors.icecast_config');
+        this.opts.log.error({ err: errorMessage(err) }, 'cannot update the Icecast configuration; retrying');
+        setTimeout(() => this.schedule(0), 1000).unref();
+      })
+      .finally(() => {
+        this.running = undefined;
+        if (this.again && !this.stopped) {
+          this.again = false;
+          void this.syncNow();
+        }
+      });
+    return this.running;
+  }
+
+  /** Which master the config follows: us, the elected one, or the last one known. */
+  private masterToFollow(): MasterInfo | undefined {
+    const elected = this.opts.source.current().master;
+    if (elected && elected.name !== this.opts.node.name) this.lastOtherMaster = elected;
+    return this.lastOtherMaster;
+  }
+
+  private async sync(): Promise<void> {
+    const noticedAt = this.changeNoticedAt;
+    this.changeNoticedAt = undefined;
+    const state = this.opts.source.current();
+    const isMaster = this.isMaster;
+    const master = isMaster ? undefined : this.masterToFollow();
+
+    const masterName = isMaster ? this.opts.node.name : master?.name;
+    if (masterName !== this.effectiveMasterName) {
+      this.opts.log.info({ master: masterName ?? null, self: isMaster }, 'following a new master');
+      if (this.effectiveMasterName !== undefined) this.opts.metrics.increment('master_changes');
+      this.effectiveMasterName = masterName;
+    }
+    if (this.renderedAsMaster && !isMaster) {
+      // Sources still attached here must reconnect (through the proxies) to the new master,
+      // and the relays we are about to start need their local mount names free.
+      await this.opts.onDemoted?.().catch((err: unknown) => {
+        this.opts.log.warn({ err: errorMessage(err) }, 'cannot drop local sources after losing mastership');
+      });
+    }
+
+    const xml = renderIcecastConfig({ state, isMaster, master, node: this.opts.node, secrets: this.opts.secrets });
+    const changed = await writeConfigIfChanged(this.opts.configPath, xml);
+    this.renderedAsMaster = isMaster;
+    if (changed) {
+      this.opts.metrics.increment('icecast.config_writes');
+      this.opts.log.info(
+        { path: this.opts.configPath, mounts: state.mounts.size, master: masterName ?? null, isMaster },
+        'icecast config written',
+      );
+      this.reloadPending = true;
+    }
+    if (this.reloadPending) await this.reload();
+    if (changed && noticedAt !== undefined) this.opts.metrics.timing('icecast.config_propagation', Date.now() - noticedAt);
+  }
+
+  private async reload(): Promise<void> {
+    if (!(await this.opts.icecastAnswers())) {
+      // Icecast reads the file when it starts; icecastStarted() reloads once it answers.
+      this.opts.log.info('icecast is not answering; reload deferred until it is up');
+      return;
+    }
+    try {
+      await this.opts.reloader.reload();
+      this.reloadPending = false;
+      this.opts.metrics.increment('icecast.reloads');
+      this.opts.log.info({ how: this.opts.reloader.description }, 'icecast reloaded');
+    } catch (err) {
+      this.opts.metrics.increment('errors.icecast_reload');
+      throw new Error(`reload failed (${this.opts.reloader.description}): ${errorMessage(err)}`);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.unsubscribe?.();
+    await this.running;
+  }
+}

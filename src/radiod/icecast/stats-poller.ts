@@ -1,0 +1,120 @@
+import { errorMessage } from '../../common/errors.js';
+import { parseAdminStats, parseStatusJson, type IcecastStats } from './stats.js';
+
+export interface IcecastEndpoint {
+  /** e.g. http://127.0.0.1:8000 */
+  baseUrl: string;
+  adminUser: string;
+  adminPassword: string;
+}
+
+/** The local address to reach an Icecast bound to `bind` (all interfaces when unset). */
+export function localIcecastUrl(port: number, bind?: string): string {
+  if (!bind || bind === '0.0.0.0') return `http://127.0.0.1:${port}`;
+  if (bind === '::') return `http://[::1]:${port}`;
+  return bind.includes(':') ? `http://[${bind}]:${port}` : `http://${bind}:${port}`;
+}
+
+function basicAuth(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+/**
+ * One status read: `/admin/stats` (stable XML, byte counters), falling back to the
+ * unauthenticated `/status-json.xsl` when the admin page is refused (e.g. Icecast still runs
+ * with an older password right after the secrets changed).
+ */
+export async function fetchIcecastStats(ep: IcecastEndpoint, timeoutMs = 1000): Promise<IcecastStats> {
+  let adminProblem: string;
+  try {
+    const res = await fetch(`${ep.baseUrl}/admin/stats`, {
+      headers: { authorization: basicAuth(ep.adminUser, ep.adminPassword) },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const body = await res.text();
+    if (res.ok) return parseAdminStats(body);
+    adminProblem = `HTTP ${res.status}`;
+  } catch (err) {
+    // A refused or timed-out connection means Icecast is down: no point asking again.
+    if (!(err instanceof SyntaxError) && !/invalid XML|icestats/.test(errorMessage(err))) throw err;
+    adminProblem = errorMessage(err);
+  }
+  try {
+    const res = await fetch(`${ep.baseUrl}/status-json.xsl`, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    return parseStatusJson(await res.text());
+  } catch (err) {
+    throw new Error(`admin stats: ${adminProblem}; status-json: ${errorMessage(err)}`);
+  }
+}
+
+/** Whether Icecast answers with populated stats (safe to SIGHUP). */
+export async function icecastAnswers(baseUrl: string, timeoutMs = 700): Promise<boolean> {
+  try {
+    const res = await fetch(`${baseUrl}/status-json.xsl`, { signal: AbortSignal.timeout(timeoutMs) });
+    parseStatusJson(await res.text());
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Asks Icecast to drop a mount's source (its client reconnects, through the proxy, to the master). */
+export async function killSource(ep: IcecastEndpoint, mount: string, timeoutMs = 1000): Promise<void> {
+  const res = await fetch(`${ep.baseUrl}/admin/killsource?mount=${encodeURIComponent(mount)}`, {
+    headers: { authorization: basicAuth(ep.adminUser, ep.adminPassword) },
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  await res.arrayBuffer();
+  if (!res.ok) throw new Error(`killsource ${mount}: HTTP ${res.status}`);
+}
+
+export interface PollResult {
+  at: number;
+  stats: IcecastStats | undefined;
+  error?: string;
+}
+
+/**
+ * Polls the local Icecast every `intervalMs` (never overlapping) and hands each result,
+ * success or failure, to `onResult`.
+ */
+export class StatsPoller {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly endpoint: () => IcecastEndpoint,
+    private readonly intervalMs: number,
+    private readonly onResult: (r: PollResult) => void | Promise<void>,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    void this.tick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    const startedAt = Date.now();
+    let result: PollResult;
+    try {
+      result = { at: Date.now(), stats: await fetchIcecastStats(this.endpoint(), Math.min(1500, this.intervalMs)) };
+    } catch (err) {
+      result = { at: Date.now(), stats: undefined, error: errorMessage(err) };
+    }
+    try {
+      await this.onResult(result);
+    } catch {
+      // The consumer logs its own failures; the poll goes on.
+    }
+    if (this.stopped) return;
+    const wait = Math.max(50, this.intervalMs - (Date.now() - startedAt));
+    this.timer = setTimeout(() => void this.tick(), wait);
+  }
+}

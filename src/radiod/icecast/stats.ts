@@ -1,0 +1,85 @@
+import { child, childText, children, parseXml } from './xml.js';
+
+/**
+ * Icecast's status documents, parsed into one shape. Pure: the poller fetches, this reads.
+ */
+export interface IcecastMountStats {
+  mount: string;
+  listeners: number;
+  /** Bytes sent to this mount's listeners since its source started; absent from status-json. */
+  totalBytesSent?: number;
+  totalBytesRead?: number;
+  sourceIp?: string;
+  userAgent?: string;
+}
+
+export interface IcecastStats {
+  serverId: string;
+  /** Listeners on all mounts (relays pulling from this server count as listeners). */
+  listeners: number;
+  mounts: IcecastMountStats[];
+}
+
+function nonNegativeInt(value: string | number | undefined | null): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const n = typeof value === 'number' ? value : Number(String(value).trim());
+  return Number.isFinite(n) && n >= 0 ? Math.floor(n) : undefined;
+}
+
+/** `/admin/stats` (Basic auth with the admin credentials): Icecast's stable XML. */
+export function parseAdminStats(xml: string): IcecastStats {
+  const root = parseXml(xml);
+  if (root.name !== 'icestats') throw new Error(`expected <icestats>, got <${root.name}>`);
+  const serverId = childText(root, 'server_id');
+  if (serverId === undefined) throw new Error('icestats has no server_id (stats not populated yet)');
+  const mounts: IcecastMountStats[] = [];
+  for (const src of children(root, 'source')) {
+    const mount = src.attributes['mount'];
+    if (!mount) continue;
+    const m: IcecastMountStats = { mount, listeners: nonNegativeInt(childText(src, 'listeners')) ?? 0 };
+    const sent = nonNegativeInt(childText(src, 'total_bytes_sent'));
+    if (sent !== undefined) m.totalBytesSent = sent;
+    const read = nonNegativeInt(childText(src, 'total_bytes_read'));
+    if (read !== undefined) m.totalBytesRead = read;
+    const ip = childText(src, 'source_ip');
+    if (ip) m.sourceIp = ip;
+    const ua = child(src, 'user_agent')?.text;
+    if (ua) m.userAgent = ua;
+    mounts.push(m);
+  }
+  const sum = mounts.reduce((acc, m) => acc + m.listeners, 0);
+  return { serverId, listeners: nonNegativeInt(childText(root, 'listeners')) ?? sum, mounts };
+}
+
+/**
+ * `/status-json.xsl` (no auth), the fallback. Right after start it can be invalid JSON, and
+ * `source` is an object for one mount, an array for several, absent for none.
+ */
+export function parseStatusJson(json: string): IcecastStats {
+  const doc = JSON.parse(json) as { icestats?: Record<string, unknown> };
+  const ice = doc.icestats;
+  if (!ice || typeof ice !== 'object') throw new Error('status-json has no icestats');
+  const serverId = ice['server_id'];
+  if (typeof serverId !== 'string') throw new Error('icestats has no server_id (stats not populated yet)');
+  const raw = ice['source'];
+  const list: unknown[] = raw === undefined || raw === null ? [] : Array.isArray(raw) ? raw : [raw];
+  const mounts: IcecastMountStats[] = [];
+  for (const s of list) {
+    if (!s || typeof s !== 'object') continue;
+    const src = s as Record<string, unknown>;
+    const mount = mountFromListenUrl(src['listenurl']);
+    if (!mount) continue;
+    mounts.push({ mount, listeners: nonNegativeInt(src['listeners'] as number | string | undefined) ?? 0 });
+  }
+  return { serverId, listeners: mounts.reduce((acc, m) => acc + m.listeners, 0), mounts };
+}
+
+/** status-json names mounts only through their listen URL. */
+function mountFromListenUrl(url: unknown): string | undefined {
+  if (typeof url !== 'string') return undefined;
+  try {
+    return decodeURIComponent(new URL(url).pathname);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,209 @@
+import { CommanderError } from 'commander';
+import { createLogger, ThrottledLog } from '../common/logger.js';
+import { createMetrics } from '../common/metrics.js';
+import { errorMessage } from '../common/errors.js';
+import { connectEtcd } from '../coordination/client.js';
+import { ClusterView } from '../coordination/cluster-view.js';
+import { ensureIcecastSecrets, type IcecastSecrets } from '../coordination/icecast-secrets.js';
+import { Presence } from '../coordination/presence.js';
+import type { MasterInfo } from '../coordination/cluster-state.js';
+import { parseRadiodOptions, radiodCommand, resolveAddresses } from './options.js';
+import { MasterCandidacy } from './candidacy.js';
+import { IcecastController } from './icecast/controller.js';
+import { CommandReloader, SignalReloader } from './icecast/reloader.js';
+import { BandwidthMeter } from './icecast/bandwidth.js';
+import type { IcecastNodeSettings } from './icecast/render.js';
+import {
+  StatsPoller,
+  fetchIcecastStats,
+  icecastAnswers,
+  killSource,
+  localIcecastUrl,
+  type IcecastEndpoint,
+  type PollResult,
+} from './icecast/stats-poller.js';
+import { buildNodeStatus } from './node-report.js';
+
+/** Consecutive failed polls before the node gives up its candidacy (a restart takes ~1 s). */
+const DOWN_AFTER_FAILURES = 3;
+
+async function main(): Promise<void> {
+  let opts;
+  try {
+    opts = parseRadiodOptions(process.argv, radiodCommand().exitOverride());
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode);
+    process.stderr.write(`radiod: ${errorMessage(err)}\n`);
+    process.exit(2);
+  }
+
+  const log = createLogger('radiod', opts.logLevel);
+  const throttled = new ThrottledLog(log);
+  const metrics = createMetrics(opts.statsd, 'radiod', opts.name, (err) =>
+    throttled.warn('statsd', { err: err.message }, 'statsd send failed'),
+  );
+  const addresses = await resolveAddresses(opts.ip);
+  const client = connectEtcd(opts);
+
+  let shuttingDown = false;
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const shutdown = async (signal: string): Promise<void> => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      log.warn('shutdown took too long; exiting');
+      process.exit(1);
+    }, 8000);
+    for (const step of cleanups.reverse()) {
+      try {
+        await step();
+      } catch (err) {
+        log.warn({ err: errorMessage(err) }, 'shutdown step failed');
+      }
+    }
+    await metrics.close().catch(() => {});
+    client.close();
+    clearTimeout(force);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  // Passwords first: no useful config can be written without them.
+  let secrets: IcecastSecrets | undefined;
+  while (!secrets) {
+    try {
+      secrets = await ensureIcecastSecrets(client);
+    } catch (err) {
+      if (shuttingDown) return;
+      throttled.warn('secrets', { err: errorMessage(err) }, 'cannot read the Icecast secrets from etcd; retrying');
+      metrics.increment('errors.etcd');
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  if (shuttingDown) return;
+  const adminPassword = secrets.adminPassword;
+
+  const view = new ClusterView(client, log.child({ component: 'cluster-view' }));
+  cleanups.push(() => view.stop());
+  await view.start();
+
+  const node: IcecastNodeSettings = {
+    name: opts.name,
+    addresses,
+    icecastPort: opts.icecastPort,
+    ...(opts.icecastBind ? { bindAddress: opts.icecastBind } : {}),
+    hostname: opts.domain,
+    maxListeners: opts.maxListeners,
+    paths: {
+      basedir: opts.icecastBasedir,
+      logdir: opts.icecastLogdir,
+      webroot: opts.icecastWebroot,
+      adminroot: opts.icecastAdminroot,
+      ...(opts.icecastPidfile ? { pidfile: opts.icecastPidfile } : {}),
+    },
+  };
+  const baseUrl = localIcecastUrl(opts.icecastPort, opts.icecastBind);
+  const endpoint: IcecastEndpoint = { baseUrl, adminUser: 'admin', adminPassword };
+  const reloader = opts.icecastReload
+    ? new CommandReloader(opts.icecastReload, log)
+    : new SignalReloader(opts.icecastPidfile ? { pidfile: opts.icecastPidfile } : {});
+
+  const controller = new IcecastController({
+    source: view,
+    node,
+    secrets,
+    configPath: opts.icecastConfig,
+    reloader,
+    icecastAnswers: () => icecastAnswers(baseUrl),
+    onDemoted: async () => {
+      // Sources still here would block the relays and never reach the new master's listeners.
+      const stats = await fetchIcecastStats(endpoint);
+      const mounts = view.current().mounts;
+      for (const m of stats.mounts) {
+        const mount = mounts.get(m.mount);
+        if (mount && mount.relayUrl === undefined) {
+          await killSource(endpoint, m.mount).catch((err: unknown) =>
+            log.warn({ mount: m.mount, err: errorMessage(err) }, 'cannot drop source'),
+          );
+        }
+      }
+    },
+    log: log.child({ component: 'icecast' }),
+    metrics,
+  });
+  cleanups.push(() => controller.stop());
+  await controller.start();
+
+  const masterInfo: MasterInfo = { name: opts.name, addresses, icecastPort: opts.icecastPort };
+  const candidacy = new MasterCandidacy(client, masterInfo, {
+    ttlSeconds: opts.leaseTtl,
+    log: log.child({ component: 'election' }),
+    onChange: (isMaster) => {
+      log.info({ isMaster }, isMaster ? 'this node is master' : 'this node is not master');
+      metrics.gauge('is_master', isMaster ? 1 : 0);
+      controller.setMaster(isMaster);
+    },
+  });
+  cleanups.push(() => candidacy.stop('shutdown'));
+
+  const presence = new Presence(client, opts.name, { ttlSeconds: opts.leaseTtl, log: log.child({ component: 'presence' }) });
+  // Stopped last of all (cleanups run in reverse): the node vanishes once it no longer serves.
+  cleanups.unshift(() => presence.stop());
+  presence.start();
+
+  // transcoders: the TranscoderManager (src/radiod/transcoder/) starts here with
+  // opts.liquidsoap, the ClusterStateSource `view`, the client and this node's name, and is
+  // stopped in `cleanups` before the candidacy resigns.
+
+  const bandwidth = new BandwidthMeter();
+  let up = false;
+  let failures = 0;
+  const onPoll = (r: PollResult): void => {
+    if (shuttingDown) return;
+    if (r.stats) {
+      failures = 0;
+      throttled.clear('icecast-down');
+      if (!up) {
+        up = true;
+        bandwidth.reset();
+        log.info({ url: baseUrl }, 'local icecast is up');
+        controller.icecastStarted();
+        candidacy.start();
+      }
+    } else {
+      failures++;
+      throttled.warn('icecast-down', { err: r.error, url: baseUrl }, 'local icecast does not answer');
+      metrics.increment('errors.icecast_poll');
+      if (up && failures >= DOWN_AFTER_FAILURES) {
+        up = false;
+        log.warn({ failures }, 'local icecast is down');
+        void candidacy.stop('local icecast is down');
+      }
+    }
+    const kbps = r.stats ? bandwidth.sample(r.at, r.stats.mounts) : 0;
+    const status = buildNodeStatus(
+      { name: opts.name, addresses, icecastPort: opts.icecastPort, maxListeners: opts.maxListeners, bandwidthMbps: opts.bandwidth },
+      r.stats,
+      kbps,
+      r.at,
+    );
+    presence.publish(status);
+    metrics.gauge('icecast.up', r.stats ? 1 : 0);
+    metrics.gauge('listeners', status.listeners);
+    metrics.gauge('bandwidth_kbps', status.bandwidthKbps);
+  };
+  const poller = new StatsPoller(() => endpoint, opts.statusInterval, onPoll);
+  cleanups.push(() => poller.stop());
+  poller.start();
+  log.info(
+    { name: opts.name, addresses, config: opts.icecastConfig, icecast: baseUrl, reload: reloader.description },
+    'radiod started',
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`radiod: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

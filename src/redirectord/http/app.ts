@@ -1,0 +1,92 @@
+import http from 'node:http';
+import { fastify, LogController, type FastifyInstance } from 'fastify';
+import type { ClusterState } from '../../coordination/cluster-state.js';
+import type { Logger } from '../../common/logger.js';
+import type { Metrics } from '../../common/metrics.js';
+import type { Balancer } from '../balancer/balancer.js';
+import { registerListenerRoutes } from './listener-routes.js';
+import { registerStatusRoutes } from './status-routes.js';
+
+/** Anything that hands out the current cluster view (ClusterView in production, a fake in tests). */
+export interface StateSource {
+  current(): ClusterState;
+}
+
+export interface HttpAppDeps {
+  state: StateSource;
+  domain: string;
+  nodeName: string;
+  balancer: Balancer;
+  /** true: listeners go to the chosen node's /_stream proxy; false: straight to its Icecast port. */
+  enableIcecastProxy: boolean;
+  log: Logger;
+  metrics: Metrics;
+  /** redirectord's port on every node (80 in production). */
+  httpPort: number;
+}
+
+/** Header and idle limits for connections handed over by the front door. */
+export const HTTP_LIMITS = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  checkIntervalMs: 1_000,
+};
+
+/**
+ * Builds the listener-facing HTTP application. The returned server never listens by itself:
+ * the front door owns the port and hands it every connection that is not a source or stream
+ * proxy with `server.emit('connection', socket)`. Tests may call app.inject() or make the
+ * server listen.
+ */
+export async function buildHttpApp(deps: HttpAppDeps): Promise<{ app: FastifyInstance; server: http.Server }> {
+  let server: http.Server | undefined;
+  // Typed as the default instance: the routes only need the base logger interface.
+  const app: FastifyInstance = fastify({
+    loggerInstance: deps.log,
+    // One log line per listener redirect would drown the journal; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    routerOptions: { maxParamLength: 1024 },
+    serverFactory: (handler) => {
+      server = http.createServer(
+        {
+          headersTimeout: HTTP_LIMITS.headersTimeoutMs,
+          requestTimeout: HTTP_LIMITS.requestTimeoutMs,
+          keepAliveTimeout: HTTP_LIMITS.keepAliveTimeoutMs,
+          connectionsCheckingInterval: HTTP_LIMITS.checkIntervalMs,
+        },
+        handler,
+      );
+      server.setTimeout(HTTP_LIMITS.idleTimeoutMs);
+      return server;
+    },
+  }) as unknown as FastifyInstance;
+  registerListenerRoutes(app, deps);
+  registerStatusRoutes(app, deps);
+  app.setNotFoundHandler((_request, reply) => {
+    void reply.code(404).type('text/plain; charset=utf-8').send('Not found\n');
+  });
+  app.setErrorHandler((err: { statusCode?: number; message?: string }, request, reply) => {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) request.log.error({ err, url: request.url }, 'http request failed');
+    void reply.code(status).type('text/plain; charset=utf-8').send(status === 500 ? 'Internal error\n' : 'Bad request\n');
+  });
+  await app.ready();
+  if (!server) throw new Error('fastify did not call the server factory');
+  startTimeoutChecks(server);
+  return { app, server };
+}
+
+/**
+ * Node only starts enforcing headersTimeout/requestTimeout when a server starts listening;
+ * this one never does, so slow-header clients handed over by the front door would never be
+ * cut off. The tracking routine is the server's own 'listening' handler and is idempotent.
+ */
+function startTimeoutChecks(server: http.Server): void {
+  for (const listener of server.listeners('listening')) {
+    if (typeof listener === 'function' && listener.name === 'setupConnectionsTracking') {
+      (listener as (this: http.Server) => void).call(server);
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import { isValidMountPath } from '../../coordination/mount.js';
+import { hasFramedBody, splitTarget, type RequestHead } from './request-head.js';
+
+/**
+ * What the front door does with a connection, decided from its first request head alone.
+ * Pure: the front door (I/O) acts on the answer.
+ */
+export type Classification =
+  /** A source client's dialogue (or its libshout probes): spliced to the master's Icecast. */
+  | { kind: 'source' }
+  /** A listener stream: raw proxy to the local Icecast at `upstreamTarget`. */
+  | { kind: 'stream'; upstreamTarget: string }
+  /** CORS preflight for a stream URL, answered by the front door itself. */
+  | { kind: 'stream-preflight' }
+  /** Answered by the front door with this status and closed. */
+  | { kind: 'reject'; status: 403 | 404 | 405; reason: string }
+  /** Everything else: handed to the HTTP application. */
+  | { kind: 'http' };
+
+export const STREAM_PREFIX = '/_stream';
+
+/** The only Icecast admin commands source clients need; every other admin URL stays private. */
+const ADMIN_ALLOWED = new Set(['/admin/metadata', '/admin/!POKE']);
+
+export function classifyRequest(head: RequestHead, opts: { streamProxy?: boolean } = {}): Classification {
+  const method = head.method;
+  const { path, query } = splitTarget(head.target);
+
+  if (method === 'SOURCE') return { kind: 'source' };
+  // ffmpeg's icecast:// PUT streams with neither Content-Length nor chunking; an HTTP PUT has one.
+  if (method === 'PUT' && !hasFramedBody(head)) return { kind: 'source' };
+  // libshout's TLS upgrade probe: Icecast must answer it (it closes), or libshout gives up.
+  if (method === 'OPTIONS' && head.target === '*') return { kind: 'source' };
+
+  if (path.startsWith('/admin/')) {
+    if (ADMIN_ALLOWED.has(path)) return { kind: 'source' };
+    return { kind: 'reject', status: 403, reason: 'the Icecast admin interface is not exposed' };
+  }
+
+  if (opts.streamProxy !== false && (path === STREAM_PREFIX || path.startsWith(`${STREAM_PREFIX}/`))) {
+    const mount = path.slice(STREAM_PREFIX.length);
+    // Only mount-shaped paths reach Icecast: no "..", no percent escapes, nothing under /admin.
+    if (!isValidMountPath(mount) || mount === '/admin' || mount.startsWith('/admin/')) {
+      return { kind: 'reject', status: 404, reason: 'no such stream' };
+    }
+    if (method === 'GET' || method === 'HEAD') return { kind: 'stream', upstreamTarget: mount + query };
+    if (method === 'OPTIONS') return { kind: 'stream-preflight' };
+    return { kind: 'reject', status: 405, reason: 'streams answer GET, HEAD and OPTIONS only' };
+  }
+
+  return { kind: 'http' };
+}
+
+/** Audio formats a listener can follow across an upstream reconnect (frame-synced or chained). */
+export function isContinuable(contentType: string | undefined): boolean {
+  if (!contentType) return false;
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  return CONTINUABLE_TYPES.has(type);
+}
+
+const CONTINUABLE_TYPES = new Set([
+  'audio/mpeg',
+  'audio/mp3',
+  'audio/aac',
+  'audio/aacp',
+  'application/ogg',
+  'audio/ogg',
+  'audio/opus',
+  'audio/vorbis',
+]);

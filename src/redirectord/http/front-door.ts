@@ -1,0 +1,273 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from '../../common/logger.js';
+import type { Metrics } from '../../common/metrics.js';
+import { classifyRequest } from './classify.js';
+import { looksLikeRequestStart, parseRequestHead, type RequestHead } from './request-head.js';
+import { answerAndClose, proxySource, type Endpoint, type SourceSession } from './source-proxy.js';
+import { proxyStream, type StreamSession } from './stream-proxy.js';
+import { plainResponse, preflightResponse } from './stream-response.js';
+
+export interface FrontDoorLimits {
+  /** Largest request head accepted (431 above). 16 KiB. */
+  maxHeadBytes?: number;
+  /** Time a new connection gets to send its request head. 10 s. */
+  headTimeoutMs?: number;
+  /** Connections still sending their head, all addresses together. 512. */
+  maxPendingHeads?: number;
+  /** Open connections per client address (streams included). 256. */
+  maxConnectionsPerIp?: number;
+  /** Connect timeout towards the master's Icecast. 5 s. */
+  upstreamConnectTimeoutMs?: number;
+}
+
+export interface ContinuityOptions {
+  /** How long a listener is held while its upstream comes back; 0 disables. 20 s. */
+  waitMs?: number;
+  /** Pause between attempts. 250 ms. */
+  intervalMs?: number;
+}
+
+export interface FrontDoorOptions {
+  /** The HTTP application's server; it never listens, the front door hands it connections. */
+  httpServer: HttpServer;
+  /** The current master's Icecast, or undefined while no master is known. */
+  master: () => Endpoint | undefined;
+  localIcecast: Endpoint;
+  log: Logger;
+  metrics: Metrics;
+  limits?: FrontDoorLimits;
+  continuity?: ContinuityOptions;
+  /** Proxy `/_stream/...` to the local Icecast (`--enable-icecast-proxy`); default true. */
+  streamProxy?: boolean;
+}
+
+export interface FrontDoorCounts {
+  pendingHeads: number;
+  sources: number;
+  streams: number;
+  connections: number;
+}
+
+export interface FrontDoor extends Server {
+  /** Call when the master may have changed: sources still tied to an old master are closed. */
+  onMasterChange(): void;
+  /** Destroys every connection the front door still owns (sources, streams, pending heads). */
+  destroyConnections(): void;
+  counts(): FrontDoorCounts;
+}
+
+/**
+ * The node's port 80. Neither node:http nor fastify can carry a source stream (no body framing,
+ * SOURCE method, Expect without Content-Length), so a plain TCP server reads each connection's
+ * first request head and decides: splice to the master's Icecast (sources and their probes),
+ * raw-proxy to the local Icecast (`/_stream/...` listeners), or hand the untouched bytes to the
+ * HTTP application.
+ */
+export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
+  const maxHeadBytes = opts.limits?.maxHeadBytes ?? 16_384;
+  const headTimeoutMs = opts.limits?.headTimeoutMs ?? 10_000;
+  const maxPendingHeads = opts.limits?.maxPendingHeads ?? 512;
+  const maxPerIp = opts.limits?.maxConnectionsPerIp ?? 256;
+  const connectTimeoutMs = opts.limits?.upstreamConnectTimeoutMs ?? 5000;
+  const { log, metrics } = opts;
+
+  const perIp = new Map<string, number>();
+  const pending = new Set<Socket>();
+  const sources = new Map<SourceSession, Socket>();
+  const streams = new Map<StreamSession, Socket>();
+  let connections = 0;
+
+  // allowHalfOpen: a client that half-closes after its request still gets the answer.
+  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
+    const ip = normaliseIp(socket.remoteAddress);
+    const count = (perIp.get(ip) ?? 0) + 1;
+    perIp.set(ip, count);
+    connections++;
+    socket.once('close', () => {
+      connections--;
+      const n = (perIp.get(ip) ?? 1) - 1;
+      if (n <= 0) perIp.delete(ip);
+      else perIp.set(ip, n);
+    });
+    if (count > maxPerIp) {
+      metrics.increment('front_door.rejected.per_ip');
+      answerAndClose(socket, plainResponse(503, 'Too many connections from your address.'), 500);
+      return;
+    }
+    if (pending.size >= maxPendingHeads) {
+      metrics.increment('front_door.rejected.pending');
+      socket.destroy();
+      return;
+    }
+    sniff(socket, Buffer.alloc(0));
+  });
+
+  function sniff(socket: Socket, initial: Buffer): void {
+    pending.add(socket);
+    let buf = initial;
+    const timer = setTimeout(() => {
+      metrics.increment('front_door.rejected.head_timeout');
+      stop();
+      socket.destroy();
+    }, headTimeoutMs);
+    const onData = (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      inspect();
+    };
+    const onEnd = () => {
+      stop();
+      socket.destroy();
+    };
+    const onError = () => {
+      stop();
+      socket.destroy();
+    };
+    function stop(): void {
+      clearTimeout(timer);
+      pending.delete(socket);
+      socket.pause();
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('error', onError);
+    }
+    function inspect(): void {
+      if (buf.length === 0) return;
+      if (!looksLikeRequestStart(buf)) {
+        stop();
+        handOver(socket, buf); // the HTTP server answers 400
+        return;
+      }
+      const parsed = parseRequestHead(buf);
+      if (parsed.kind === 'incomplete') {
+        if (buf.length > maxHeadBytes) tooLarge();
+        return;
+      }
+      if (parsed.kind === 'complete' && parsed.head.headEnd > maxHeadBytes) {
+        tooLarge();
+        return;
+      }
+      stop();
+      if (parsed.kind === 'invalid') handOver(socket, buf);
+      else dispatch(socket, buf, parsed.head);
+    }
+    function tooLarge(): void {
+      stop();
+      metrics.increment('front_door.rejected.head_too_large');
+      answerAndClose(socket, plainResponse(431, 'Request head too large.'), 500);
+    }
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('error', onError);
+    inspect();
+    if (pending.has(socket)) socket.resume();
+  }
+
+  function dispatch(socket: Socket, buf: Buffer, head: RequestHead): void {
+    const c = classifyRequest(head, { streamProxy: opts.streamProxy });
+    switch (c.kind) {
+      case 'http':
+        handOver(socket, buf);
+        return;
+      case 'source':
+        startSource(socket, buf, head);
+        return;
+      case 'stream':
+        startStream(socket, buf, head, c.upstreamTarget);
+        return;
+      case 'stream-preflight': {
+        metrics.increment('front_door.preflight');
+        const keepAlive = wantsKeepAlive(head) && !hasBody(head);
+        socket.write(preflightResponse(keepAlive, head.headers.get('access-control-request-headers')));
+        if (keepAlive) sniff(socket, buf.subarray(head.headEnd));
+        else answerAndClose(socket, Buffer.alloc(0));
+        return;
+      }
+      case 'reject':
+        metrics.increment(`front_door.rejected.${c.status}`);
+        log.info({ method: head.method, path: head.target.slice(0, 200), status: c.status }, c.reason);
+        answerAndClose(socket, plainResponse(c.status, `${c.reason}.`));
+        return;
+    }
+  }
+
+  function handOver(socket: Socket, buf: Buffer): void {
+    metrics.increment('front_door.http');
+    socket.unshift(buf);
+    opts.httpServer.emit('connection', socket);
+    socket.resume();
+  }
+
+  function startSource(socket: Socket, buf: Buffer, head: RequestHead): void {
+    const target = opts.master();
+    const fields = { method: head.method, path: head.target.slice(0, 200), client: socket.remoteAddress };
+    if (!target) {
+      metrics.increment('front_door.source.no_master');
+      log.warn(fields, 'source client refused: no master known');
+      answerAndClose(socket, plainResponse(503, 'No master Icecast server is known right now; try again shortly.'));
+      return;
+    }
+    metrics.increment('front_door.source');
+    log.info({ ...fields, master: `${target.host}:${target.port}` }, 'source connection proxied to the master');
+    const session = proxySource(socket, buf, target, { log, metrics, connectTimeoutMs });
+    sources.set(session, socket);
+    metrics.gauge('front_door.sources', sources.size);
+    void session.closed.then(() => {
+      sources.delete(session);
+      metrics.gauge('front_door.sources', sources.size);
+    });
+  }
+
+  function startStream(socket: Socket, buf: Buffer, head: RequestHead, upstreamTarget: string): void {
+    metrics.increment('front_door.stream');
+    const session = proxyStream(socket, buf, head, upstreamTarget, {
+      upstream: opts.localIcecast,
+      log,
+      metrics,
+      maxHeadBytes,
+      headTimeoutMs,
+      reattachWaitMs: opts.continuity?.waitMs,
+      reattachIntervalMs: opts.continuity?.intervalMs,
+    });
+    streams.set(session, socket);
+    metrics.gauge('front_door.streams', streams.size);
+    void session.closed.then(() => {
+      streams.delete(session);
+      metrics.gauge('front_door.streams', streams.size);
+    });
+  }
+
+  return Object.assign(server, {
+    onMasterChange(): void {
+      const now = opts.master();
+      for (const session of sources.keys()) {
+        const t = session.target;
+        if (!now || now.host !== t.host || now.port !== t.port) session.close('the master changed');
+      }
+    },
+    destroyConnections(): void {
+      for (const s of pending) s.destroy();
+      for (const session of sources.keys()) session.close('shutting down');
+      for (const session of streams.keys()) session.close('shutting down');
+    },
+    counts(): FrontDoorCounts {
+      return { pendingHeads: pending.size, sources: sources.size, streams: streams.size, connections };
+    },
+  });
+}
+
+function normaliseIp(addr: string | undefined): string {
+  if (!addr) return 'unknown';
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+}
+
+function wantsKeepAlive(head: RequestHead): boolean {
+  const conn = (head.headers.get('connection') ?? '').toLowerCase();
+  if (head.version === 'HTTP/1.1') return !/\bclose\b/.test(conn);
+  return /\bkeep-alive\b/.test(conn);
+}
+
+function hasBody(head: RequestHead): boolean {
+  const cl = head.headers.get('content-length');
+  return (cl !== undefined && cl.trim() !== '0') || head.headers.has('transfer-encoding');
+}

@@ -1,0 +1,111 @@
+import type { ClusterState } from '../../coordination/cluster-state.js';
+import { publicMount, type PublicMount } from '../../coordination/mount.js';
+import { PLAYLIST_FORMATS } from './playlists.js';
+import { publicStreamUrl } from './urls.js';
+
+/**
+ * What the status page and /status.json show: the cluster view without any secret. Mounts go
+ * through publicMount(), and a relay URL loses its user:password part.
+ */
+export interface StatusNode {
+  name: string;
+  addresses: string[];
+  master: boolean;
+  icecastOk: boolean;
+  listeners: number;
+  /** 0 means unlimited. */
+  maxListeners: number;
+  bandwidthKbps: number;
+  /** 0 means unlimited. */
+  maxBandwidthKbps: number;
+  /** Listeners over maximum, or null when unlimited. */
+  utilization: number | null;
+  reportedAt: string;
+  /** Seconds since the report, from the serving node's clock. */
+  reportAgeSeconds: number;
+}
+
+export type StatusMount = PublicMount & {
+  /** Sum over live nodes. */
+  listeners: number;
+  streamUrl: string;
+  playlists: Record<string, string>;
+};
+
+export interface StatusView {
+  domain: string;
+  /** The node that rendered this view. */
+  servedBy: string;
+  /** False while the view is the last known state because etcd is unreachable. */
+  connected: boolean;
+  generatedAt: string;
+  master: { name: string; addresses: string[] } | null;
+  nodes: StatusNode[];
+  mounts: StatusMount[];
+  totals: { nodes: number; mounts: number; listeners: number; bandwidthKbps: number };
+}
+
+/** Drops credentials embedded in a URL (`http://user:pass@host/`). */
+export function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password) return url;
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    // Unparseable: show nothing rather than risk showing a secret.
+    return '';
+  }
+}
+
+export function buildStatusView(
+  state: ClusterState,
+  opts: { domain: string; nodeName: string; httpPort: number; now: number },
+): StatusView {
+  const masterName = state.master?.name;
+  const nodes = [...state.nodes.values()]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map(
+      (n): StatusNode => ({
+        name: n.name,
+        addresses: [...n.addresses],
+        master: n.name === masterName,
+        icecastOk: n.icecastOk,
+        listeners: n.listeners,
+        maxListeners: n.maxListeners,
+        bandwidthKbps: n.bandwidthKbps,
+        maxBandwidthKbps: n.maxBandwidthKbps,
+        utilization: n.maxListeners > 0 ? n.listeners / n.maxListeners : null,
+        reportedAt: new Date(n.reportedAt).toISOString(),
+        reportAgeSeconds: Math.max(0, Math.round((opts.now - n.reportedAt) / 1000)),
+      }),
+    );
+  const mounts = [...state.mounts.values()]
+    .sort((a, b) => a.path.localeCompare(b.path))
+    .map((m): StatusMount => {
+      const pub = publicMount(m);
+      
+      let listeners = 0;
+      for (const n of state.nodes.values()) listeners += n.mounts[m.path] ?? 0;
+      const streamUrl = publicStreamUrl(opts.domain, opts.httpPort, m.path);
+      const playlists: Record<string, string> = {};
+      for (const f of PLAYLIST_FORMATS) playlists[f.extension] = `${streamUrl}.${f.extension}`;
+      return { ...pub, listeners, streamUrl, playlists };
+    });
+  return {
+    domain: opts.domain,
+    servedBy: opts.nodeName,
+    connected: state.connected,
+    generatedAt: new Date(opts.now).toISOString(),
+    master: state.master ? { name: state.master.name, addresses: [...state.master.addresses] } : null,
+    nodes,
+    mounts,
+    totals: {
+      nodes: nodes.length,
+      mounts: mounts.length,
+      listeners: nodes.reduce((s, n) => s + n.listeners, 0),
+      bandwidthKbps: nodes.reduce((s, n) => s + n.bandwidthKbps, 0),
+    },
+  };
+}

@@ -1,0 +1,72 @@
+import { pino } from 'pino';
+import type { ClusterState } from '../../src/coordination/cluster-state.js';
+import type { Mount } from '../../src/coordination/mount.js';
+import type { NodeStatus } from '../../src/coordination/node-status.js';
+import type { Metrics } from '../../src/common/metrics.js';
+import { Balancer } from '../../src/redirectord/balancer/balancer.js';
+import { parsePolicy } from '../../src/redirectord/balancer/policy.js';
+import { buildHttpApp, type HttpAppDeps } from '../../src/redirectord/http/app.js';
+
+/** Shared builders for the http-*.test.ts files (not a test file itself). */
+
+export const SECRET = 'Zq9-very-secret-pw';
+
+export function mount(path: string, over: Partial<Mount> = {}): Mount {
+  return { path, username: 'source', password: SECRET, ...over };
+}
+
+export function node(name: string, over: Partial<NodeStatus> = {}): NodeStatus {
+  return {
+    name,
+    addresses: ['192.0.2.10'],
+    icecastPort: 8000,
+    icecastOk: true,
+    mounts: {},
+    listeners: 0,
+    bandwidthKbps: 0,
+    maxListeners: 100,
+    maxBandwidthKbps: 0,
+    reportedAt: Date.now(),
+    ...over,
+  };
+}
+
+export function state(nodes: NodeStatus[], mounts: Mount[], over: Partial<ClusterState> = {}): ClusterState {
+  return {
+    nodes: new Map(nodes.map((n) => [n.name, n])),
+    mounts: new Map(mounts.map((m) => [m.path, m])),
+    master: nodes[0] ? { name: nodes[0].name, addresses: nodes[0].addresses, icecastPort: nodes[0].icecastPort } : undefined,
+    revision: '10',
+    connected: true,
+    membershipSerial: 3,
+    ...over,
+  };
+}
+
+export class RecordingMetrics implements Metrics {
+  readonly counts = new Map<string, number>();
+  increment(name: string, value = 1): void {
+    this.counts.set(name, (this.counts.get(name) ?? 0) + value);
+  }
+  gauge(): void {}
+  timing(): void {}
+  async close(): Promise<void> {}
+}
+
+export async function makeApp(s: ClusterState, over: Partial<HttpAppDeps> = {}) {
+  const metrics = new RecordingMetrics();
+  let current = s;
+  const deps: HttpAppDeps = {
+    state: { current: () => current },
+    domain: 'radio.example.org',
+    nodeName: 'node1',
+    balancer: new Balancer(parsePolicy('listeners_available,listeners_score,weighted'), () => 0.5),
+    enableIcecastProxy: true,
+    log: pino({ level: 'silent' }),
+    metrics,
+    httpPort: 80,
+    ...over,
+  };
+  const built = await buildHttpApp(deps);
+  return { ...built, metrics, setState: (n: ClusterState) => void (current = n) };
+}
