@@ -1,0 +1,110 @@
+import { once } from 'node:events';
+import { createLogger } from '../common/logger.js';
+import { createMetrics } from '../common/metrics.js';
+import { errorMessage } from '../common/errors.js';
+import { isEntryPoint } from '../common/entry-point.js';
+import { connectEtcd } from '../coordination/client.js';
+import { ClusterView } from '../coordination/cluster-view.js';
+import type { ClusterState } from '../coordination/cluster-state.js';
+import { parsePolicy } from './balancer/policy.js';
+import { Balancer } from './balancer/balancer.js';
+import { buildHttpApp } from './http/app.js';
+import { createFrontDoor } from './http/front-door.js';
+import type { Endpoint } from './http/source-proxy.js';
+import { startDnsServer } from './dns/server.js';
+import { parseRedirectordOptions } from './options.js';
+
+/** The master's Icecast as seen from here: sources are spliced to it. */
+export function masterEndpoint(state: ClusterState): Endpoint | undefined {
+  const master = state.master;
+  const host = master?.addresses[0];
+  return master && host ? { host, port: master.icecastPort } : undefined;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let opts;
+  try {
+    opts = parseRedirectordOptions(argv);
+  } catch (err) {
+    process.stderr.write(`redirectord: ${errorMessage(err)}\n`);
+    process.exit(2);
+  }
+  const log = createLogger('redirectord', opts.logLevel).child({ node: opts.name });
+  let policy;
+  try {
+    policy = parsePolicy(opts.lbPolicy);
+  } catch (err) {
+    process.stderr.write(`redirectord: ${errorMessage(err)}\n`);
+    process.exit(2);
+  }
+  const metrics = createMetrics(opts.statsd, 'redirectord', opts.name, (err) =>
+    log.debug({ err: err.message }, 'statsd send failed'),
+  );
+  const client = connectEtcd(opts);
+  const view = new ClusterView(client, log.child({ component: 'cluster-view' }));
+  await view.start();
+
+  const { app, server } = await buildHttpApp({
+    state: view,
+    domain: opts.domain,
+    nodeName: opts.name,
+    balancer: new Balancer(policy),
+    enableIcecastProxy: opts.enableIcecastProxy,
+    log: log.child({ component: 'http' }),
+    metrics,
+    httpPort: opts.httpPort,
+  });
+  const frontDoor = createFrontDoor({
+    httpServer: server,
+    master: () => masterEndpoint(view.current()),
+    localIcecast: { host: opts.icecastHost, port: opts.icecastPort },
+    log: log.child({ component: 'front-door' }),
+    metrics,
+    streamProxy: opts.enableIcecastProxy,
+  });
+  let lastMaster = JSON.stringify(masterEndpoint(view.current()));
+  view.onChange((state) => {
+    const now = JSON.stringify(masterEndpoint(state));
+    if (now !== lastMaster) {
+      log.info({ master: state.master?.name }, 'master changed; moving sources');
+      lastMaster = now;
+      frontDoor.onMasterChange();
+    }
+  });
+  if (opts.httpBind) frontDoor.listen(opts.httpPort, opts.httpBind);
+  else frontDoor.listen(opts.httpPort);
+  await once(frontDoor, 'listening');
+
+  const dns = await startDnsServer({
+    host: opts.dnsBind,
+    port: opts.dnsPort,
+    state: view,
+    zone: { domain: opts.domain, nameservers: opts.nameservers, ttl: opts.dnsTtl },
+    log: log.child({ component: 'dns' }),
+    metrics,
+  });
+  log.info({ httpPort: opts.httpPort, dnsPort: dns.udpPort, domain: opts.domain }, 'redirectord started');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    const forceExit = setTimeout(() => process.exit(1), 5000);
+    forceExit.unref();
+    frontDoor.close();
+    frontDoor.destroyConnections();
+    await Promise.allSettled([dns.close(), app.close(), view.stop(), metrics.close()]);
+    client.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+if (isEntryPoint(import.meta.url)) {
+  main(process.argv).catch((err: unknown) => {
+    process.stderr.write(`redirectord: ${errorMessage(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,81 @@
+import { isIP } from 'node:net';
+import { Command, Option } from 'commander';
+import { addDaemonOptions, booleanFlag, intFlag, splitList, type DaemonFlags } from '../common/flags.js';
+import { DEFAULT_LB_POLICY } from './balancer/policy.js';
+
+export interface RedirectordOptions extends DaemonFlags {
+  httpPort: number;
+  httpBind?: string;
+  dnsPort: number;
+  dnsBind?: string;
+  nameservers: string[];
+  lbPolicy: string;
+  enableIcecastProxy: boolean;
+  dnsTtl: number;
+  icecastPort: number;
+  icecastHost: string;
+}
+
+export function redirectordCommand(): Command {
+  const cmd = new Command('redirectord').description(
+    "The node's front door: authoritative DNS for the cluster domain and HTTP on port 80 (redirects, playlists, listener and source proxies, status page).",
+  );
+  addDaemonOptions(cmd);
+  return cmd
+    .addOption(
+      new Option('--http-port <port>', 'HTTP port').env('AUTORADIO_HTTP_PORT').default(80).argParser(intFlag('--http-port', 1, 65535)),
+    )
+    .addOption(new Option('--http-bind <address>', 'address for HTTP (default: all)').env('AUTORADIO_HTTP_BIND'))
+    .addOption(
+      new Option('--dns-port <port>', 'DNS port (UDP and TCP)').env('AUTORADIO_DNS_PORT').default(53).argParser(intFlag('--dns-port', 1, 65535)),
+    )
+    .addOption(new Option('--dns-bind <address>', 'address for DNS (default: all IPv4)').env('AUTORADIO_DNS_BIND'))
+    .addOption(
+      new Option('--nameservers <names>', 'comma list of the stable nodes named in the NS delegation (default: this node)')
+        .env('AUTORADIO_NAMESERVERS')
+        .argParser((v: string) => splitList(v)),
+    )
+    .addOption(
+      new Option('--lb-policy <policy>', 'load balancing: filters and scorers, then weighted|best|random')
+        .env('AUTORADIO_LB_POLICY')
+        .default(DEFAULT_LB_POLICY),
+    )
+    .addOption(
+      new Option('--enable-icecast-proxy <bool>', 'serve listeners through /_stream on port 80 (false: redirect to Icecast\'s port)')
+        .env('AUTORADIO_ENABLE_ICECAST_PROXY')
+        .default(true)
+        .argParser(booleanFlag('--enable-icecast-proxy')),
+    )
+    .addOption(
+      new Option('--dns-ttl <seconds>', 'TTL of node addresses in DNS answers')
+        .env('AUTORADIO_DNS_TTL')
+        .default(5)
+        .argParser(intFlag('--dns-ttl', 1, 86400)),
+    )
+    .addOption(
+      new Option('--icecast-port <port>', 'port of the local Icecast')
+        .env('AUTORADIO_ICECAST_PORT')
+        .default(8000)
+        .argParser(intFlag('--icecast-port', 1, 65535)),
+    )
+    .addOption(
+      new Option('--icecast-host <address>', 'address of the local Icecast').env('AUTORADIO_ICECAST_HOST').default('127.0.0.1'),
+    );
+}
+
+export function parseRedirectordOptions(argv: string[], cmd = redirectordCommand()): RedirectordOptions {
+  cmd.parse(argv);
+  const opts = cmd.opts<RedirectordOptions>();
+  for (const [flag, value] of [
+    ['--http-bind', opts.httpBind],
+    ['--dns-bind', opts.dnsBind],
+  ] as const) {
+    if (value !== undefined && isIP(value) === 0) throw new Error(`${flag} must be an IP address, got "${value}"`);
+  }
+  opts.domain = opts.domain.toLowerCase().replace(/\.$/, '');
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(opts.domain)) {
+    throw new Error(`--domain must be a DNS name such as radio.example.org, got "${opts.domain}"`);
+  }
+  if (!opts.nameservers || opts.nameservers.length === 0) opts.nameservers = [opts.name];
+  return opts;
+}
