@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -11,15 +11,18 @@ import { BENCH_DOMAIN, nsdZoneFile, queryFile } from './dns-zone.js';
 /**
  * DNS throughput: dnsperf against redirectord's DNS server and against nsd serving the same
  * zone statically, one after the other on 127.0.0.1. Usage:
- *   node --import tsx bench/dns.ts [--quick] [--seconds N]
- * Prints one JSON line, then a short human summary.
+ *   node --import tsx bench/dns.ts [--quick] [--seconds N] [--rounds N]
+ * Rounds alternate the two servers and the medians are reported, because on a shared 2-core
+ * machine one run's number is mostly noise. Prints one JSON line, then a short human summary.
  */
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const secondsArg = args.indexOf('--seconds');
-const seconds = secondsArg >= 0 ? Number(args[secondsArg + 1]) : quick ? 3 : 9;
+const seconds = secondsArg >= 0 ? Number(args[secondsArg + 1]) : quick ? 3 : 8;
+const roundsArg = args.indexOf('--rounds');
+const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 1 : 2;
 const OUTSTANDING = 100;
 
 interface PerfResult {
@@ -179,39 +182,61 @@ async function startNsd(dir: string): Promise<{ port: number; child: ChildProces
   return { port, child };
 }
 
+async function measure(start: () => Promise<{ port: number; child: ChildProcess }>, queries: string): Promise<PerfResult> {
+  const server = await start();
+  try {
+    return await dnsperf(server.port, queries);
+  } finally {
+    await stop(server.child);
+  }
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** The run whose q/s is the median (the lower middle one for an even count). */
+function medianRun(runs: PerfResult[]): PerfResult {
+  const sorted = [...runs].sort((a, b) => a.qps - b.qps);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'autoradio-dnsbench-'));
   try {
     const queries = join(dir, 'queries.txt');
     await writeFile(queries, queryFile());
-
-    const ours = await startOurs();
-    let oursResult: PerfResult;
-    try {
-      oursResult = await dnsperf(ours.port, queries);
-    } finally {
-      await stop(ours.child);
+    const loadBefore = loadavg()[0]!;
+    const oursRuns: PerfResult[] = [];
+    const nsdRuns: PerfResult[] = [];
+    for (let r = 0; r < rounds; r++) {
+      oursRuns.push(await measure(startOurs, queries));
+      nsdRuns.push(await measure(() => startNsd(dir), queries));
     }
-
-    const nsd = await startNsd(dir);
-    let nsdResult: PerfResult;
-    try {
-      nsdResult = await dnsperf(nsd.port, queries);
-    } finally {
-      await stop(nsd.child);
-    }
-
-    const ratio = Math.round((oursResult.qps / nsdResult.qps) * 100) / 100;
-    const result = { bench: 'dns', seconds, outstanding: OUTSTANDING, ours: oursResult, nsd: nsdResult, ratio };
+    const ours = medianRun(oursRuns);
+    const nsd = medianRun(nsdRuns);
+    const ratio = Math.round((median(oursRuns.map((x) => x.qps)) / median(nsdRuns.map((x) => x.qps))) * 100) / 100;
+    const result = {
+      bench: 'dns',
+      seconds,
+      rounds,
+      outstanding: OUTSTANDING,
+      loadavg1: Math.round(loadBefore * 100) / 100,
+      ours: { ...ours, qpsRuns: oursRuns.map((x) => x.qps) },
+      nsd: { ...nsd, qpsRuns: nsdRuns.map((x) => x.qps) },
+      ratio,
+    };
     process.stdout.write(`${JSON.stringify(result)}\n`);
-    const line = (name: string, r: PerfResult) =>
-      `${name.padEnd(12)} ${String(r.qps).padStart(7)} q/s   avg ${r.avgLatencyMs} ms   p50 ${r.p50LatencyMs} ms   p99 ${r.p99LatencyMs} ms   lost ${r.lost}/${r.sent}`;
+    const line = (name: string, r: PerfResult, runs: PerfResult[]) =>
+      `${name.padEnd(12)} ${String(Math.round(median(runs.map((x) => x.qps)))).padStart(7)} q/s (runs ${runs.map((x) => x.qps).join(', ')})   avg ${r.avgLatencyMs} ms   p50 ${r.p50LatencyMs} ms   p99 ${r.p99LatencyMs} ms   lost ${r.lost}/${r.sent}`;
     process.stdout.write(
       [
-        `DNS benchmark, dnsperf ${seconds} s each, ${OUTSTANDING} outstanding, EDNS, 127.0.0.1`,
-        line('redirectord', oursResult),
-        line('nsd', nsdResult),
-        `ratio redirectord/nsd: ${ratio}`,
+        `DNS benchmark: dnsperf ${seconds} s x ${rounds} round(s) per server, ${OUTSTANDING} outstanding, EDNS, 127.0.0.1, load average ${result.loadavg1}`,
+        line('redirectord', ours, oursRuns),
+        line('nsd', nsd, nsdRuns),
+        `ratio redirectord/nsd (median q/s): ${ratio}`,
         '',
       ].join('\n'),
     );

@@ -1,23 +1,17 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { ClusterState } from '../../coordination/cluster-state.js';
+import type { ClusterStateSource } from '../../coordination/cluster-view.js';
 import { ThrottledLog, type Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import type { ZoneConfig } from './answers.js';
 import { DnsResponder, type DnsCounters } from './responder.js';
-
-/** Same shape as coordination's ClusterStateSource; only these two calls are needed here. */
-export interface DnsStateSource {
-  current(): ClusterState;
-  onChange(listener: (state: ClusterState) => void): () => void;
-}
 
 export interface DnsServerOptions {
   /** IPv4 or IPv6 address to bind; 0.0.0.0 by default. */
   host?: string;
   /** UDP and TCP port; 0 picks a free one (the same for both). */
   port: number;
-  state: DnsStateSource;
+  state: ClusterStateSource;
   zone: ZoneConfig;
   log: Logger;
   metrics: Metrics;

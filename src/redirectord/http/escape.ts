@@ -13,6 +13,5 @@ export function escapeHtml(value: unknown): string {
 
 /** XML 1.0 has the same five special characters; control characters are not allowed at all. */
 export function escapeXml(value: unknown): string {
-  // eslint-disable-next-line no-control-regex
   return escapeHtml(value).replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '');
 }

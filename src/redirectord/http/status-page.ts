@@ -20,6 +20,10 @@ function limit(value: number, max: number, unit = ''): string {
   return max > 0 ? `${value}${unit} / ${max}${unit}` : `${value}${unit} / unlimited`;
 }
 
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 function kbps(v: number): string {
   return String(Math.round(v));
 }
@@ -81,7 +85,7 @@ export function renderStatusPage(v: StatusView): string {
 <body>
 ${banner}
 <h1>${h(v.domain)}</h1>
-<p>${master} · ${h(v.totals.nodes)} nodes · ${h(v.totals.listeners)} listeners · ${h(kbps(v.totals.bandwidthKbps))} kbit/s</p>
+<p>${master} · ${plural(v.totals.nodes, 'node')} · ${plural(v.totals.listeners, 'listener')} · ${h(kbps(v.totals.bandwidthKbps))} kbit/s</p>
 <h2>Streams</h2>
 <div class="scroll"><table id="mounts"><thead><tr><th>Mount</th><th>Listeners</th><th>Details</th><th>Playlists</th></tr></thead>
 <tbody>

@@ -85,7 +85,7 @@ export function buildStatusView(
     .sort((a, b) => a.path.localeCompare(b.path))
     .map((m): StatusMount => {
       const pub = publicMount(m);
-      
+      if (pub.relayUrl !== undefined) pub.relayUrl = withoutCredentials(pub.relayUrl);
       let listeners = 0;
       for (const n of state.nodes.values()) listeners += n.mounts[m.path] ?? 0;
       const streamUrl = publicStreamUrl(opts.domain, opts.httpPort, m.path);
