@@ -1,23 +1,10 @@
+import { STREAM_CORS } from './cors.js';
 import { findHeadEnd } from './request-head.js';
 
 /**
  * Pure helpers for the bytes the front door itself writes on raw sockets: Icecast's response
  * head with CORS added, the CORS preflight, and short error answers.
  */
-
-/**
- * CORS for stream answers: any page may play the stream, send Icy-MetaData and read the ICY
- * headers (a browser hides non-safelisted response headers unless exposed).
- * Kept here until the app's shared CORS module exists; values must stay identical.
- */
-export const STREAM_CORS = {
-  allowOrigin: '*',
-  allowMethods: 'GET, HEAD, OPTIONS',
-  allowHeaders: 'Icy-MetaData, Range, Content-Type',
-  exposeHeaders:
-    'icy-metaint, icy-name, icy-description, icy-genre, icy-url, icy-br, icy-pub, icy-metadata, icy-audio-info, ice-audio-info, Content-Type, Content-Length, Content-Range, Accept-Ranges',
-  maxAgeSeconds: 86400,
-} as const;
 
 export interface ResponseHead {
   status: number;

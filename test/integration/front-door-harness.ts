@@ -1,0 +1,190 @@
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, rm, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../src/common/logger.js';
+import type { Metrics } from '../../src/common/metrics.js';
+import { createFrontDoor, type FrontDoor, type FrontDoorOptions } from '../../src/redirectord/http/front-door.js';
+import type { Endpoint } from '../../src/redirectord/http/source-proxy.js';
+import { freePort } from '../support/ports.js';
+
+/** Shared by the front-door, source-proxy and stream-proxy integration tests. */
+
+export class RecordingMetrics implements Metrics {
+  readonly counts = new Map<string, number>();
+  readonly gauges = new Map<string, number>();
+  increment(name: string, value = 1): void {
+    this.counts.set(name, (this.counts.get(name) ?? 0) + value);
+  }
+  gauge(name: string, value: number): void {
+    this.gauges.set(name, value);
+  }
+  timing(): void {}
+  async close(): Promise<void> {}
+  count(name: string): number {
+    return this.counts.get(name) ?? 0;
+  }
+}
+
+export interface Door {
+  port: number;
+  door: FrontDoor;
+  metrics: RecordingMetrics;
+  httpServer: HttpServer;
+  /** Mutable: what `master()` answers. */
+  master: { current: Endpoint | undefined };
+  close(): Promise<void>;
+}
+
+/** An app that answers `app METHOD URL body=<body>` so tests see what reached it. */
+export function echoApp(req: IncomingMessage, res: ServerResponse): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const body = `app ${req.method} ${req.url} body=${Buffer.concat(chunks).toString()} port=${req.socket.remotePort}`;
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+}
+
+export async function startDoor(o: {
+  master?: Endpoint;
+  localIcecast?: Endpoint;
+  limits?: FrontDoorOptions['limits'];
+  continuity?: FrontDoorOptions['continuity'];
+  app?: (req: IncomingMessage, res: ServerResponse) => void;
+}): Promise<Door> {
+  const httpServer = createHttpServer(o.app ?? echoApp);
+  const metrics = new RecordingMetrics();
+  const master = { current: o.master };
+  const door = createFrontDoor({
+    httpServer,
+    master: () => master.current,
+    localIcecast: o.localIcecast ?? { host: '127.0.0.1', port: 9 },
+    log: createLogger('front-door-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
+    metrics,
+    limits: o.limits,
+    continuity: o.continuity,
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => door.listen(port, '127.0.0.1', resolve));
+  return {
+    port,
+    door,
+    metrics,
+    httpServer,
+    master,
+    async close() {
+      door.destroyConnections();
+      httpServer.closeAllConnections();
+      await new Promise<void>((resolve) => door.close(() => resolve()));
+    },
+  };
+}
+
+/** A raw TCP client that keeps everything it receives. */
+export class RawClient {
+  readonly socket: Socket;
+  received: Buffer = Buffer.alloc(0);
+  ended = false;
+  closed = false;
+  constructor(port: number) {
+    this.socket = connect({ host: '127.0.0.1', port });
+    this.socket.on('data', (c: Buffer) => (this.received = Buffer.concat([this.received, c])));
+    this.socket.on('end', () => (this.ended = true));
+    this.socket.on('close', () => (this.closed = true));
+    this.socket.on('error', () => {});
+  }
+  text(): string {
+    return this.received.toString('latin1');
+  }
+  send(bytes: Buffer | string): void {
+    this.socket.write(bytes);
+  }
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+const execFileP = promisify(execFile);
+
+/** An MP3 tone file (128 kbit/s) made once per test file. */
+export async function makeMp3(seconds: number): Promise<{ dir: string; file: string; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'autoradio-fd-'));
+  await chmod(dir, 0o755);
+  const file = join(dir, 'tone.mp3');
+  await execFileP('ffmpeg', [
+    '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', `sine=frequency=440:duration=${seconds}`,
+    '-c:a', 'libmp3lame', '-b:a', '128k', '-f', 'mp3', file,
+  ]);
+  await chmod(file, 0o644);
+  return { dir, file, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+interface IcecastSourceStats {
+  listenurl: string;
+  listeners: number;
+  title?: string;
+  server_type?: string;
+}
+
+/** Icecast's mounts from its public status page (mount path -> stats). */
+export async function icecastMounts(url: string): Promise<Map<string, IcecastSourceStats>> {
+  const res = await fetch(`${url}/status-json.xsl`, { signal: AbortSignal.timeout(2000) });
+  const body = (await res.json()) as { icestats: { source?: IcecastSourceStats | IcecastSourceStats[] } };
+  const list = body.icestats.source === undefined ? [] : [body.icestats.source].flat();
+  return new Map(list.map((s) => [new URL(s.listenurl).pathname, s]));
+}
+
+/** Icecast's /admin/stats XML (admin credentials), for user agents and per-mount counters. */
+export async function icecastAdminStats(url: string, adminPassword: string): Promise<string> {
+  const res = await fetch(`${url}/admin/stats`, {
+    headers: { authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}` },
+    signal: AbortSignal.timeout(2000),
+  });
+  return res.text();
+}
+
+/** Strict ICY deframer: audio, the metadata texts, and whether every block was well-formed. */
+export function deframeIcy(body: Buffer, metaint: number): { audioBytes: number; titles: string[]; problems: string[] } {
+  const titles: string[] = [];
+  const problems: string[] = [];
+  let audioBytes = 0;
+  let i = 0;
+  while (i + metaint < body.length) {
+    audioBytes += metaint;
+    i += metaint;
+    const n = body[i]! * 16;
+    if (i + 1 + n > body.length) break;
+    const text = body.subarray(i + 1, i + 1 + n).toString('latin1').replace(/\0+$/, '');
+    if (n > 0) {
+      if (!/^StreamTitle='[^']*';/.test(text) && !"StreamTitle='".startsWith(text.slice(0, 13))) {
+        problems.push(`block at ${i}: ${JSON.stringify(text.slice(0, 40))}`);
+      }
+      titles.push(text);
+    }
+    i += 1 + n;
+  }
+  audioBytes += Math.min(metaint, body.length - i);
+  return { audioBytes, titles, problems };
+}
+
+export function basic(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+/** Writes `audio` in a loop at about `bytesPerSecond` until stopped (Icecast applies titles as audio flows). */
+export function feed(client: RawClient, audio: Buffer, bytesPerSecond = 16_000): { stop(): void } {
+  const step = Math.ceil(bytesPerSecond / 8);
+  let at = 0;
+  const timer = setInterval(() => {
+    if (client.closed) return clearInterval(timer);
+    if (at + step > audio.length) at = 0;
+    client.send(audio.subarray(at, at + step));
+    at += step;
+  }, 125);
+  return { stop: () => clearInterval(timer) };
+}

@@ -1,0 +1,129 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startIcecast, type TestIcecast } from '../support/icecast.js';
+import { startProcess, type Managed } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
+import { RawClient, basic, deframeIcy, icecastMounts, startDoor, type Door } from './front-door-harness.js';
+
+/** Listeners through `/_stream` to a real Icecast 2.4.4, including re-attach across a source loss. */
+
+let icecast: TestIcecast;
+let d: Door;
+const procs: Managed[] = [];
+
+before(async () => {
+  icecast = await startIcecast({ sourcePassword: 'srcpw' });
+  const ice = { host: icecast.host, port: icecast.port };
+  d = await startDoor({ master: ice, localIcecast: ice, continuity: { waitMs: 8000, intervalMs: 250 } });
+});
+
+after(async () => {
+  for (const p of procs) await p.stop('SIGKILL', 1000);
+  await d?.close();
+  await icecast?.stop();
+});
+
+function source(mount: string): Managed {
+  const ff = startProcess('ffmpeg', [
+    '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'sine=frequency=440', '-t', '60',
+    '-c:a', 'libmp3lame', '-b:a', '128k', '-content_type', 'audio/mpeg', '-f', 'mp3',
+    `icecast://source:srcpw@${icecast.host}:${icecast.port}${mount}`,
+  ]);
+  procs.push(ff);
+  return ff;
+}
+
+async function live(mount: string): Promise<void> {
+  await waitFor(`${mount} live`, async () => (await icecastMounts(icecast.url)).has(mount), { timeoutMs: 8000 });
+}
+
+async function setTitle(mount: string, title: string): Promise<void> {
+  const res = await fetch(
+    `http://127.0.0.1:${d.port}/admin/metadata?mode=updinfo&mount=${encodeURIComponent(mount)}&song=${encodeURIComponent(title)}`,
+    { headers: { authorization: basic('source', 'srcpw') } },
+  );
+  assert.equal(res.status, 200);
+  await res.text();
+}
+
+function splitHead(buf: Buffer): { head: string; body: Buffer } {
+  const i = buf.indexOf('\r\n\r\n');
+  return { head: buf.subarray(0, i + 4).toString('latin1'), body: buf.subarray(i + 4) };
+}
+
+test('Icy-MetaData, CORS, and the listener survives its source being killed and restarted', async (t) => {
+  const first = source('/cont.mp3');
+  await live('/cont.mp3');
+  await setTitle('/cont.mp3', 'first song');
+  const listener = new RawClient(d.port);
+  t.after(() => listener.destroy());
+  listener.send('GET /_stream/cont.mp3 HTTP/1.1\r\nHost: radio.example\r\nIcy-MetaData: 1\r\nRange: bytes=0-\r\n\r\n');
+  await waitFor('audio', () => listener.received.length > 70_000, { timeoutMs: 10_000 });
+  const { head } = splitHead(listener.received);
+  assert.match(head, /^HTTP\/1\.0 200 OK\r\n/);
+  assert.match(head, /icy-metaint:16000\r\n/);
+  assert.match(head, /Access-Control-Allow-Origin: \*\r\n/);
+  assert.match(head, /Access-Control-Expose-Headers: [^\r]*icy-metaint/);
+  const before = deframeIcy(splitHead(listener.received).body, 16000);
+  assert.ok(before.titles.some((x) => x.includes('first song')), before.titles.join('|'));
+
+  await waitFor('Icecast counts the listener', async () => (await icecastMounts(icecast.url)).get('/cont.mp3')?.listeners === 1);
+  const t0 = Date.now();
+  await first.stop('SIGKILL');
+  await waitFor('mount gone', async () => !(await icecastMounts(icecast.url)).has('/cont.mp3'), { timeoutMs: 5000 });
+  const atLoss = listener.received.length;
+  source('/cont.mp3');
+  await waitFor('re-attached', () => d.metrics.count('stream_proxy.reattach') === 1, { timeoutMs: 8000 });
+  const gapMs = Date.now() - t0;
+  await waitFor('audio flows again', () => listener.received.length > atLoss + 70_000, { timeoutMs: 10_000 });
+  await setTitle('/cont.mp3', 'second song');
+  await waitFor('new title reaches the listener', () =>
+    deframeIcy(splitHead(listener.received).body, 16000).titles.some((x) => x.includes('second song')),
+    { timeoutMs: 8000 },
+  );
+  assert.equal(listener.closed, false, 'the listener socket stayed open');
+  const all = deframeIcy(splitHead(listener.received).body, 16000);
+  assert.deepEqual(all.problems, [], 'ICY framing stayed consistent across the re-attach');
+  assert.ok(all.audioBytes > 140_000);
+  t.diagnostic(`re-attached ${gapMs} ms after the kill; ${listener.received.length} bytes in total`);
+
+  // The listener leaves: the upstream must go too (http-proxy 1.18.1 leaked these).
+  listener.destroy();
+  await waitFor('Icecast listener released', async () => (await icecastMounts(icecast.url)).get('/cont.mp3')?.listeners === 0, {
+    timeoutMs: 5000,
+  });
+  await waitFor('front door forgot the stream', () => d.door.counts().streams === 0);
+});
+
+test('a 404 passes through unchanged and is not retried', async () => {
+  const c = new RawClient(d.port);
+  const t0 = Date.now();
+  c.send('GET /_stream/nothing-here.mp3 HTTP/1.0\r\nIcy-MetaData: 1\r\n\r\n');
+  await waitFor('closed', () => c.closed, { timeoutMs: 5000 });
+  assert.ok(Date.now() - t0 < 2000);
+  assert.match(c.text(), /^HTTP\/1\.0 404 File Not Found\r\nServer: Icecast 2\.4\.4\r\n/);
+  assert.match(c.text(), /Access-Control-Allow-Origin: \*\r\n/);
+  assert.match(c.text(), /404 - The file you requested could not be found/);
+});
+
+test('with no source coming back the listener is closed after the bounded wait', async (t) => {
+  const d2 = await startDoor({
+    localIcecast: { host: icecast.host, port: icecast.port },
+    continuity: { waitMs: 1500, intervalMs: 250 },
+  });
+  t.after(() => d2.close());
+  const ff = source('/gone.mp3');
+  await live('/gone.mp3');
+  const listener = new RawClient(d2.port);
+  t.after(() => listener.destroy());
+  listener.send('GET /_stream/gone.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('audio', () => listener.received.length > 20_000, { timeoutMs: 8000 });
+  await ff.stop('SIGKILL');
+  const t0 = Date.now();
+  await waitFor('listener closed', () => listener.closed, { timeoutMs: 6000 });
+  const held = Date.now() - t0;
+  assert.ok(held >= 1000 && held < 4500, `held ${held} ms`);
+  assert.equal(d2.metrics.count('stream_proxy.reattach_failed'), 1);
+  assert.equal(d2.metrics.count('stream_proxy.reattach'), 0);
+  t.diagnostic(`listener held ${held} ms before giving up`);
+});
