@@ -1,4 +1,4 @@
-import type { Etcd3 } from 'etcd3';
+import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
 import { AutoradioError, ErrorCode } from '../common/errors.js';
 import { MOUNTS_PREFIX, mountKey, mountPathFromKey } from './keys.js';
 import {
@@ -20,6 +20,8 @@ interface Versioned {
 export interface MountListing {
   mounts: Map<string, Versioned>;
   invalid: { key: string; problem: string }[];
+  /** etcd revision the listing was read at. */
+  revision: string;
 }
 
 /** etcd refuses transactions of more than 128 operations by default. */
@@ -27,16 +29,19 @@ const MAX_TXN_OPS = 100;
 const EDIT_RETRIES = 5;
 
 /**
- * Reads and writes mounts. Every write is a transaction that compares the revisions it read
- * (the mount itself and the mounts it refers to), so two admins editing at once can never
- * silently overwrite each other, and nothing is written that was validated against stale data.
+ * Reads and writes mounts. Every write is a transaction guarded by what it was validated
+ * against: no mount key may have changed since the listing was read (a range comparison over
+ * the whole mounts prefix), and the mounts it touches or refers to must still exist at the
+ * revisions read (deletions do not show in a range comparison). So two admins editing at once
+ * never overwrite each other, and no write can form a loop or a dangling reference that a
+ * concurrent write would have made invalid.
  */
 export class MountStore {
   constructor(private readonly client: Etcd3) {}
 
   async list(): Promise<MountListing> {
     const res = await this.client.getAll().prefix(MOUNTS_PREFIX).exec();
-    const listing: MountListing = { mounts: new Map(), invalid: [] };
+    const listing: MountListing = { mounts: new Map(), invalid: [], revision: res.header.revision };
     for (const kv of res.kvs) {
       const key = kv.key.toString();
       try {
@@ -63,11 +68,14 @@ export class MountStore {
     if (listing.mounts.has(mount.path)) {
       throw new AutoradioError(ErrorCode.mountExists, `mount ${mount.path} already exists`);
     }
+    if (listing.invalid.some((i) => i.key === mountKey(mount.path))) {
+      throw new AutoradioError(
+        ErrorCode.mountExists,
+        `mount ${mount.path} exists but its stored value is invalid; delete it with delete-mount first`,
+      );
+    }
     this.validate(mount, listing);
-    const txn = this.client.if(mountKey(mount.path), 'Create', '==', 0);
-    this.compareReferences(txn, mount, listing);
-    const res = await txn.then(this.client.put(mountKey(mount.path)).value(JSON.stringify(mount))).commit();
-    if (!res.succeeded) {
+    if (!(await this.commit(listing, [...referencesUnchanged(mount, listing)], [putOp(mount)]))) {
       throw new AutoradioError(
         ErrorCode.concurrentEdit,
         `mount ${mount.path} or a mount it refers to was changed meanwhile; nothing was written, try again`,
@@ -89,10 +97,8 @@ export class MountStore {
       const next = change(structuredClone(current.mount));
       if (next.path !== path) throw new AutoradioError(ErrorCode.invalidMount, 'a mount cannot be renamed');
       this.validate(next, listing);
-      const txn = this.client.if(mountKey(path), 'Mod', '==', current.modRevision);
-      this.compareReferences(txn, next, listing);
-      const res = await txn.then(this.client.put(mountKey(path)).value(JSON.stringify(next))).commit();
-      if (res.succeeded) return next;
+      const guards = [unchangedSince(mountKey(path), current.modRevision), ...referencesUnchanged(next, listing)];
+      if (await this.commit(listing, guards, [putOp(next)])) return next;
     }
     throw new AutoradioError(ErrorCode.concurrentEdit, `mount ${path} keeps changing; nothing was written, try again`);
   }
@@ -101,7 +107,14 @@ export class MountStore {
     assertMountPath(path);
     const listing = await this.list();
     const current = listing.mounts.get(path);
-    if (!current) throw new AutoradioError(ErrorCode.mountNotFound, `mount ${path} does not exist`);
+    if (!current) {
+      // A key holding garbage can be deleted, so that the path can be created again.
+      if (listing.invalid.some((i) => i.key === mountKey(path))) {
+        await this.client.delete().key(mountKey(path)).exec();
+        return;
+      }
+      throw new AutoradioError(ErrorCode.mountNotFound, `mount ${path} does not exist`);
+    }
     const users = mountsReferring(path, [...listing.mounts.values()].map((v) => v.mount));
     if (users.length > 0) {
       throw new AutoradioError(
@@ -109,12 +122,13 @@ export class MountStore {
         `mount ${path} is used by ${users.map((m) => m.path).join(', ')} (as fallback or transcoding source); change those first`,
       );
     }
-    const res = await this.client
-      .if(mountKey(path), 'Mod', '==', current.modRevision)
-      .then(this.client.delete().key(mountKey(path)))
-      .commit();
-    if (!res.succeeded) {
-      throw new AutoradioError(ErrorCode.concurrentEdit, `mount ${path} was changed meanwhile; nothing was deleted, try again`);
+    const deleted = await this.commit(
+      listing,
+      [unchangedSince(mountKey(path), current.modRevision)],
+      [{ request_delete_range: { key: Buffer.from(mountKey(path)) } }],
+    );
+    if (!deleted) {
+      throw new AutoradioError(ErrorCode.concurrentEdit, `mounts were changed meanwhile; nothing was deleted, try again`);
     }
   }
 
@@ -151,11 +165,40 @@ export class MountStore {
     if (problems.length > 0) throw new AutoradioError(ErrorCode.invalidMount, problems.join('; '));
   }
 
-  private compareReferences(txn: ReturnType<Etcd3['if']>, mount: Mount, listing: MountListing): void {
-    const refs = [mount.fallback, mount.transcoding?.source].filter((p): p is string => p !== undefined);
-    for (const ref of new Set(refs)) {
-      const v = listing.mounts.get(ref);
-      if (v) txn.and(mountKey(ref), 'Mod', '==', v.modRevision);
-    }
+  /** Runs `ops` only if no mount changed since `listing` was read and every guard holds. */
+  private async commit(listing: MountListing, guards: ICompare[], ops: IRequestOp[]): Promise<boolean> {
+    const nothingChanged: ICompare = {
+      key: Buffer.from(MOUNTS_PREFIX),
+      range_end: prefixEnd(MOUNTS_PREFIX),
+      target: 'Mod',
+      result: 'Less',
+      mod_revision: (BigInt(listing.revision) + 1n).toString(),
+    };
+    const res = await this.client.kv.txn({ compare: [nothingChanged, ...guards], success: ops, failure: [] });
+    return res.succeeded;
   }
+}
+
+function putOp(mount: Mount): IRequestOp {
+  return { request_put: { key: Buffer.from(mountKey(mount.path)), value: Buffer.from(JSON.stringify(mount)) } };
+}
+
+/** The key still exists at exactly this modification revision (a deleted key has none). */
+function unchangedSince(key: string, modRevision: string): ICompare {
+  return { key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: modRevision };
+}
+
+function referencesUnchanged(mount: Mount, listing: MountListing): ICompare[] {
+  const refs = new Set([mount.fallback, mount.transcoding?.source].filter((p): p is string => p !== undefined));
+  return [...refs].flatMap((ref) => {
+    const v = listing.mounts.get(ref);
+    return v ? [unchangedSince(mountKey(ref), v.modRevision)] : [];
+  });
+}
+
+/** The end of etcd's key range for a prefix: the prefix with its last byte incremented. */
+function prefixEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix);
+  end[end.length - 1]! += 1;
+  return end;
 }

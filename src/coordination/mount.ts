@@ -272,5 +272,19 @@ export type PublicMount = Omit<Mount, 'password'>;
 
 export function publicMount(m: Mount): PublicMount {
   const { password: _password, ...rest } = m;
+  // user:password in a relay URL is the upstream's source secret.
+  if (rest.relayUrl !== undefined) rest.relayUrl = relayUrlWithoutCredentials(rest.relayUrl);
   return rest;
+}
+
+function relayUrlWithoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password) return url;
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return '';
+  }
 }

@@ -25,11 +25,18 @@ export function buildProgram(out: Output): Command {
 /** Runs radioctl; returns the exit status: 0 ok, 1 refused or failed, 2 usage error. */
 export async function run(argv: string[], out: Output, err: Output): Promise<number> {
   const program = buildProgram(out);
+  let helpAsError = false;
+  // Commander writes help to the error stream when no command was given: a usage error.
+  program.configureOutput({ writeErr: () => void (helpAsError = true) });
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
+      if (e.code === 'commander.help' && helpAsError) {
+        err('radioctl: missing command (see radioctl --help)');
+        return 2;
+      }
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       err(`radioctl: ${e.message.replace(/^error: /, '')}`);
       return 2;

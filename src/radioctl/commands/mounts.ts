@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { MountStore } from '../../coordination/mount-store.js';
 import {
   CODECS,
@@ -23,9 +23,20 @@ interface TranscodingFlags {
   quality?: number;
 }
 
+/** A bad flag value is a usage error (exit 2): commander only treats InvalidArgumentError so. */
+function usage<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
+}
+
 function addTranscodingOptions(cmd: Command, required: boolean): Command {
   const codec = new Option('--codec <codec>', 'codec of the transcoded stream').choices([...CODECS]);
-  const bitrate = new Option('--bitrate <kbps>', 'bitrate in kbit/s').argParser(intFlag('--bitrate', 1, 10000));
+  const bitrate = new Option('--bitrate <kbps>', 'bitrate in kbit/s').argParser(usage(intFlag('--bitrate', 1, 10000)));
   const source = new Option('--source <mount>', 'mount to transcode');
   if (required) {
     codec.makeOptionMandatory();
@@ -36,9 +47,9 @@ function addTranscodingOptions(cmd: Command, required: boolean): Command {
     .addOption(source)
     .addOption(codec)
     .addOption(bitrate)
-    .addOption(new Option('--samplerate <hz>', 'sample rate in Hz').argParser(intFlag('--samplerate', 1, 1_000_000)))
-    .addOption(new Option('--channels <n>', 'channels, 1 or 2').argParser(intFlag('--channels', 1, 2)))
-    .addOption(new Option('--quality <q>', 'codec quality (mp3 0-9, vorbis -0.1-1, opus 0-10)').argParser(numberFlag('--quality', -10, 100)));
+    .addOption(new Option('--samplerate <hz>', 'sample rate in Hz').argParser(usage(intFlag('--samplerate', 1, 1_000_000))))
+    .addOption(new Option('--channels <n>', 'channels, 1 or 2').argParser(usage(intFlag('--channels', 1, 2))))
+    .addOption(new Option('--quality <q>', 'codec quality (mp3 0-9, vorbis -0.1-1, opus 0-10)').argParser(usage(numberFlag('--quality', -10, 100))));
 }
 
 function newMount(path: string, extra: Partial<Mount>): Mount {
