@@ -84,7 +84,6 @@ test('unknown mounts and invalid paths are 404, never an error', async (t) => {
     '/b.mp3',
     '/a.mp3/',
     '/a.mp3.m3u8',
-    '/_stream/a.mp3',
     '/%2e%2e/etc/passwd',
     '//a.mp3',
     '/a%00.mp3',
@@ -103,6 +102,21 @@ test('unknown mounts and invalid paths are 404, never an error', async (t) => {
   assert.ok((metrics.counts.get('http.not_found') ?? 0) >= 10);
   // Other methods on stream URLs are not ours (sources never reach this server).
   assert.equal((await app.inject({ method: 'POST', url: '/a.mp3' })).statusCode, 404);
+});
+
+test('a /_stream request on a connection already handed to the app is sent back on a new connection', async () => {
+  const { app } = await makeApp(state([node('n1')], [mount('/a.mp3')]));
+  const res = await app.inject({ url: '/_stream/a.mp3?x=1' });
+  assert.equal(res.statusCode, 307);
+  assert.equal(res.headers['location'], '/_stream/a.mp3?x=1');
+  assert.equal(res.headers['connection'], 'close');
+  const redirect = await app.inject({ url: '/a.mp3' });
+  assert.equal(redirect.statusCode, 302);
+  assert.equal(redirect.headers['connection'], 'close', 'the follow-up must not reuse this connection');
+
+  // Without the proxy nothing answers /_stream on port 80, and nothing may loop.
+  const { app: direct } = await makeApp(state([node('n1')], [mount('/a.mp3')]), { enableIcecastProxy: false });
+  assert.equal((await direct.inject({ url: '/_stream/a.mp3' })).statusCode, 404);
 });
 
 test('a 200-character mount path still resolves', async (t) => {

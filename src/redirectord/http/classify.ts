@@ -1,5 +1,6 @@
 import { isValidMountPath } from '../../coordination/mount.js';
 import { hasFramedBody, splitTarget, type RequestHead } from './request-head.js';
+import { STREAM_PREFIX } from './urls.js';
 
 /**
  * What the front door does with a connection, decided from its first request head alone.
@@ -17,7 +18,6 @@ export type Classification =
   /** Everything else: handed to the HTTP application. */
   | { kind: 'http' };
 
-export const STREAM_PREFIX = '/_stream';
 
 /** The only Icecast admin commands source clients need; every other admin URL stays private. */
 const ADMIN_ALLOWED = new Set(['/admin/metadata', '/admin/!POKE']);

@@ -3,7 +3,7 @@ import { sanitizeMetricPart } from '../../common/metrics.js';
 import type { HttpAppDeps } from './app.js';
 import { CORS_PREFLIGHT_HEADERS, CORS_RESPONSE_HEADERS } from './cors.js';
 import { resolveListenerRequest } from './listener-path.js';
-import { clientFamily, publicStreamUrl, redirectTarget } from './urls.js';
+import { STREAM_PREFIX, clientFamily, publicStreamUrl, redirectTarget } from './urls.js';
 
 /** Seconds a listener is told to wait when no node can take it (about one status report). */
 export const RETRY_AFTER_SECONDS = 5;
@@ -57,11 +57,31 @@ export function registerListenerRoutes(app: FastifyInstance, deps: HttpAppDeps):
           enableIcecastProxy: deps.enableIcecastProxy,
         });
         metrics.increment(`http.redirect.${sanitizeMetricPart(node.name)}`);
-        return reply.code(302).header('location', location).header('cache-control', 'no-cache').send();
+        // The follow-up request may go to this very node's /_stream: it must arrive on a new
+        // connection, which the front door sees, not on this one, which belongs to the app.
+        return reply
+          .code(302)
+          .header('location', location)
+          .header('cache-control', 'no-cache')
+          .header('connection', 'close')
+          .send();
       }
     }
   }
 
+  // Reached only when a client reuses a connection the front door already handed to the app:
+  // send it to the same URL on a fresh connection, which the front door will proxy.
+  if (deps.enableIcecastProxy) {
+    app.get(`${STREAM_PREFIX}/*`, (request, reply) =>
+      reply
+        .code(307)
+        .headers(CORS_RESPONSE_HEADERS)
+        .header('location', request.raw.url ?? '/')
+        .header('cache-control', 'no-cache')
+        .header('connection', 'close')
+        .send(),
+    );
+  }
   app.get('/*', listener);
   app.options('/*', (_request, reply) => reply.code(204).headers(CORS_PREFLIGHT_HEADERS).send());
 }
