@@ -5,7 +5,7 @@
  *        [--lease-ttl S] [--mount /stream.mp3] [--source] [--forward 8080]
  *   node --import tsx scripts/cluster.ts status [--label NAME | --run ID]
  *   node --import tsx scripts/cluster.ts down [--label NAME | --run ID]
- *   node --import tsx scripts/cluster.ts exec NODE -- CMD...      (NODE: node1.., or client)
+ *   node --import tsx scripts/cluster.ts exec [--label NAME] NODE -- CMD...   (NODE: node1.., or client)
  *   node --import tsx scripts/cluster.ts cleanup-stale [--all]
  *
  * `up` starts a small keeper process that owns the cluster (it is the parent of every cluster
@@ -131,7 +131,10 @@ async function keep(o: UpOptions): Promise<void> {
     if (o.mount && o.source && creds) {
       // Through a node's front door (redirectord proxies the source to the master's Icecast).
       const url = `http://${front.ip}${o.mount}`;
-      cluster.spawn('client', 'source', sineSourceArgv(url, creds.username, creds.password));
+      // Retried like a real broadcaster's client: the first attempts can come before the
+      // master's Icecast has loaded the new mount (401), and after a master change.
+      const ffmpeg = sineSourceArgv(url, creds.username, creds.password).map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+      cluster.spawn('client', 'source', ['bash', '-c', `while :; do ${ffmpeg}; sleep 1; done`]);
       await waitFor(`${o.mount} served on every node`, async () => {
         for (const n of cluster.nodes) if (!(await cluster.icecastMounts(n)).includes(o.mount!)) return false;
         return true;
@@ -147,6 +150,7 @@ async function keep(o: UpOptions): Promise<void> {
       }
       await cluster.forward(cluster.nodes[0]!, o.forward, hostPorts);
       for (const n of cluster.nodes) await cluster.forward(n, o.forward + n.index, hostPorts);
+      printHowToListen(cluster, { ...o, forward: o.forward }, creds);
     }
     console.log(cluster.status());
     console.log(`keeper pid ${process.pid}`);
@@ -158,6 +162,40 @@ async function keep(o: UpOptions): Promise<void> {
     rmSync(labelFile(o.label), { force: true });
     process.exit(1);
   }
+}
+
+function printHowToListen(c: Cluster, o: UpOptions & { forward: number }, creds: { username: string; password: string } | undefined): void {
+  const base = `http://127.0.0.1:${o.forward}`;
+  const mount = o.mount ?? '/stream.mp3';
+  const self = `node --import tsx scripts/cluster.ts`;
+  const lines = [
+    '',
+    `Cluster addresses exist only inside the namespaces; 127.0.0.1:${o.forward} forwards to node1's front door,`,
+    `127.0.0.1:${o.forward + 1}..${o.forward + c.nodes.length} to node1..node${c.nodes.length} (redirects between nodes are rewritten to these ports).`,
+    '',
+    'Listen from this machine:',
+    `  mpv ${base}${mount}.m3u          (playlist)`,
+    `  mpv ${base}${mount}              (302 to a node's /_stream${mount})`,
+    `  curl -sL ${base}${mount} | ffplay -nodisp -autoexit -`,
+    `  curl -sL ${base}${mount} -o /tmp/demo.mp3 --max-time 10     (then play the file)`,
+    `Status page: ${base}/    JSON: ${base}/status.json`,
+    '',
+    'Inside the cluster (real addresses and DNS):',
+    `  ${self} exec --label ${o.label} client -- curl -sL http://${c.nodes[0]!.ip}${mount} --max-time 5 -o /dev/null -w '%{http_code} %{size_download}\\n'`,
+    `  ${self} exec --label ${o.label} client -- dig @${c.nodes[0]!.ip} ${c.domain} A`,
+    `  ${self} status --label ${o.label}`,
+  ];
+  if (creds) {
+    const urls = c.etcdUrls.join(',');
+    lines.push(
+      '',
+      `Send your own source: the demo tone holds ${mount}, so create another mount (radioctl prints its credentials)`,
+      `  ${self} exec --label ${o.label} client -- node dist/radioctl/main.js create-mount /mine.mp3 --etcd-urls ${urls}`,
+      `  ffmpeg -re -i some.mp3 -c:a libmp3lame -b:a 128k -content_type audio/mpeg -f mp3 icecast://source:PASSWORD@127.0.0.1:${o.forward}/mine.mp3`,
+    );
+  }
+  lines.push('', o.label === 'demo' ? 'Stop everything: npm run demo -- --down' : `Stop everything: ${self} down --label ${o.label}`);
+  for (const l of lines) console.log(l);
 }
 
 async function down(o: { label?: string; run?: string }): Promise<void> {
@@ -181,7 +219,10 @@ async function down(o: { label?: string; run?: string }): Promise<void> {
     // State gone but namespaces may remain: remove them by name.
     await removeRunNamespaces(runId);
   }
-  if (!o.run || o.label) rmSync(labelFile(o.label ?? 'default'), { force: true });
+  if (!o.run || o.label) {
+    rmSync(labelFile(o.label ?? 'default'), { force: true });
+    rmSync(keeperLog(o.label ?? 'default'), { force: true });
+  }
   console.log(`cluster ${runId} stopped`);
 }
 

@@ -1,3 +1,4 @@
+import { waitFor } from '../support/wait.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -50,12 +51,16 @@ test('handed-over connections get redirects, keep-alive works, slow headers are 
       });
       req.on('error', reject);
     });
-  const first = await get('/a.mp3?q=1');
-  assert.equal(first.status, 302);
-  assert.equal(first.location, 'http://127.0.0.1:8080/_stream/a.mp3?q=1');
-  const second = await get('/a.mp3.m3u');
+  const first = await get('/a.mp3.m3u');
+  assert.equal(first.status, 200);
+  const second = await get('/status.json');
   assert.equal(second.status, 200);
   assert.equal(second.socket, first.socket, 'the keep-alive connection was not reused');
+  // A redirect closes its connection: the follow-up to /_stream must reach the front door.
+  const redirect = await get('/a.mp3?q=1');
+  assert.equal(redirect.status, 302);
+  assert.equal(redirect.location, 'http://127.0.0.1:8080/_stream/a.mp3?q=1');
+  await waitFor('redirect connection closed', () => redirect.socket.destroyed);
 
   // A client that never finishes its headers is answered 408 and closed.
   server.headersTimeout = 300;

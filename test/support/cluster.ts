@@ -147,6 +147,9 @@ export function daemonArgv(
       process.execPath, builtMain('radiod'), ...common,
       '--icecast-config', node.icecastConfig,
       '--icecast-port', String(ICECAST_PORT),
+      // All Icecasts of the machine share one pid namespace: pidof would find every node's.
+      '--icecast-pidfile', join(node.icecastDir, 'icecast.pid'),
+      '--icecast-logdir', join(node.icecastDir, 'log'),
       '--lease-ttl', String(c.leaseTtl),
       ...extra,
     ];
@@ -167,14 +170,13 @@ export function radioctlArgv(args: string[], etcdUrls: string[]): string[] {
 
 /** A test source: a sine tone, MP3 128k in real time, PUT to `url` with the mount's credentials. */
 export function sineSourceArgv(url: string, user: string, password: string, freq = 440): string[] {
+  // Built by hand: WHATWG URL refuses to switch a special scheme (http:) to icecast:.
   const u = new URL(url);
-  u.protocol = 'icecast:';
-  u.username = user;
-  u.password = password;
+  const target = `icecast://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${u.host}${u.pathname}`;
   return [
     'ffmpeg', '-hide_banner', '-loglevel', 'warning', '-nostdin', '-re',
     '-f', 'lavfi', '-i', `sine=frequency=${freq}:sample_rate=44100`,
-    '-c:a', 'libmp3lame', '-b:a', '128k', '-content_type', 'audio/mpeg', '-f', 'mp3', u.toString(),
+    '-c:a', 'libmp3lame', '-b:a', '128k', '-content_type', 'audio/mpeg', '-f', 'mp3', target,
   ];
 }
 
@@ -356,11 +358,14 @@ export class Cluster {
   }
 
   /** etcdctl with explicit endpoints (default: every node's member), run from the client namespace. */
-  etcdctl(args: string[], o: { endpoints?: string[]; via?: number | string | ClusterNode; timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  etcdctl(
+    args: string[],
+    o: { endpoints?: string[]; via?: number | string | ClusterNode; timeoutMs?: number; input?: string; commandTimeout?: string } = {},
+  ): Promise<RunResult> {
     const endpoints = o.endpoints ?? this.etcdUrls;
     return this.execResult(
       o.via ?? 'client',
-      ['etcdctl', '--endpoints', endpoints.join(','), '--dial-timeout=1s', '--command-timeout=3s', ...args],
+      ['etcdctl', '--endpoints', endpoints.join(','), '--dial-timeout=1s', `--command-timeout=${o.commandTimeout ?? '3s'}`, ...args],
       { timeoutMs: o.timeoutMs ?? 10_000, input: o.input },
     );
   }
@@ -382,9 +387,11 @@ export class Cluster {
 
   /** A write through the given members succeeds (quorum present). */
   async etcdWritable(nodes: readonly ClusterNode[] = this.state.nodes): Promise<boolean> {
+    // A short command timeout: a put stuck in an election would otherwise hide the recovery time.
     const r = await this.etcdctl(['put', '/autoradio-harness/probe', String(Date.now())], {
       endpoints: nodes.map((n) => n.etcdUrl),
       timeoutMs: 5000,
+      commandTimeout: '500ms',
     });
     return r.code === 0;
   }
@@ -480,10 +487,18 @@ export class Cluster {
     const index = Math.max(...this.state.nodes.map((n) => n.index)) + 1;
     const node = nodeInfo(this.runId, this.state.subnet, index, this.runDir);
     const live = this.state.nodes.filter((n) => this.isRunning(n, 'etcd'));
-    const r = await this.etcdctl(['member', 'add', node.name, `--peer-urls=${node.peerUrl}`], {
-      endpoints: live.map((n) => n.etcdUrl),
+    // etcd refuses member add ("unhealthy cluster") until every member has been connected for
+    // about 5 s, e.g. shortly after a partition healed: retry like an operator would.
+    let r: RunResult | undefined;
+    await waitFor(`etcdctl member add ${node.name}`, async () => {
+      r = await this.etcdctl(['member', 'add', node.name, `--peer-urls=${node.peerUrl}`], { endpoints: live.map((n) => n.etcdUrl) });
+      if (r.code === 0) return true;
+      if (!/unhealthy cluster/.test(r.stderr)) throw new Error(r.stderr.trim());
+      return false;
+    }, { timeoutMs: 15_000, intervalMs: 500 }).catch((err: Error) => {
+      throw new Error(`etcdctl member add ${node.name} failed: ${err.message} ${r?.stderr.trim() ?? ''}`);
     });
-    if (r.code !== 0) throw new Error(`etcdctl member add ${node.name} failed: ${r.stderr.trim()}`);
+    if (!r || r.code !== 0) throw new Error(`etcdctl member add ${node.name} failed`);
     const initial = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(r.stdout)?.[1];
     if (!initial) throw new Error(`cannot parse member add output: ${r.stdout}`);
     this.state.nodes.push(node);
@@ -662,7 +677,7 @@ export class Cluster {
 
   private async prepareNode(node: ClusterNode): Promise<void> {
     await addHost(this.state.bridgeNs, node.ns, node.index, `${node.ip}/24`);
-    mkdirSync(join(node.dir, 'etcd'), { recursive: true });
+    mkdirSync(join(node.dir, 'etcd'), { recursive: true, mode: 0o700 });
     // Icecast (as icecast2) writes its logs and pid file here and re-reads the config on HUP.
     const { uid, gid } = icecastUser();
     mkdirSync(join(node.icecastDir, 'log'), { recursive: true });
@@ -671,17 +686,16 @@ export class Cluster {
     chownSync(node.icecastDir, uid, gid);
     chownSync(join(node.icecastDir, 'log'), uid, gid);
     // The minimal valid config Icecast needs to start; radiod replaces it with the real one.
-    writeFileSync(
-      node.icecastConfig,
-      minimalIcecastConfig({
-        host: node.ip,
-        port: ICECAST_PORT,
-        dir: node.icecastDir,
-        sourcePassword: this.state.icecastSourcePassword,
-        adminPassword: this.state.icecastAdminPassword,
-      }),
-      { mode: 0o644 },
-    );
+    // Bound to every address of the namespace (like radiod's default), so both the node
+    // address and 127.0.0.1 (where redirectord looks for it) answer from the start.
+    const config = minimalIcecastConfig({
+      host: node.ip,
+      port: ICECAST_PORT,
+      dir: node.icecastDir,
+      sourcePassword: this.state.icecastSourcePassword,
+      adminPassword: this.state.icecastAdminPassword,
+    }).replace(`<bind-address>${node.ip}</bind-address>`, '<bind-address>0.0.0.0</bind-address>');
+    writeFileSync(node.icecastConfig, config, { mode: 0o644 });
   }
 
   private startEtcd(node: ClusterNode, initialCluster: string, clusterState: 'new' | 'existing'): void {
@@ -697,6 +711,7 @@ export class Cluster {
       '--heartbeat-interval', '100',
       '--election-timeout', '1000',
       '--pre-vote=true',
+      '--logger', 'zap',
       '--log-level', 'warn',
     ];
     // On restart the member reads its membership from its data dir.
