@@ -17,7 +17,8 @@ export interface CampaignOptions {
  * down within TTL/2, before its lease can expire on the server and another candidate can be
  * elected: two leaders never act at the same time.
  *
- * Events: 'elected' and 'deposed' (reason) on every change of isLeader.
+ * Events: 'elected' and 'deposed' (reason) on every change of isLeader; 'change' on every
+ * change of isLeader or heldFirstPlace.
  */
 export class Campaign extends EventEmitter {
   private readonly lease: KeptLease;
@@ -25,6 +26,7 @@ export class Campaign extends EventEmitter {
   private watcher: Watcher | undefined;
   private ownKey: string | undefined;
   private first = false;
+  private reportedFirstPlace = false;
   private leading = false;
   private stopped = false;
   private evaluating: Promise<void> | undefined;
@@ -51,6 +53,16 @@ export class Campaign extends EventEmitter {
 
   get isLeader(): boolean {
     return this.leading && this.lease.confirmed && !this.stopped;
+  }
+
+  /**
+   * True when the last answer etcd gave put this candidate first, even if the lease is not
+   * confirmed right now: "fenced", as opposed to "someone else leads". While etcd is
+   * unreachable nobody can tell a partition from a lost quorum; callers use this to keep
+   * serving what needs no exclusive right (existing streams) while refusing what does.
+   */
+  get heldFirstPlace(): boolean {
+    return this.first && !this.stopped;
   }
 
   start(): void {
@@ -149,6 +161,11 @@ export class Campaign extends EventEmitter {
 
   private update(reason: string): void {
     const now = this.first && this.lease.confirmed && !this.stopped;
+    const place = this.heldFirstPlace;
+    if (place !== this.reportedFirstPlace) {
+      this.reportedFirstPlace = place;
+      if (now === this.leading) this.emit('change');
+    }
     if (now === this.leading) return;
     this.leading = now;
     if (now) {
@@ -158,6 +175,7 @@ export class Campaign extends EventEmitter {
       this.opts.log.info({ prefix: this.prefix, reason }, 'deposed');
       this.emit('deposed', reason);
     }
+    this.emit('change');
   }
 
   /** Steps down at once and removes the candidacy, so the next candidate takes over within milliseconds. */
@@ -168,6 +186,7 @@ export class Campaign extends EventEmitter {
     if (this.leading) {
       this.leading = false;
       this.emit('deposed', 'stopped');
+      this.emit('change');
     }
     const watcher = this.watcher;
     this.watcher = undefined;

@@ -6,6 +6,14 @@ import { MASTER_ELECTION_PREFIX } from '../coordination/keys.js';
 import type { MasterInfo } from '../coordination/cluster-state.js';
 
 /**
+ * master: elected and lease confirmed. fenced: was first in the queue but cannot confirm its
+ * lease (etcd unreachable): it must not take new sources, which another master may be taking
+ * already, but the streams it carries need no exclusive right and keep flowing. none: another
+ * node leads, or this one is not a candidate.
+ */
+export type MasterRole = 'master' | 'fenced' | 'none';
+
+/**
  * This node's candidacy for master, held only while the local Icecast works: a master whose
  * Icecast is down would take every source and serve nobody. A Campaign cannot restart after
  * stop(), so each period of candidacy gets a fresh one.
@@ -17,7 +25,7 @@ export class MasterCandidacy {
   constructor(
     private readonly client: Etcd3,
     private readonly info: MasterInfo,
-    private readonly opts: { ttlSeconds: number; log: Logger; onChange: (isMaster: boolean) => void },
+    private readonly opts: { ttlSeconds: number; log: Logger; onChange: (role: MasterRole) => void },
   ) {}
 
   get active(): boolean {
@@ -28,14 +36,19 @@ export class MasterCandidacy {
     return this.campaign?.isLeader ?? false;
   }
 
+  get role(): MasterRole {
+    const c = this.campaign;
+    if (!c) return 'none';
+    return c.isLeader ? 'master' : c.heldFirstPlace ? 'fenced' : 'none';
+  }
+
   start(): void {
     if (this.campaign) return;
     const campaign = new Campaign(this.client, MASTER_ELECTION_PREFIX, JSON.stringify(this.info), {
       ttlSeconds: this.opts.ttlSeconds,
       log: this.opts.log,
     });
-    campaign.on('elected', () => this.campaign === campaign && this.opts.onChange(true));
-    campaign.on('deposed', () => this.campaign === campaign && this.opts.onChange(false));
+    campaign.on('change', () => this.campaign === campaign && this.opts.onChange(this.role));
     this.campaign = campaign;
     // Let a previous resignation finish first so our new key queues behind the others.
     void this.stopping.then(() => {
@@ -50,7 +63,7 @@ export class MasterCandidacy {
     if (!campaign) return this.stopping;
     this.campaign = undefined;
     this.opts.log.info({ reason }, 'withdrawing from the master election');
-    this.opts.onChange(false);
+    this.opts.onChange('none');
     this.stopping = campaign.stop().catch((err: unknown) => {
       this.opts.log.warn({ err: errorMessage(err) }, 'resigning failed; the lease will expire');
     });

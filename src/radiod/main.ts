@@ -106,9 +106,29 @@ async function main(): Promise<void> {
   };
   const baseUrl = localIcecastUrl(opts.icecastPort, opts.icecastBind);
   const endpoint: IcecastEndpoint = { baseUrl, adminUser: 'admin', adminPassword };
+  const answers = () => icecastAnswers(baseUrl);
   const reloader = opts.icecastReload
-    ? new CommandReloader(opts.icecastReload, log)
-    : new SignalReloader(opts.icecastPidfile ? { pidfile: opts.icecastPidfile } : {});
+    ? new CommandReloader(opts.icecastReload, answers, log)
+    : new SignalReloader({ answers, ...(opts.icecastPidfile ? { pidfile: opts.icecastPidfile } : {}) });
+
+  /**
+   * Drops the sources attached to this Icecast after it stopped being master: they would
+   * otherwise stay here, invisible to the rest of the cluster, and block the relays. Their
+   * clients reconnect through the front door's proxy, which sends them to the new master.
+   */
+  const dropLocalSources = async (): Promise<void> => {
+    const stats = await fetchIcecastStats(endpoint);
+    const mounts = view.current().mounts;
+    for (const m of stats.mounts) {
+      const mount = mounts.get(m.mount);
+      if (mount && mount.relayUrl === undefined) {
+        log.info({ mount: m.mount }, 'dropping a local source: this node is no longer master');
+        await killSource(endpoint, m.mount).catch((err: unknown) =>
+          log.warn({ mount: m.mount, err: errorMessage(err) }, 'cannot drop source'),
+        );
+      }
+    }
+  };
 
   const controller = new IcecastController({
     source: view,
@@ -116,14 +136,14 @@ async function main(): Promise<void> {
     secrets,
     configPath: opts.icecastConfig,
     reloader,
-    icecastAnswers: () => icecastAnswers(baseUrl),
-    onDemoted: async () => {
-      // Sources still here would block the relays and never reach the new master's listeners.
+    onDemoted: () => dropLocalSources(),
+    afterMasterReload: async () => {
+      // Icecast keeps a connected source even after its <mount> is gone: drop deleted mounts' sources.
       const stats = await fetchIcecastStats(endpoint);
       const mounts = view.current().mounts;
       for (const m of stats.mounts) {
-        const mount = mounts.get(m.mount);
-        if (mount && mount.relayUrl === undefined) {
+        if (!mounts.has(m.mount)) {
+          log.info({ mount: m.mount }, 'dropping the source of a deleted mount');
           await killSource(endpoint, m.mount).catch((err: unknown) =>
             log.warn({ mount: m.mount, err: errorMessage(err) }, 'cannot drop source'),
           );
@@ -140,13 +160,19 @@ async function main(): Promise<void> {
   const candidacy = new MasterCandidacy(client, masterInfo, {
     ttlSeconds: opts.leaseTtl,
     log: log.child({ component: 'election' }),
-    onChange: (isMaster) => {
-      log.info({ isMaster }, isMaster ? 'this node is master' : 'this node is not master');
-      metrics.gauge('is_master', isMaster ? 1 : 0);
-      controller.setMaster(isMaster);
+    onChange: (role) => {
+      log.info({ role }, role === 'master' ? 'this node is master' : role === 'fenced' ? 'master role fenced: etcd does not confirm it' : 'this node is not master');
+      metrics.gauge('is_master', role === 'master' ? 1 : 0);
+      controller.setRole(role);
     },
   });
-  cleanups.push(() => candidacy.stop('shutdown'));
+  cleanups.push(async () => {
+    const wasMaster = candidacy.isMaster;
+    // No more rewrites: the config stays as it is for whoever restarts radiod.
+    await controller.stop();
+    await candidacy.stop('shutdown');
+    if (wasMaster) await dropLocalSources().catch(() => {});
+  });
 
   const presence = new Presence(client, opts.name, { ttlSeconds: opts.leaseTtl, log: log.child({ component: 'presence' }) });
   // Stopped last of all (cleanups run in reverse): the node vanishes once it no longer serves.
@@ -198,7 +224,7 @@ async function main(): Promise<void> {
   cleanups.push(() => poller.stop());
   poller.start();
   log.info(
-    { name: opts.name, addresses, config: opts.icecastConfig, icecast: baseUrl, reload: reloader.description },
+    { node: opts.name, addresses, config: opts.icecastConfig, icecast: baseUrl, reload: reloader.description },
     'radiod started',
   );
 }

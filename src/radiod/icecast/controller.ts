@@ -7,6 +7,9 @@ import type { IcecastSecrets } from '../../coordination/icecast-secrets.js';
 import { renderIcecastConfig, type IcecastNodeSettings } from './render.js';
 import { writeConfigIfChanged } from './config-writer.js';
 import type { Reloader } from './reloader.js';
+import type { MasterRole } from '../candidacy.js';
+import type { Mount } from '../../coordination/mount.js';
+import { generatePassword } from '../../coordination/icecast-secrets.js';
 
 export interface IcecastControllerOptions {
   source: ClusterStateSource;
@@ -14,22 +17,27 @@ export interface IcecastControllerOptions {
   secrets: IcecastSecrets;
   configPath: string;
   reloader: Reloader;
-  /** A live probe: true when Icecast answers (only then is a SIGHUP safe). */
-  icecastAnswers: () => Promise<boolean>;
   /** Called after this node stops being master, before the relay config goes live. */
   onDemoted?: () => Promise<void>;
+  /** Called on the master after a changed config went live (e.g. to drop sources of deleted mounts). */
+  afterMasterReload?: () => Promise<void>;
   log: Logger;
   metrics: Metrics;
   /** Coalesces bursts of changes; well under the one-second propagation target. */
   debounceMs?: number;
 }
 
+/** Icecast rereads its config within about a second of a HUP; HUPs closer than this may merge. */
+const RELOAD_SETTLE_MS = 1500;
+
 /**
  * Keeps icecast.xml equal to render(cluster state, master, settings) and reloads Icecast when
  * the file changed. Runs are serialized; a change arriving during a run triggers one more.
  */
 export class IcecastController {
-  private isMaster = false;
+  private role: MasterRole = 'none';
+  /** Replaces every source password while fenced; never stored anywhere, so nobody knows it. */
+  private readonly lockPassword = generatePassword(24);
   /** The last other node seen as master: relays keep pointing at it while an election runs. */
   private lastOtherMaster: MasterInfo | undefined;
   private effectiveMasterName: string | undefined;
@@ -42,6 +50,8 @@ export class IcecastController {
   private unsubscribe: (() => void) | undefined;
   /** When the newest pending change was noticed, for the propagation timing metric. */
   private changeNoticedAt: number | undefined;
+  private lastReloadAt = 0;
+  private confirmTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: IcecastControllerOptions) {}
 
@@ -51,9 +61,9 @@ export class IcecastController {
     await this.syncNow();
   }
 
-  setMaster(isMaster: boolean): void {
-    if (isMaster === this.isMaster) return;
-    this.isMaster = isMaster;
+  setRole(role: MasterRole): void {
+    if (role === this.role) return;
+    this.role = role;
     this.schedule(0);
   }
 
@@ -107,13 +117,19 @@ export class IcecastController {
   private async sync(): Promise<void> {
     const noticedAt = this.changeNoticedAt;
     this.changeNoticedAt = undefined;
-    const state = this.opts.source.current();
-    const isMaster = this.isMaster;
+    let state = this.opts.source.current();
+    const elected = state.master;
+    // A fenced master keeps serving as master until etcd names someone else: its streams go
+    // on (a lost quorum must not silence the radio), but with locked source passwords no new
+    // source can connect here, where it might race a newly elected master.
+    const fenced = this.role === 'fenced' && (elected === undefined || elected.name === this.opts.node.name);
+    const isMaster = this.role === 'master' || fenced;
+    if (fenced) state = { ...state, mounts: lockSources(state.mounts, this.lockPassword) };
     const master = isMaster ? undefined : this.masterToFollow();
 
     const masterName = isMaster ? this.opts.node.name : master?.name;
     if (masterName !== this.effectiveMasterName) {
-      this.opts.log.info({ master: masterName ?? null, self: isMaster }, 'following a new master');
+      this.opts.log.info({ master: masterName ?? null, self: isMaster, fenced }, 'following a new master');
       if (this.effectiveMasterName !== undefined) this.opts.metrics.increment('master_changes');
       this.effectiveMasterName = masterName;
     }
@@ -131,36 +147,72 @@ export class IcecastController {
     if (changed) {
       this.opts.metrics.increment('icecast.config_writes');
       this.opts.log.info(
-        { path: this.opts.configPath, mounts: state.mounts.size, master: masterName ?? null, isMaster },
+        {
+          path: this.opts.configPath,
+          mounts: state.mounts.size,
+          master: masterName ?? null,
+          isMaster,
+          fenced,
+          ...(noticedAt !== undefined ? { delayMs: Date.now() - noticedAt } : {}),
+        },
         'icecast config written',
       );
       this.reloadPending = true;
     }
     if (this.reloadPending) await this.reload();
+    if (changed && isMaster && !this.reloadPending) {
+      await this.opts.afterMasterReload?.().catch((err: unknown) => {
+        this.opts.log.warn({ err: errorMessage(err) }, 'cannot drop sources of deleted mounts');
+      });
+    }
     if (changed && noticedAt !== undefined) this.opts.metrics.timing('icecast.config_propagation', Date.now() - noticedAt);
   }
 
   private async reload(): Promise<void> {
-    if (!(await this.opts.icecastAnswers())) {
-      // Icecast reads the file when it starts; icecastStarted() reloads once it answers.
-      this.opts.log.info('icecast is not answering; reload deferred until it is up');
-      return;
-    }
     try {
-      await this.opts.reloader.reload();
+      if (!(await this.opts.reloader.reload())) {
+        // Icecast reads the file when it starts; icecastStarted() reloads once it answers.
+        this.opts.log.debug('icecast is not answering; reload deferred until it is up');
+        return;
+      }
       this.reloadPending = false;
       this.opts.metrics.increment('icecast.reloads');
       this.opts.log.info({ how: this.opts.reloader.description }, 'icecast reloaded');
+      const now = Date.now();
+      if (now - this.lastReloadAt < RELOAD_SETTLE_MS) this.scheduleConfirmation();
+      this.lastReloadAt = now;
     } catch (err) {
       this.opts.metrics.increment('errors.icecast_reload');
       throw new Error(`reload failed (${this.opts.reloader.description}): ${errorMessage(err)}`);
     }
   }
 
+  /**
+   * A HUP only sets a flag that Icecast's slave thread checks once a second; two HUPs close
+   * together can be folded into one reread that may have started before the second write.
+   * One more HUP once things settled makes sure the newest file is the one Icecast runs with;
+   * a HUP with an unchanged file leaves sources, relays and listeners alone.
+   */
+  private scheduleConfirmation(): void {
+    clearTimeout(this.confirmTimer);
+    this.confirmTimer = setTimeout(() => {
+      this.confirmTimer = undefined;
+      this.reloadPending = true;
+      this.schedule(0);
+    }, RELOAD_SETTLE_MS);
+    this.confirmTimer.unref();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.confirmTimer);
     clearTimeout(this.timer);
     this.unsubscribe?.();
     await this.running;
   }
+}
+
+/** The mounts with every source password replaced: connected sources stay, new ones get 401. */
+export function lockSources(mounts: ReadonlyMap<string, Mount>, lockPassword: string): Map<string, Mount> {
+  return new Map([...mounts].map(([path, m]) => [path, { ...m, password: lockPassword }]));
 }

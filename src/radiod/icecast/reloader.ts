@@ -2,11 +2,18 @@ import { execFile, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../common/logger.js';
 
-/** Makes the running Icecast re-read its config file. */
+/**
+ * Makes the running Icecast re-read its config file. Resolves false (and does nothing) when
+ * Icecast is not answering yet: a HUP before its handler is installed kills it, and an Icecast
+ * that is starting reads the file anyway.
+ */
 export interface Reloader {
   readonly description: string;
-  reload(): Promise<void>;
+  reload(): Promise<boolean>;
 }
+
+/** Whether the local Icecast answers its status page right now. */
+export type AnswerProbe = () => Promise<boolean>;
 
 function pidof(name: string): Promise<number[]> {
   return new Promise((resolve, reject) => {
@@ -30,9 +37,11 @@ function pidof(name: string): Promise<number[]> {
  */
 export class SignalReloader implements Reloader {
   readonly description: string;
+  /** The Icecast process already seen answering: its handler is installed, no probe needed. */
+  private answeringPid: number | undefined;
 
   constructor(
-    private readonly opts: { pidfile?: string; processName?: string },
+    private readonly opts: { pidfile?: string; processName?: string; answers: AnswerProbe },
   ) {
     this.description = opts.pidfile ? `SIGHUP to the pid in ${opts.pidfile}` : `SIGHUP to ${this.name}`;
   }
@@ -56,8 +65,22 @@ export class SignalReloader implements Reloader {
     return pids[0]!;
   }
 
-  async reload(): Promise<void> {
-    process.kill(await this.findPid(), 'SIGHUP');
+  async reload(): Promise<boolean> {
+    let pid: number;
+    try {
+      pid = await this.findPid();
+    } catch (err) {
+      // No process (yet): nothing to reload, unless it does answer (then the pid lookup is wrong).
+      if (await this.opts.answers()) throw err;
+      return false;
+    }
+    if (pid !== this.answeringPid) {
+      // A new process: probe once, so that later reloads cost no HTTP round trip.
+      if (!(await this.opts.answers())) return false;
+      this.answeringPid = pid;
+    }
+    process.kill(pid, 'SIGHUP');
+    return true;
   }
 }
 
@@ -67,13 +90,20 @@ export class CommandReloader implements Reloader {
 
   constructor(
     private readonly command: string,
+    private readonly answers: AnswerProbe,
     private readonly log: Logger,
     private readonly timeoutMs = 10_000,
   ) {
     this.description = `command: ${command}`;
   }
 
-  reload(): Promise<void> {
+  async reload(): Promise<boolean> {
+    if (!(await this.answers())) return false;
+    await this.run();
+    return true;
+  }
+
+  private run(): Promise<void> {
     return new Promise((resolve, reject) => {
       const child = spawn('/bin/sh', ['-c', this.command], { stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
