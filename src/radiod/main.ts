@@ -8,6 +8,7 @@ import { ensureIcecastSecrets, type IcecastSecrets } from '../coordination/iceca
 import { Presence } from '../coordination/presence.js';
 import type { MasterInfo } from '../coordination/cluster-state.js';
 import { parseRadiodOptions, radiodCommand, resolveAddresses } from './options.js';
+import { TranscoderManager } from './transcoder/manager.js';
 import { MasterCandidacy } from './candidacy.js';
 import { IcecastController } from './icecast/controller.js';
 import { CommandReloader, SignalReloader } from './icecast/reloader.js';
@@ -179,9 +180,18 @@ async function main(): Promise<void> {
   cleanups.unshift(() => presence.stop());
   presence.start();
 
-  // transcoders: the TranscoderManager (src/radiod/transcoder/) starts here with
-  // opts.liquidsoap, the ClusterStateSource `view`, the client and this node's name, and is
-  // stopped in `cleanups` before the candidacy resigns.
+  // Pushed after the candidacy's cleanup, so on shutdown transcoders stop before it resigns.
+  const transcoders = new TranscoderManager({
+    client,
+    state: view,
+    nodeName: opts.name,
+    liquidsoapPath: opts.liquidsoap,
+    ttlSeconds: opts.leaseTtl,
+    log: log.child({ component: 'transcoders' }),
+    metrics,
+  });
+  cleanups.push(() => transcoders.stop());
+  transcoders.start();
 
   const bandwidth = new BandwidthMeter();
   let up = false;
