@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SECRET, makeApp, mount, node, state } from './http-fixtures.js';
-import { buildStatusView, withoutCredentials } from '../../src/redirectord/http/status-view.js';
+import { buildStatusView } from '../../src/redirectord/http/status-view.js';
+import { publicMount } from '../../src/coordination/mount.js';
 import { renderStatusPage } from '../../src/redirectord/http/status-page.js';
 
 const RELAY_SECRET = 'relay-Secret-77';
@@ -104,9 +105,10 @@ test('status.json has the documented shape and no secret', async (t) => {
 });
 
 test('relay URLs lose their credentials; unparseable ones are hidden', () => {
-  assert.equal(withoutCredentials('http://u:p@h.example/x'), 'http://h.example/x');
-  assert.equal(withoutCredentials('http://h.example/x'), 'http://h.example/x');
-  assert.equal(withoutCredentials('not a url u:p@'), '');
+  const relayUrl = (url: string) => publicMount({ path: '/r.mp3', username: 'source', password: 'x', relayUrl: url }).relayUrl;
+  assert.equal(relayUrl('http://u:p@h.example/x'), 'http://h.example/x');
+  assert.equal(relayUrl('http://h.example/x'), 'http://h.example/x');
+  assert.equal(relayUrl('not a url u:p@'), '');
 });
 
 test('an elected master that has not reported yet still shows; no nodes is said plainly', () => {

@@ -1,5 +1,6 @@
 import type { ClusterState } from '../../coordination/cluster-state.js';
-import { publicMount, type PublicMount } from '../../coordination/mount.js';
+import type { PublicMount } from '../../coordination/mount.js';
+import { summarizeCluster } from '../../coordination/cluster-summary.js';
 import { PLAYLIST_FORMATS } from './playlists.js';
 import { publicStreamUrl } from './urls.js';
 
@@ -45,54 +46,33 @@ export interface StatusView {
   totals: { nodes: number; mounts: number; listeners: number; bandwidthKbps: number };
 }
 
-/** Drops credentials embedded in a URL (`http://user:pass@host/`). */
-export function withoutCredentials(url: string): string {
-  try {
-    const u = new URL(url);
-    if (!u.username && !u.password) return url;
-    u.username = '';
-    u.password = '';
-    return u.toString();
-  } catch {
-    // Unparseable: show nothing rather than risk showing a secret.
-    return '';
-  }
-}
-
 export function buildStatusView(
   state: ClusterState,
   opts: { domain: string; nodeName: string; httpPort: number; now: number },
 ): StatusView {
-  const masterName = state.master?.name;
-  const nodes = [...state.nodes.values()]
-    .sort((a, b) => a.name.localeCompare(b.name))
-    .map(
-      (n): StatusNode => ({
-        name: n.name,
-        addresses: [...n.addresses],
-        master: n.name === masterName,
-        icecastOk: n.icecastOk,
-        listeners: n.listeners,
-        maxListeners: n.maxListeners,
-        bandwidthKbps: n.bandwidthKbps,
-        maxBandwidthKbps: n.maxBandwidthKbps,
-        utilization: n.maxListeners > 0 ? n.listeners / n.maxListeners : null,
-        reportedAt: new Date(n.reportedAt).toISOString(),
-        reportAgeSeconds: Math.max(0, Math.round((opts.now - n.reportedAt) / 1000)),
-      }),
-    );
-  const mounts = [...state.mounts.values()]
-    .sort((a, b) => a.path.localeCompare(b.path))
-    .map((m): StatusMount => {
-      const pub = publicMount(m);
-      if (pub.relayUrl !== undefined) pub.relayUrl = withoutCredentials(pub.relayUrl);
-      let listeners = 0;
-      for (const n of state.nodes.values()) listeners += n.mounts[m.path] ?? 0;
-      const streamUrl = publicStreamUrl(opts.domain, opts.httpPort, m.path);
-      const playlists: Record<string, string> = {};
-      for (const f of PLAYLIST_FORMATS) playlists[f.extension] = `${streamUrl}.${f.extension}`;
-      return { ...pub, listeners, streamUrl, playlists };
-    });
+  const summary = summarizeCluster(state);
+  const nodes = summary.nodes.map(
+    (n): StatusNode => ({
+      name: n.name,
+      addresses: [...n.addresses],
+      master: n.isMaster,
+      icecastOk: n.icecastOk,
+      listeners: n.listeners,
+      maxListeners: n.maxListeners,
+      bandwidthKbps: n.bandwidthKbps,
+      maxBandwidthKbps: n.maxBandwidthKbps,
+      utilization: n.maxListeners > 0 ? n.listeners / n.maxListeners : null,
+      reportedAt: new Date(n.reportedAt).toISOString(),
+      reportAgeSeconds: Math.max(0, Math.round((opts.now - n.reportedAt) / 1000)),
+    }),
+  );
+  const mounts = summary.mounts.map((m): StatusMount => {
+    const { listenersByNode: _byNode, ...pub } = m;
+    const streamUrl = publicStreamUrl(opts.domain, opts.httpPort, m.path);
+    const playlists: Record<string, string> = {};
+    for (const f of PLAYLIST_FORMATS) playlists[f.extension] = `${streamUrl}.${f.extension}`;
+    return { ...pub, streamUrl, playlists };
+  });
   return {
     domain: opts.domain,
     servedBy: opts.nodeName,
@@ -104,8 +84,8 @@ export function buildStatusView(
     totals: {
       nodes: nodes.length,
       mounts: mounts.length,
-      listeners: nodes.reduce((s, n) => s + n.listeners, 0),
-      bandwidthKbps: nodes.reduce((s, n) => s + n.bandwidthKbps, 0),
+      listeners: summary.totals.listeners,
+      bandwidthKbps: summary.totals.bandwidthKbps,
     },
   };
 }
