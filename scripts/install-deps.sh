@@ -22,6 +22,12 @@ check nsd nsd
 check dnsperf dnsperf
 check chromium chromium
 check pkill procps
+# Building and checking the Debian packages (test/package).
+check debootstrap debootstrap
+check lintian lintian
+check dh debhelper
+check help2man help2man
+check dpkg-buildpackage dpkg-dev
 
 if [ "${#need_debs[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README's test command: installs what is missing, builds, then runs every suite with node's
 # test runner (TAP output). Unit tests are pure and fast; integration and cluster tests run
-# the real etcd, Icecast, liquidsoap and clients.
+# the real etcd, Icecast, liquidsoap and clients; the package suite builds the .debs and
+# installs them into a fresh Debian 13 root. `npm test -- unit` runs one suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -9,7 +10,7 @@ npx tsc -p tsconfig.json
 npx tsc -p tsconfig.test.json
 
 suites=("$@")
-[ "${#suites[@]}" -gt 0 ] || suites=(unit integration cluster)
+[ "${#suites[@]}" -gt 0 ] || suites=(unit integration cluster package)
 files=()
 for suite in "${suites[@]}"; do
   while IFS= read -r f; do files+=("$f"); done < <(find "test/$suite" -name '*.test.ts' | sort)

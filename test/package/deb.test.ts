@@ -1,0 +1,271 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { copyFile, lstat, mkdir, readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DebianRoot, mustRun, run } from './debian-root.js';
+
+/**
+ * Builds the .debs with `npm run deb`, installs them with apt-get into a fresh Debian 13 root
+ * and checks what an operator gets: files, user, permissions, systemd units, the start
+ * condition on DOMAIN, the programs' --help, removal. Needs root, debootstrap and the Debian
+ * mirror. AUTORADIO_DEBS=<dir> tests already built packages (and that dir's lintian.txt).
+ */
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const SUITE = 'trixie';
+const CACHE_DIR = '/var/cache/autoradio-test';
+
+// The environment form of every daemon flag the contract names (SPEC.md); flags added later
+// are found by scanning the sources, below.
+const SPEC_ENV = [
+  'DOMAIN', 'AUTORADIO_NAME', 'AUTORADIO_IP', 'AUTORADIO_ETCD_URLS', 'AUTORADIO_ETCD_CA', 'AUTORADIO_ETCD_CERT',
+  'AUTORADIO_ETCD_KEY', 'AUTORADIO_STATSD', 'AUTORADIO_LOG_LEVEL', 'AUTORADIO_ICECAST_CONFIG',
+  'AUTORADIO_ICECAST_PORT', 'AUTORADIO_ICECAST_RELOAD', 'AUTORADIO_BANDWIDTH', 'AUTORADIO_MAX_LISTENERS',
+  'AUTORADIO_LEASE_TTL', 'AUTORADIO_LIQUIDSOAP', 'AUTORADIO_HTTP_PORT', 'AUTORADIO_DNS_PORT',
+  'AUTORADIO_NAMESERVERS', 'AUTORADIO_LB_POLICY', 'AUTORADIO_ENABLE_ICECAST_PROXY', 'AUTORADIO_DNS_TTL',
+];
+
+const PROGRAMS = [
+  { name: 'radiod', user: 'icecast2', group: 'icecast', flag: '--icecast-config' },
+  { name: 'redirectord', user: 'autoradio', group: 'autoradio', flag: '--dns-port' },
+  { name: 'radioctl', user: 'autoradio', group: 'autoradio', flag: 'create-mount' },
+];
+
+/** The Debian mirror this machine uses (deb822 or one-line sources), security archive aside. */
+async function debianMirror(): Promise<string> {
+  if (process.env.AUTORADIO_DEBIAN_MIRROR) return process.env.AUTORADIO_DEBIAN_MIRROR;
+  const files = ['/etc/apt/sources.list'];
+  for (const f of await readdir('/etc/apt/sources.list.d').catch(() => [] as string[])) {
+    files.push(join('/etc/apt/sources.list.d', f));
+  }
+  for (const f of files) {
+    const text = await readFile(f, 'utf8').catch(() => '');
+    for (const m of text.matchAll(/^(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S+)/gm)) {
+      const url = m[1]!.replace(/\/$/, '');
+      if (/\/debian$/.test(url)) return url;
+    }
+  }
+  return 'http://deb.debian.org/debian';
+}
+
+/** Environment variables that the daemons' flags read, from `.env('NAME')` in the sources. */
+async function envNamesInSources(): Promise<string[]> {
+  const names = new Set<string>();
+  for (const dir of ['src/common', 'src/coordination', 'src/radiod', 'src/redirectord']) {
+    const entries = await readdir(join(repo, dir), { recursive: true }).catch(() => [] as string[]);
+    for (const entry of entries) {
+      if (!entry.endsWith('.ts')) continue;
+      const text = await readFile(join(repo, dir, entry), 'utf8');
+      for (const m of text.matchAll(/\.env\(\s*['"]([A-Z][A-Z0-9_]*)['"]/g)) names.add(m[1]!);
+    }
+  }
+  return [...names].sort();
+}
+
+/** The packages' dependencies on anything but themselves, for the cached dependency layer. */
+async function dependencies(debDir: string): Promise<string> {
+  const all = new Set<string>();
+  for (const f of (await readdir(debDir)).filter((x) => x.endsWith('.deb'))) {
+    const r = await mustRun('dpkg-deb', ['-f', join(debDir, f), 'Depends']);
+    for (const d of r.stdout.split(',').map((x) => x.trim())) if (d && !d.startsWith('autoradio-')) all.add(d);
+  }
+  return [...all].sort().join(', ');
+}
+
+function directives(unit: string): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const line of unit.split('\n')) {
+    const m = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
+    if (m) map.set(m[1]!, [...(map.get(m[1]!) ?? []), m[2]!]);
+  }
+  return map;
+}
+
+test('Debian packages build, pass lintian and install on Debian 13', { timeout: 30 * 60_000 }, async (t) => {
+  assert.equal(process.getuid?.(), 0, 'this test needs root (debootstrap, chroot, mount)');
+  const t0 = Date.now();
+  const lap = (what: string, since: number) => t.diagnostic(`${what}: ${((Date.now() - since) / 1000).toFixed(1)} s`);
+
+  let debDir = process.env.AUTORADIO_DEBS ?? '';
+  await t.test('npm run deb builds three packages', async () => {
+    const since = Date.now();
+    if (!debDir) {
+      await mustRun('bash', ['scripts/deb.sh'], { cwd: repo, timeoutMs: 15 * 60_000 });
+      debDir = join(repo, 'build/deb');
+    }
+    const debs = (await readdir(debDir)).filter((f) => f.endsWith('.deb')).sort();
+    assert.deepEqual(
+      debs.map((f) => f.split('_')[0]),
+      ['autoradio-client', 'autoradio-common', 'autoradio-server'],
+    );
+    lap('build', since);
+  });
+
+  await t.test('lintian reports no errors', async () => {
+    const report = await readFile(join(debDir, 'lintian.txt'), 'utf8');
+    const errors = report.split('\n').filter((l) => l.startsWith('E: '));
+    for (const w of report.split('\n').filter((l) => l.startsWith('W: '))) t.diagnostic(`lintian ${w}`);
+    assert.deepEqual(errors, []);
+  });
+
+  assert.ok(debDir, 'no packages were built');
+  let since = Date.now();
+  const root = await DebianRoot.create({
+    suite: SUITE,
+    mirror: await debianMirror(),
+    include: ['ca-certificates', 'systemd'],
+    cacheDir: CACHE_DIR,
+    depends: await dependencies(debDir),
+    log: (m) => t.diagnostic(m),
+  });
+  t.after(() => root.destroy());
+  lap('Debian root ready', since);
+
+  await t.test('apt-get installs the packages and their dependencies', async () => {
+    since = Date.now();
+    await mkdir(join(root.path, 'tmp/debs'), { recursive: true });
+    const debs = (await readdir(debDir)).filter((f) => f.endsWith('.deb'));
+    for (const f of debs) await copyFile(join(debDir, f), join(root.path, 'tmp/debs', f));
+    const r = await root.mustExec([
+      'apt-get', 'install', '-y', '-q', '--no-install-recommends', ...debs.map((f) => `/tmp/debs/${f}`),
+    ]);
+    lap('install', since);
+    assert.match(r.stdout, /Setting up autoradio-server/);
+    assert.match(r.stdout, /set DOMAIN in \/etc\/default\/autoradio/);
+    const status = await root.mustExec(['dpkg-query', '-W', '-f', '${Package} ${db:Status-Abbrev}\n', 'autoradio-*']);
+    assert.deepEqual(status.stdout.trim().split('\n').map((l) => l.trimEnd()).sort(), [
+      'autoradio-client ii',
+      'autoradio-common ii',
+      'autoradio-server ii',
+    ]);
+    const node = await root.mustExec(['node', '--version']);
+    t.diagnostic(`Node.js in ${SUITE}: ${node.stdout.trim()}`);
+  });
+
+  await t.test('files are where the units and wrappers expect them', async () => {
+    for (const f of ['usr/bin/radiod', 'usr/bin/redirectord', 'usr/bin/radioctl', 'usr/lib/autoradio/check-domain']) {
+      const r = await root.exec(['test', '-x', `/${f}`]);
+      assert.equal(r.code, 0, `/${f} is not an executable file`);
+    }
+    for (const f of ['usr/lib/autoradio/package.json', 'usr/lib/autoradio/dist/common/flags.js',
+      'usr/lib/autoradio/node_modules/etcd3/package.json', 'etc/default/autoradio']) {
+      assert.ok(existsSync(join(root.path, f)), `/${f} is missing`);
+    }
+    const conffiles = await root.mustExec(['dpkg-query', '-W', '-f', '${Conffiles}', 'autoradio-server']);
+    assert.match(conffiles.stdout, /\/etc\/default\/autoradio /);
+  });
+
+  await t.test('/etc/default/autoradio sets DOMAIN= and lists every other variable commented', async () => {
+    const text = await readFile(join(root.path, 'etc/default/autoradio'), 'utf8');
+    assert.match(text, /^DOMAIN=$/m);
+    const uncommented = text.split('\n').filter((l) => /^[A-Z]/.test(l));
+    assert.deepEqual(uncommented, ['DOMAIN='], 'only DOMAIN is set by default');
+    const scanned = await envNamesInSources();
+    t.diagnostic(`environment variables read by the daemons' flags: ${scanned.join(' ')}`);
+    const missing = [...new Set([...SPEC_ENV, ...scanned])].filter(
+      (n) => n !== 'DOMAIN' && !new RegExp(`^#${n}=`, 'm').test(text),
+    );
+    assert.deepEqual(missing, [], 'variables missing from debian/autoradio.default');
+  });
+
+  await t.test('system user, group and the ownership radiod needs', async () => {
+    const pw = await root.mustExec(['getent', 'passwd', 'autoradio']);
+    const [, , uid, , , home, shell] = pw.stdout.trim().split(':');
+    assert.ok(Number(uid) < 1000, `autoradio must be a system user (uid ${uid})`);
+    assert.equal(home, '/nonexistent');
+    assert.equal(shell, '/usr/sbin/nologin');
+    await root.mustExec(['getent', 'group', 'autoradio']);
+    const stat = async (p: string) => (await root.mustExec(['stat', '-c', '%U:%G %a', p])).stdout.trim();
+    assert.equal(await stat('/etc/icecast2'), 'icecast2:icecast 755');
+    assert.equal(await stat('/etc/icecast2/icecast.xml'), 'icecast2:icecast 640');
+    assert.equal(await stat('/etc/autoradio'), 'root:autoradio 750');
+    // radiod's user can replace the file atomically, as its unit allows.
+    const w = await root.exec(['sh', '-c', 'cp /etc/icecast2/icecast.xml /etc/icecast2/.t && mv /etc/icecast2/.t /etc/icecast2/icecast.xml'], {
+      user: 'icecast2:icecast',
+    });
+    assert.equal(w.code, 0, w.stderr);
+  });
+
+  await t.test('systemd units verify, are enabled and sandboxed', async () => {
+    const verify = await root.exec(['systemd-analyze', 'verify', 'radiod.service', 'redirectord.service']);
+    assert.equal(verify.code, 0, verify.stderr);
+    assert.equal(verify.stderr.trim(), '', 'systemd-analyze verify printed warnings');
+    for (const name of ['radiod', 'redirectord']) {
+      const wants = await lstat(join(root.path, `etc/systemd/system/multi-user.target.wants/${name}.service`)).catch(() => null);
+      assert.ok(wants?.isSymbolicLink(), `${name}.service is not enabled`);
+      const unit = directives(await readFile(join(root.path, `usr/lib/systemd/system/${name}.service`), 'utf8'));
+      assert.deepEqual(unit.get('EnvironmentFile'), ['-/etc/default/autoradio']);
+      assert.deepEqual(unit.get('ExecCondition'), ['/usr/lib/autoradio/check-domain']);
+      assert.deepEqual(unit.get('ExecStart'), [`/usr/bin/${name}`]);
+      assert.deepEqual(unit.get('Restart'), ['on-failure']);
+      for (const k of ['NoNewPrivileges', 'ProtectHome', 'PrivateTmp']) assert.deepEqual(unit.get(k), ['yes'], k);
+      assert.deepEqual(unit.get('ProtectSystem'), ['strict']);
+      const sec = await root.exec(['systemd-analyze', 'security', '--offline=yes', `/usr/lib/systemd/system/${name}.service`]);
+      const level = /Overall exposure level for \S+: ([\d.]+)/.exec(sec.stdout);
+      assert.ok(level, sec.stdout + sec.stderr);
+      t.diagnostic(`${name}.service exposure level ${level[1]}`);
+      assert.ok(Number(level[1]) < 3, `${name}.service exposure ${level[1]}`);
+    }
+    const radiod = directives(await readFile(join(root.path, 'usr/lib/systemd/system/radiod.service'), 'utf8'));
+    assert.deepEqual(radiod.get('User'), ['icecast2']);
+    assert.deepEqual(radiod.get('ReadWritePaths'), ['/etc/icecast2']);
+    const redirectord = directives(await readFile(join(root.path, 'usr/lib/systemd/system/redirectord.service'), 'utf8'));
+    assert.deepEqual(redirectord.get('User'), ['autoradio']);
+    assert.deepEqual(redirectord.get('AmbientCapabilities'), ['CAP_NET_BIND_SERVICE']);
+  });
+
+  await t.test('the units skip their start until DOMAIN is set', async () => {
+    // What systemd runs as ExecCondition, with the shipped file as environment.
+    const text = await readFile(join(root.path, 'etc/default/autoradio'), 'utf8');
+    const env = Object.fromEntries(
+      text.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    const unset = await root.exec(['/usr/lib/autoradio/check-domain'], { env });
+    assert.equal(unset.code, 1);
+    assert.match(unset.stdout, /DOMAIN is not set in \/etc\/default\/autoradio/);
+    const set = await root.exec(['/usr/lib/autoradio/check-domain'], { env: { DOMAIN: 'stream.example.org' } });
+    assert.equal(set.code, 0);
+  });
+
+  await t.test('the production modules load as the service user', async () => {
+    const r = await root.exec(
+      ['sh', '-c', `cd /usr/lib/autoradio && node --input-type=module -e '
+        const pkg = JSON.parse(await (await import("node:fs/promises")).readFile("package.json", "utf8"));
+        for (const d of Object.keys(pkg.dependencies)) await import(d);
+        console.log(Object.keys(pkg.dependencies).length)'`],
+      { user: 'autoradio:autoradio' },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(Number(r.stdout.trim()) >= 5, r.stdout);
+  });
+
+  for (const p of PROGRAMS) {
+    // Entry points other parts of the project are still writing: the only tolerated failure.
+    const pending = ['src/' + p.name + '/main.ts', 'bin/' + p.name].filter((f) => !existsSync(join(repo, f)));
+    const todo = pending.length > 0 ? `${pending.join(' and ')} not written yet` : undefined;
+    await t.test(`${p.name} --help runs from the installed package as ${p.user}`, { todo }, async () => {
+      const r = await root.exec([`/usr/bin/${p.name}`, '--help'], { user: `${p.user}:${p.group}`, groups: 'autoradio' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Usage:/);
+      assert.ok(r.stdout.includes(p.flag), `${p.name} --help does not mention ${p.flag}`);
+    });
+  }
+
+  await t.test('removal gives icecast2 its files back; purge removes the rest', async () => {
+    await root.mustExec(['apt-get', 'remove', '-y', '-q', 'autoradio-server']);
+    const list = await root.exec(['dpkg-statoverride', '--list', '/etc/icecast2/*']);
+    assert.equal(list.stdout.trim(), '');
+    const st = await root.mustExec(['stat', '-c', '%U:%G %a', '/etc/icecast2', '/etc/icecast2/icecast.xml']);
+    assert.deepEqual(st.stdout.trim().split('\n'), ['root:root 755', 'root:icecast 640']);
+    await root.mustExec(['apt-get', 'purge', '-y', '-q', 'autoradio-server', 'autoradio-client', 'autoradio-common']);
+    for (const f of ['etc/default/autoradio', 'etc/autoradio', 'usr/lib/autoradio', 'usr/bin/radiod']) {
+      assert.ok(!existsSync(join(root.path, f)), `/${f} is left after purge`);
+    }
+    const so = await run('chroot', [root.path, 'dpkg-statoverride', '--list']);
+    assert.doesNotMatch(so.stdout, /autoradio|icecast/);
+  });
+
+  lap('whole package test', t0);
+});
