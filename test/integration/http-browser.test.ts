@@ -2,10 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { once } from 'node:events';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 import { startIcecast } from '../support/icecast.js';
 import { startProcess } from '../support/processes.js';
 import { freePort } from '../support/ports.js';
@@ -17,8 +16,6 @@ import { makeApp, mount, node, state } from '../unit/http-fixtures.js';
  * element of a page from another origin: the element's URL is the balancer's redirect, which
  * sends the browser cross-origin to the Icecast that has the stream.
  */
-
-const CHROMIUM = '/usr/bin/chromium';
 
 async function mountLive(icecastUrl: string, path: string): Promise<boolean> {
   try {
@@ -84,18 +81,7 @@ test('Chromium shows the status page and plays a redirected stream from another 
     await new Promise<void>((r) => origin.close(() => r()));
   });
 
-  const profile = await mkdtemp(join(tmpdir(), 'autoradio-chromium-'));
-  t.after(() => rm(profile, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
-    ],
-    timeout: 30_000,
-  });
-  t.after(() => context.close());
+  const { context, profile } = await launchChromium(t);
 
   // Status page.
   const statusPage = await context.newPage();

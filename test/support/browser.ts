@@ -1,0 +1,45 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { chromium, type BrowserContext } from 'playwright-core';
+
+/** Debian's Chromium; playwright-core brings no browser of its own. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * Headless as root in a container: no sandbox, no GPU, nothing that phones home (the tests
+ * reach only loopback), and audio may start without a user gesture.
+ */
+export const CHROMIUM_ARGS: readonly string[] = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
+];
+
+export interface TestBrowser {
+  context: BrowserContext;
+  /** The private profile dir; also a place for screenshots (removed with it). */
+  profile: string;
+}
+
+/** Starts Chromium with a throw-away profile; closed and removed when the test ends. */
+export async function launchChromium(t: TestContext): Promise<TestBrowser> {
+  const profile = await mkdtemp(join(tmpdir(), 'autoradio-chromium-'));
+  let context: BrowserContext;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [...CHROMIUM_ARGS],
+      timeout: 30_000,
+    });
+  } catch (err) {
+    await rm(profile, { recursive: true, force: true });
+    throw err;
+  }
+  t.after(async () => {
+    await context.close();
+    await rm(profile, { recursive: true, force: true });
+  });
+  return { context, profile };
+}
