@@ -14,8 +14,8 @@ import { benchArgs, machine, numFlag, onCleanup, percentile, report, round, runB
  */
 
 const args = benchArgs();
-const runs = numFlag(args, '--runs', args.quick ? 3 : 10);
-const mountRuns = numFlag(args, '--mounts', args.quick ? 3 : 20);
+const runs = numFlag(args, '--runs', args.quick ? 2 : 10);
+const mountRuns = numFlag(args, '--mounts', args.quick ? 2 : 20);
 const leaseTtl = numFlag(args, '--lease-ttl', 5);
 
 async function masterName(c: Cluster, via: readonly ClusterNode[]): Promise<string | undefined> {

@@ -21,7 +21,7 @@ const args = benchArgs();
 const windowS = numFlag(args, '--window', args.quick ? 4 : 15);
 const settleMs = args.quick ? 1500 : 4000;
 const maxN = numFlag(args, '--max', 8000);
-const steps = args.flags.get('--n')?.split(',').map(Number) ?? (args.quick ? [200, 500] : [500, 1000, 2000, 3000, 4000, 6000, 8000]);
+const steps = args.flags.get('--n')?.split(',').map(Number) ?? (args.quick ? [300] : [500, 1000, 2000, 3000, 4000, 6000, 8000]);
 const MOUNT = '/bench.mp3';
 const KEEPUP_BYTES_PER_SEC = 14_000;
 

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { Ajv } from 'ajv';
 import { formatAjvErrors } from './mount.js';
+import { jsonErrorMessage } from '../common/errors.js';
 
 /**
  * What a node publishes about itself under its presence lease. Balancers and DNS read it;
@@ -71,7 +72,7 @@ export function parseNodeStatus(json: string): NodeStatus {
   try {
     value = JSON.parse(json);
   } catch (err) {
-    throw new Error(`node status is not valid JSON: ${(err as Error).message}`);
+    throw new Error(`node status is not valid JSON: ${jsonErrorMessage(err)}`);
   }
   const problems = nodeStatusProblems(value);
   if (problems.length > 0) throw new Error(`invalid node status: ${problems.join('; ')}`);
@@ -81,4 +82,27 @@ export function parseNodeStatus(json: string): NodeStatus {
 /** Fraction of listener capacity in use, 0 when unlimited. */
 export function listenerUtilization(n: NodeStatus): number {
   return n.maxListeners > 0 ? n.listeners / n.maxListeners : 0;
+}
+
+/**
+ * Whether `next` tells the balancers something `previous` did not. Every status write is a new
+ * etcd revision kept until compaction, so unchanged reports are not written; bandwidth counts
+ * as changed beyond 10 % (it wobbles with every poll).
+ */
+export function statusChanged(previous: NodeStatus | undefined, next: NodeStatus): boolean {
+  if (!previous) return true;
+  if (
+    previous.icecastOk !== next.icecastOk ||
+    previous.listeners !== next.listeners ||
+    previous.icecastPort !== next.icecastPort ||
+    previous.maxListeners !== next.maxListeners ||
+    previous.maxBandwidthKbps !== next.maxBandwidthKbps ||
+    previous.addresses.join() !== next.addresses.join()
+  ) {
+    return true;
+  }
+  const mounts = new Set([...Object.keys(previous.mounts), ...Object.keys(next.mounts)]);
+  for (const m of mounts) if (previous.mounts[m] !== next.mounts[m]) return true;
+  const bandwidthDelta = Math.abs(next.bandwidthKbps - previous.bandwidthKbps);
+  return bandwidthDelta > Math.max(64, previous.bandwidthKbps * 0.1);
 }

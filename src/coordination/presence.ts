@@ -3,7 +3,10 @@ import { ThrottledLog, type Logger } from '../common/logger.js';
 import { errorMessage } from '../common/errors.js';
 import { KeptLease } from './lease.js';
 import { nodeKey } from './keys.js';
-import type { NodeStatus } from './node-status.js';
+import { statusChanged, type NodeStatus } from './node-status.js';
+
+/** An unchanged status is still rewritten this often, so readers see its report time move. */
+const REFRESH_MS = 15_000;
 
 /**
  * This node's status in etcd, attached to a lease: if the process dies, the key expires with
@@ -13,6 +16,7 @@ export class Presence {
   private readonly lease: KeptLease;
   private readonly throttled: ThrottledLog;
   private latest: NodeStatus | undefined;
+  private written: { status: NodeStatus; at: number; leaseId: string } | undefined;
   private writing = false;
   private dirty = false;
   private stopped = false;
@@ -32,9 +36,15 @@ export class Presence {
     this.lease.start();
   }
 
-  /** Records the latest status and writes it; writes never pile up, only the newest counts. */
+  /**
+   * Records the latest status and writes it when it differs meaningfully from what etcd holds
+   * (or every REFRESH_MS); writes never pile up, only the newest counts.
+   */
   publish(status: NodeStatus): void {
     this.latest = status;
+    const w = this.written;
+    const fresh = w !== undefined && w.leaseId === this.lease.id && Date.now() - w.at < REFRESH_MS;
+    if (fresh && !statusChanged(w.status, status)) return;
     this.flush();
   }
 
@@ -45,16 +55,20 @@ export class Presence {
       return;
     }
     const lease = this.lease.handle;
-    if (!lease) return;
+    const leaseId = this.lease.id;
+    if (!lease || !leaseId) return;
     this.writing = true;
     this.dirty = false;
-    const body = JSON.stringify(this.latest);
+    const status = this.latest;
     lease
       .put(nodeKey(this.name))
-      .value(body)
+      .value(JSON.stringify(status))
       .exec()
       .then(
-        () => this.throttled.clear('publish'),
+        () => {
+          this.written = { status, at: Date.now(), leaseId };
+          this.throttled.clear('publish');
+        },
         (err: unknown) => this.throttled.warn('publish', { err: errorMessage(err) }, 'cannot publish node status'),
       )
       .finally(() => {

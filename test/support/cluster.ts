@@ -711,6 +711,9 @@ export class Cluster {
       '--heartbeat-interval', '100',
       '--election-timeout', '1000',
       '--pre-vote=true',
+      // As the README recommends: every status report is a revision, old ones must go.
+      '--auto-compaction-mode', 'periodic',
+      '--auto-compaction-retention', '1h',
       '--logger', 'zap',
       '--log-level', 'warn',
     ];
