@@ -72,6 +72,7 @@ export function proxyStream(
   let contentType: string | undefined;
   let reframer: IcyReframer | undefined;
   let reattachDeadline = 0;
+  let firstAttempts = 0;
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => (resolveClosed = r));
 
@@ -91,6 +92,7 @@ export function proxyStream(
   function attempt(): void {
     retryTimer = undefined;
     if (done) return;
+    if (!answered) firstAttempts++;
     const sock = connect({ host: opts.upstream.host, port: opts.upstream.port });
     upstream = sock;
     sock.setNoDelay(true);
@@ -177,6 +179,12 @@ export function proxyStream(
     upstream = undefined;
     sock.destroy();
     if (done) return;
+    if (!answered && firstAttempts < FIRST_CONNECT_ATTEMPTS && reason !== 'upstream head timeout') {
+      // Icecast listens with a backlog of 5: in a crowd of arrivals a connection can be
+      // reset before Icecast accepts it. A short retry beats a 502.
+      retryTimer = setTimeout(attempt, 100 * firstAttempts);
+      return;
+    }
     if (!answered) {
       opts.metrics.increment('stream_proxy.upstream_error');
       log.warn({ reason }, 'local Icecast unreachable for a listener');
@@ -246,6 +254,9 @@ export function proxyStream(
     },
   };
 }
+
+/** Connection attempts for a listener's first upstream before it is answered 502. */
+const FIRST_CONNECT_ATTEMPTS = 3;
 
 function mediaType(ct: string | undefined): string {
   return (ct ?? '').split(';')[0]!.trim().toLowerCase();
