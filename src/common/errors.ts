@@ -31,3 +31,12 @@ export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode];
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * JSON.parse's message without the excerpt of the input V8 quotes in it (`Unexpected token
+ * 'x', "x{"passwor"... is not valid JSON`): the input may hold a secret and the message is
+ * logged.
+ */
+export function jsonErrorMessage(err: unknown): string {
+  return errorMessage(err).replace(/,\s*".*" is not valid JSON\s*$/s, ' (not valid JSON)');
+}

@@ -18,7 +18,23 @@ export interface DaemonFlags extends EtcdFlags {
   name: string;
   ip: string[];
   statsd?: string;
+  /** host:port of the Prometheus `/metrics` endpoint, or `off`. */
+  metricsListen: string;
   logLevel: string;
+}
+
+/** Each daemon gets its own default `/metrics` port so both can run on one node. */
+export const DEFAULT_METRICS_LISTEN: Readonly<Record<string, string>> = Object.freeze({
+  redirectord: '127.0.0.1:9101',
+  radiod: '127.0.0.1:9102',
+});
+
+function metricsListenFlag(value: string): string {
+  const v = value.trim();
+  if (v.toLowerCase() === 'off') return 'off';
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[^:\s]+):(\d{1,5})$/.exec(v);
+  if (!m || Number(m[2]) > 65535) throw new Error(`--metrics-listen must be host:port or "off", got "${value}"`);
+  return v;
 }
 
 const DEFAULT_ETCD_URLS: readonly string[] = Object.freeze(['http://localhost:2379']);
@@ -49,8 +65,13 @@ export function addEtcdOptions(cmd: Command): Command {
     .addOption(new Option('--etcd-key <file>', 'client key for etcd (PEM)').env('AUTORADIO_ETCD_KEY'));
 }
 
-export function addDaemonOptions(cmd: Command): Command {
+/**
+ * `defaults.metricsListen` overrides the per-program default (DEFAULT_METRICS_LISTEN, looked up
+ * by the command's name; `off` for any other program).
+ */
+export function addDaemonOptions(cmd: Command, defaults: { metricsListen?: string } = {}): Command {
   addEtcdOptions(cmd);
+  const metricsDefault = defaults.metricsListen ?? DEFAULT_METRICS_LISTEN[cmd.name()] ?? 'off';
   return cmd
     .addOption(new Option('--domain <domain>', 'DNS domain of the cluster').env('DOMAIN').makeOptionMandatory())
     .addOption(
@@ -64,6 +85,13 @@ export function addDaemonOptions(cmd: Command): Command {
         .argParser(collect),
     )
     .addOption(new Option('--statsd <host:port>', 'send metrics to this statsd').env('AUTORADIO_STATSD'))
+    .addOption(
+      new Option('--metrics-listen <host:port>', 'serve Prometheus metrics on http://host:port/metrics ("off" disables)')
+        // Per program: both daemons read the same /etc/default/autoradio.
+        .env(`AUTORADIO_${cmd.name().toUpperCase()}_METRICS_LISTEN`)
+        .default(metricsDefault)
+        .argParser(metricsListenFlag),
+    )
     .addOption(
       new Option('--log-level <level>', 'log level')
         .env('AUTORADIO_LOG_LEVEL')

@@ -1,12 +1,20 @@
 import { StatsD } from 'hot-shots';
+import { promName, type Labels, type PrometheusRegistry } from './prometheus.js';
 
-/** The counters and gauges every program sends; a no-op when statsd is not configured. */
+/**
+ * The counters and gauges every program sends, to statsd and/or a Prometheus registry; a no-op
+ * when neither is configured. Names are dotted (`http.redirect`); variable parts such as a node
+ * name or a mount path go in `labels`, which Prometheus keeps as labels and statsd gets folded
+ * into the name (`http.redirect` + {node: n1} -> `http.redirect.n1`).
+ */
 export interface Metrics {
-  increment(name: string, value?: number): void;
-  gauge(name: string, value: number): void;
-  timing(name: string, ms: number): void;
+  increment(name: string, value?: number, labels?: Labels): void;
+  gauge(name: string, value: number, labels?: Labels): void;
+  timing(name: string, ms: number, labels?: Labels): void;
   close(): Promise<void>;
 }
+
+export type { Labels } from './prometheus.js';
 
 class NullMetrics implements Metrics {
   increment(): void {}
@@ -15,16 +23,23 @@ class NullMetrics implements Metrics {
   async close(): Promise<void> {}
 }
 
+/** The statsd name for a labelled metric: label values (sanitised) appended in order. */
+export function foldLabels(name: string, labels?: Labels): string {
+  if (!labels) return name;
+  const values = Object.values(labels);
+  return values.length === 0 ? name : `${name}.${values.map(sanitizeMetricPart).join('.')}`;
+}
+
 class StatsdMetrics implements Metrics {
   constructor(private readonly client: StatsD) {}
-  increment(name: string, value = 1): void {
-    this.client.increment(name, value);
+  increment(name: string, value = 1, labels?: Labels): void {
+    this.client.increment(foldLabels(name, labels), value);
   }
-  gauge(name: string, value: number): void {
-    this.client.gauge(name, value);
+  gauge(name: string, value: number, labels?: Labels): void {
+    this.client.gauge(foldLabels(name, labels), value);
   }
-  timing(name: string, ms: number): void {
-    this.client.timing(name, ms);
+  timing(name: string, ms: number, labels?: Labels): void {
+    this.client.timing(foldLabels(name, labels), ms);
   }
   close(): Promise<void> {
     return new Promise((resolve) => this.client.close(() => resolve()));
@@ -32,25 +47,70 @@ class StatsdMetrics implements Metrics {
 }
 
 /**
- * `target` is host:port. Names are prefixed with `autoradio.<program>.<node>.` because plain
- * statsd does not parse the DogStatsD tag syntax that hot-shots would otherwise send.
+ * Every Metrics call as a Prometheus series: counters `autoradio_<name>_total`, gauges
+ * `autoradio_<name>`, timings a summary `autoradio_<name>_milliseconds` (dots become `_`).
+ */
+export class PrometheusMetrics implements Metrics {
+  constructor(private readonly registry: PrometheusRegistry) {}
+  increment(name: string, value = 1, labels?: Labels): void {
+    this.registry.inc(`${prometheusBaseName(name)}_total`, value, labels);
+  }
+  gauge(name: string, value: number, labels?: Labels): void {
+    this.registry.set(prometheusBaseName(name), value, labels);
+  }
+  timing(name: string, ms: number, labels?: Labels): void {
+    this.registry.observe(`${prometheusBaseName(name)}_milliseconds`, ms, labels);
+  }
+  async close(): Promise<void> {}
+}
+
+export function prometheusBaseName(name: string): string {
+  return promName(`autoradio_${name}`);
+}
+
+class FanOutMetrics implements Metrics {
+  constructor(private readonly targets: Metrics[]) {}
+  increment(name: string, value = 1, labels?: Labels): void {
+    for (const t of this.targets) t.increment(name, value, labels);
+  }
+  gauge(name: string, value: number, labels?: Labels): void {
+    for (const t of this.targets) t.gauge(name, value, labels);
+  }
+  timing(name: string, ms: number, labels?: Labels): void {
+    for (const t of this.targets) t.timing(name, ms, labels);
+  }
+  async close(): Promise<void> {
+    await Promise.allSettled(this.targets.map((t) => t.close()));
+  }
+}
+
+/**
+ * `target` is statsd's host:port. Names are prefixed with `autoradio.<program>.<node>.` because
+ * plain statsd does not parse the DogStatsD tag syntax that hot-shots would otherwise send.
+ * With a `registry`, every call also feeds Prometheus (see metrics-server.ts for /metrics).
  */
 export function createMetrics(
   target: string | undefined,
   program: string,
   nodeName: string,
   onError: (err: Error) => void,
+  registry?: PrometheusRegistry,
 ): Metrics {
-  if (!target) return new NullMetrics();
-  const [host, portText] = splitHostPort(target, 8125);
-  const client = new StatsD({
-    host,
-    port: portText,
-    prefix: `autoradio.${program}.${sanitizeMetricPart(nodeName)}.`,
-    errorHandler: onError,
-    cacheDns: true,
-  });
-  return new StatsdMetrics(client);
+  const targets: Metrics[] = [];
+  if (target) {
+    const [host, portText] = splitHostPort(target, 8125);
+    const client = new StatsD({
+      host,
+      port: portText,
+      prefix: `autoradio.${program}.${sanitizeMetricPart(nodeName)}.`,
+      errorHandler: onError,
+      cacheDns: true,
+    });
+    targets.push(new StatsdMetrics(client));
+  }
+  if (registry) targets.push(new PrometheusMetrics(registry));
+  if (targets.length === 0) return new NullMetrics();
+  return targets.length === 1 ? targets[0]! : new FanOutMetrics(targets);
 }
 
 export function sanitizeMetricPart(part: string): string {

@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject } from 'ajv';
-import { AutoradioError, ErrorCode } from '../common/errors.js';
+import { AutoradioError, ErrorCode, jsonErrorMessage } from '../common/errors.js';
 
 /**
  * A mount (stream) as stored in etcd. Pure model and validation: no I/O here.
@@ -170,15 +170,18 @@ export function mountProblems(value: unknown): string[] {
 }
 
 export function relayUrlProblem(url: string): string | undefined {
+  // The message can end up in a daemon's log (a bad value read from etcd): never echo the
+  // upstream's user:password.
+  const shown = printable(url.replace(/^([^:/?#]*:\/\/)?[^/?#]*@/, (_m, scheme?: string) => `${scheme ?? ''}***@`));
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return `relay URL "${printable(url)}" is not a valid URL`;
+    return `relay URL "${shown}" is not a valid URL`;
   }
-  if (parsed.protocol !== 'http:') return `relay URL "${printable(url)}" must use http:// (Icecast relays speak plain HTTP)`;
-  if (!parsed.hostname) return `relay URL "${printable(url)}" has no host`;
-  if (/[\s<>"'&]/.test(url)) return `relay URL "${printable(url)}" contains characters that must be percent-encoded`;
+  if (parsed.protocol !== 'http:') return `relay URL "${shown}" must use http:// (Icecast relays speak plain HTTP)`;
+  if (!parsed.hostname) return `relay URL "${shown}" has no host`;
+  if (/[\s<>"'&]/.test(url)) return `relay URL "${shown}" contains characters that must be percent-encoded`;
   return undefined;
 }
 
@@ -260,7 +263,7 @@ export function parseStoredMount(json: string): Mount {
   try {
     value = JSON.parse(json);
   } catch (err) {
-    throw new AutoradioError(ErrorCode.invalidMount, `stored mount is not valid JSON: ${(err as Error).message}`);
+    throw new AutoradioError(ErrorCode.invalidMount, `stored mount is not valid JSON: ${jsonErrorMessage(err)}`);
   }
   const problems = mountProblems(value);
   if (problems.length > 0) throw new AutoradioError(ErrorCode.invalidMount, problems.join('; '));

@@ -43,14 +43,20 @@ export async function run(argv: string[], out: Output, err: Output): Promise<num
     }
     if (e instanceof AutoradioError) err(`radioctl: ${e.message}`);
     else if (isEtcdUnavailable(e)) {
-      const urls = program.opts<{ etcdUrls: string[] }>().etcdUrls.join(',');
-      err(`radioctl: etcd is unreachable at ${urls} (${etcdFailureReason(e)}); nothing was changed`);
+      const o = program.opts<{ etcdUrls: string[]; etcdCert?: string }>();
+      const urls = o.etcdUrls.join(',');
+      // A TLS etcd that wants a client certificate just drops the handshake: say what may be missing.
+      const hint = o.etcdUrls.some((u) => u.startsWith('https:')) && !o.etcdCert ? '; if etcd requires client certificates, pass --etcd-cert and --etcd-key' : '';
+      err(`radioctl: etcd is unreachable at ${urls} (${etcdFailureReason(e)}); nothing was changed${hint}`);
     } else err(`radioctl: ${errorMessage(e)}`);
     return 1;
   }
 }
 
 if (isEntryPoint(import.meta.url)) {
+  // gRPC sets the TLS server name to the etcd URL's host, and Node warns (DEP0123) when that is
+  // an IP address: noise that would break radioctl's one-line error contract.
+  process.noDeprecation = true;
   const code = await run(process.argv.slice(2), (s) => process.stdout.write(`${s}\n`), (s) => process.stderr.write(`${s}\n`));
   process.exitCode = code;
 }

@@ -1,6 +1,8 @@
 import { CommanderError } from 'commander';
 import { createLogger, ThrottledLog } from '../common/logger.js';
 import { createMetrics } from '../common/metrics.js';
+import { PrometheusRegistry } from '../common/prometheus.js';
+import { startMetricsServer } from '../common/metrics-server.js';
 import { errorMessage } from '../common/errors.js';
 import { connectEtcd } from '../coordination/client.js';
 import { ClusterView } from '../coordination/cluster-view.js';
@@ -40,8 +42,20 @@ async function main(): Promise<void> {
 
   const log = createLogger('radiod', opts.logLevel);
   const throttled = new ThrottledLog(log);
-  const metrics = createMetrics(opts.statsd, 'radiod', opts.name, (err) =>
-    throttled.warn('statsd', { err: err.message }, 'statsd send failed'),
+  const registry = new PrometheusRegistry();
+  const metrics = createMetrics(
+    opts.statsd,
+    'radiod',
+    opts.name,
+    (err) => throttled.warn('statsd', { err: err.message }, 'statsd send failed'),
+    registry,
+  );
+  // Metrics are a convenience: a taken port must not keep radiod from running Icecast.
+  const metricsServer = await startMetricsServer(opts.metricsListen, registry, log.child({ component: 'metrics' })).catch(
+    (err: unknown) => {
+      log.error({ err: errorMessage(err) }, 'Prometheus metrics disabled');
+      return undefined;
+    },
   );
   const addresses = await resolveAddresses(opts.ip);
   const client = connectEtcd(opts);
@@ -88,6 +102,9 @@ async function main(): Promise<void> {
 
   const view = new ClusterView(client, log.child({ component: 'cluster-view' }));
   cleanups.push(() => view.stop());
+  cleanups.unshift(async () => {
+    await metricsServer?.close();
+  });
   await view.start();
 
   const node: IcecastNodeSettings = {

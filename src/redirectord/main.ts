@@ -1,6 +1,8 @@
 import { once } from 'node:events';
 import { createLogger } from '../common/logger.js';
 import { createMetrics } from '../common/metrics.js';
+import { PrometheusRegistry } from '../common/prometheus.js';
+import { startMetricsServer } from '../common/metrics-server.js';
 import { errorMessage } from '../common/errors.js';
 import { isEntryPoint } from '../common/entry-point.js';
 import { connectEtcd } from '../coordination/client.js';
@@ -12,6 +14,7 @@ import { buildHttpApp } from './http/app.js';
 import { createFrontDoor } from './http/front-door.js';
 import type { Endpoint } from './http/source-proxy.js';
 import { startDnsServer } from './dns/server.js';
+import { registerClusterGauges } from './cluster-metrics.js';
 import { parseRedirectordOptions } from './options.js';
 
 /** The master's Icecast as seen from here: sources are spliced to it. */
@@ -37,11 +40,25 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`redirectord: ${errorMessage(err)}\n`);
     process.exit(2);
   }
-  const metrics = createMetrics(opts.statsd, 'redirectord', opts.name, (err) =>
-    log.debug({ err: err.message }, 'statsd send failed'),
+  const registry = new PrometheusRegistry();
+  const metrics = createMetrics(
+    opts.statsd,
+    'redirectord',
+    opts.name,
+    (err) => log.debug({ err: err.message }, 'statsd send failed'),
+    registry,
+  );
+  // Before anything slow: a scraper sees the daemon (and etcd_connected 0) even while etcd is down.
+  // A taken metrics port must not keep the front door and DNS from serving.
+  const metricsServer = await startMetricsServer(opts.metricsListen, registry, log.child({ component: 'metrics' })).catch(
+    (err: unknown) => {
+      log.error({ err: errorMessage(err) }, 'Prometheus metrics disabled');
+      return undefined;
+    },
   );
   const client = connectEtcd(opts);
   const view = new ClusterView(client, log.child({ component: 'cluster-view' }));
+  registerClusterGauges(registry, view, metrics);
   await view.start();
 
   const { app, server } = await buildHttpApp({
@@ -62,11 +79,14 @@ export async function main(argv: string[]): Promise<void> {
     metrics,
     streamProxy: opts.enableIcecastProxy,
   });
-  let lastMaster = JSON.stringify(masterEndpoint(view.current()));
+  // The name counts too: a new master on the same address is still a master change.
+  const masterKey = (state: ClusterState) => JSON.stringify([state.master?.name, masterEndpoint(state)]);
+  let lastMaster = masterKey(view.current());
   view.onChange((state) => {
-    const now = JSON.stringify(masterEndpoint(state));
+    const now = masterKey(state);
     if (now !== lastMaster) {
       log.info({ master: state.master?.name }, 'master changed; moving sources');
+      metrics.increment('master_changes');
       lastMaster = now;
       frontDoor.onMasterChange();
     }
@@ -94,7 +114,7 @@ export async function main(argv: string[]): Promise<void> {
     forceExit.unref();
     frontDoor.close();
     frontDoor.destroyConnections();
-    await Promise.allSettled([dns.close(), app.close(), view.stop(), metrics.close()]);
+    await Promise.allSettled([dns.close(), app.close(), view.stop(), metrics.close(), metricsServer?.close()]);
     client.close();
     process.exit(0);
   };

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { createLogger } from '../../src/common/logger.js';
-import { createMetrics, type Metrics } from '../../src/common/metrics.js';
+import { createMetrics, type Metrics, foldLabels, type Labels } from '../../src/common/metrics.js';
 import type { ClusterState } from '../../src/coordination/cluster-state.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
 import type { ClusterStateSource } from '../../src/coordination/cluster-view.js';
@@ -75,8 +75,9 @@ const baseNodes = [
 /** Counts what the server sends to statsd, to check the metric names. */
 class RecordingMetrics implements Metrics {
   readonly counts = new Map<string, number>();
-  increment(name: string, value = 1): void {
-    this.counts.set(name, (this.counts.get(name) ?? 0) + value);
+  increment(name: string, value = 1, labels?: Labels): void {
+    const key = foldLabels(name, labels);
+    this.counts.set(key, (this.counts.get(key) ?? 0) + value);
   }
   gauge(): void {}
   timing(): void {}

@@ -6,7 +6,7 @@ import { mkdtemp, rm, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/common/logger.js';
-import type { Metrics } from '../../src/common/metrics.js';
+import { type Metrics, foldLabels, type Labels } from '../../src/common/metrics.js';
 import { createFrontDoor, type FrontDoor, type FrontDoorOptions } from '../../src/redirectord/http/front-door.js';
 import type { Endpoint } from '../../src/redirectord/http/source-proxy.js';
 import { freePort } from '../support/ports.js';
@@ -16,11 +16,12 @@ import { freePort } from '../support/ports.js';
 export class RecordingMetrics implements Metrics {
   readonly counts = new Map<string, number>();
   readonly gauges = new Map<string, number>();
-  increment(name: string, value = 1): void {
-    this.counts.set(name, (this.counts.get(name) ?? 0) + value);
+  increment(name: string, value = 1, labels?: Labels): void {
+    const key = foldLabels(name, labels);
+    this.counts.set(key, (this.counts.get(key) ?? 0) + value);
   }
-  gauge(name: string, value: number): void {
-    this.gauges.set(name, value);
+  gauge(name: string, value: number, labels?: Labels): void {
+    this.gauges.set(foldLabels(name, labels), value);
   }
   timing(): void {}
   async close(): Promise<void> {}

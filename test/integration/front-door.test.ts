@@ -87,10 +87,14 @@ test('per-address connection limit and pending-head limit', async () => {
   const d2 = await door({ limits: { maxPendingHeads: 1 } });
   const p1 = new RawClient(d2.port);
   await waitFor('one pending', () => d2.door.counts().pendingHeads === 1);
+  // Full: the oldest pending head makes room, so a slow-header flood cannot lock out newcomers.
   const p2 = new RawClient(d2.port);
-  await waitFor('second dropped', () => p2.closed, { timeoutMs: 5000 });
-  assert.equal(p2.received.length, 0);
-  p1.destroy();
+  await waitFor('oldest dropped', () => p1.closed, { timeoutMs: 5000 });
+  assert.equal(p1.received.length, 0);
+  assert.equal(p2.closed, false);
+  p2.send('GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  await waitFor('newcomer served', () => p2.closed);
+  assert.match(p2.text(), /app GET \/ok/);
 });
 
 test('binary junk is handed to the HTTP server, which answers 400', async () => {

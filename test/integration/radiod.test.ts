@@ -50,6 +50,7 @@ function startRadiod(n: Omit<Node, 'radiod' | 'url'>): Managed {
       '--domain', 'radio.test',
       '--name', n.name,
       '--ip', '127.0.0.1',
+      '--metrics-listen', 'off',
       '--icecast-config', n.configPath,
       '--icecast-port', String(n.port),
       '--icecast-bind', '127.0.0.1',

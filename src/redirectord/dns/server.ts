@@ -96,13 +96,14 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   const sent = new Map<string, number>();
   const flushMetrics = () => {
     const c = counters();
-    const push = (name: string, total: number) => {
-      const delta = total - (sent.get(name) ?? 0);
-      if (delta > 0) opts.metrics.increment(name, delta);
-      sent.set(name, total);
+    const push = (name: string, total: number, labels?: Record<string, string>) => {
+      const key = labels ? `${name}.${Object.values(labels).join('.')}` : name;
+      const delta = total - (sent.get(key) ?? 0);
+      if (delta > 0) opts.metrics.increment(name, delta, labels);
+      sent.set(key, total);
     };
-    for (const [t, n] of Object.entries(c.queries)) push(`dns.query.${t}`, n);
-    for (const [r, n] of Object.entries(c.rcodes)) push(`dns.rcode.${r}`, n);
+    for (const [t, n] of Object.entries(c.queries)) push('dns.query', n, { type: t });
+    for (const [r, n] of Object.entries(c.rcodes)) push('dns.rcode', n, { rcode: r });
     push('dns.dropped', c.dropped);
     push('dns.truncated', c.truncated);
     push('dns.tcp.connections', c.tcpConnections);

@@ -13,7 +13,11 @@ export interface FrontDoorLimits {
   maxHeadBytes?: number;
   /** Time a new connection gets to send its request head. 10 s. */
   headTimeoutMs?: number;
-  /** Connections still sending their head, all addresses together. 512. */
+  /**
+   * Connections still sending their head, all addresses together. 512. When full, the oldest
+   * one is dropped to admit the newcomer: a slow-header flood then only costs its own sockets,
+   * while real clients (who send their head within a round trip) still get through.
+   */
   maxPendingHeads?: number;
   /** Open connections per client address (streams included). 256. */
   maxConnectionsPerIp?: number;
@@ -73,7 +77,8 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
   const { log, metrics } = opts;
 
   const perIp = new Map<string, number>();
-  const pending = new Set<Socket>();
+  /** Sockets still sending their head, oldest first (Map keeps insertion order), with their abort. */
+  const pending = new Map<Socket, () => void>();
   const sources = new Map<SourceSession, Socket>();
   const streams = new Map<StreamSession, Socket>();
   let connections = 0;
@@ -91,23 +96,26 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
       else perIp.set(ip, n);
     });
     if (count > maxPerIp) {
-      metrics.increment('front_door.rejected.per_ip');
+      metrics.increment('front_door.rejected', 1, { reason: 'per_ip' });
       answerAndClose(socket, plainResponse(503, 'Too many connections from your address.'), 500);
       return;
     }
     if (pending.size >= maxPendingHeads) {
-      metrics.increment('front_door.rejected.pending');
-      socket.destroy();
-      return;
+      metrics.increment('front_door.rejected', 1, { reason: 'pending' });
+      const oldest = pending.values().next();
+      if (!oldest.done) oldest.value();
     }
     sniff(socket, Buffer.alloc(0));
   });
 
   function sniff(socket: Socket, initial: Buffer): void {
-    pending.add(socket);
+    pending.set(socket, () => {
+      stop();
+      socket.destroy();
+    });
     let buf = initial;
     const timer = setTimeout(() => {
-      metrics.increment('front_door.rejected.head_timeout');
+      metrics.increment('front_door.rejected', 1, { reason: 'head_timeout' });
       stop();
       socket.destroy();
     }, headTimeoutMs);
@@ -130,6 +138,7 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
       socket.removeListener('data', onData);
       socket.removeListener('end', onEnd);
       socket.removeListener('error', onError);
+      socket.removeListener('close', stop);
     }
     function inspect(): void {
       if (buf.length === 0) return;
@@ -153,12 +162,13 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
     }
     function tooLarge(): void {
       stop();
-      metrics.increment('front_door.rejected.head_too_large');
+      metrics.increment('front_door.rejected', 1, { reason: 'head_too_large' });
       answerAndClose(socket, plainResponse(431, 'Request head too large.'), 500);
     }
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('error', onError);
+    socket.on('close', stop);
     inspect();
     if (pending.has(socket)) socket.resume();
   }
@@ -184,7 +194,7 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
         return;
       }
       case 'reject':
-        metrics.increment(`front_door.rejected.${c.status}`);
+        metrics.increment('front_door.rejected', 1, { reason: String(c.status) });
         log.info({ method: head.method, path: head.target.slice(0, 200), status: c.status }, c.reason);
         answerAndClose(socket, plainResponse(c.status, `${c.reason}.`));
         return;
@@ -211,9 +221,11 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
     log.info({ ...fields, master: `${target.host}:${target.port}` }, 'source connection proxied to the master');
     const session = proxySource(socket, buf, target, { log, metrics, connectTimeoutMs });
     sources.set(session, socket);
+    countBytes(socket, 'source');
     metrics.gauge('front_door.sources', sources.size);
     void session.closed.then(() => {
       sources.delete(session);
+      flushBytes(socket);
       metrics.gauge('front_door.sources', sources.size);
     });
   }
@@ -230,12 +242,38 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
       reattachIntervalMs: opts.continuity?.intervalMs,
     });
     streams.set(session, socket);
+    countBytes(socket, 'stream');
     metrics.gauge('front_door.streams', streams.size);
     void session.closed.then(() => {
       streams.delete(session);
+      flushBytes(socket);
       metrics.gauge('front_door.streams', streams.size);
     });
   }
+
+  // Bytes spliced per client socket ("in" = from the client, "out" = to it), sent as deltas once
+  // a second and when the session ends: a metric call per audio chunk would cost more than the
+  // splice itself.
+  const spliced = new Map<Socket, { kind: 'source' | 'stream'; read: number; written: number }>();
+  function countBytes(socket: Socket, kind: 'source' | 'stream'): void {
+    spliced.set(socket, { kind, read: 0, written: 0 });
+  }
+  function flushBytes(socket: Socket, keep = false): void {
+    const c = spliced.get(socket);
+    if (!c) return;
+    const read = socket.bytesRead;
+    const written = socket.bytesWritten;
+    if (read > c.read) metrics.increment('front_door.bytes', read - c.read, { kind: c.kind, direction: 'in' });
+    if (written > c.written) metrics.increment('front_door.bytes', written - c.written, { kind: c.kind, direction: 'out' });
+    c.read = read;
+    c.written = written;
+    if (!keep) spliced.delete(socket);
+  }
+  const bytesTimer = setInterval(() => {
+    for (const socket of spliced.keys()) flushBytes(socket, true);
+  }, 1000);
+  bytesTimer.unref();
+  server.once('close', () => clearInterval(bytesTimer));
 
   return Object.assign(server, {
     onMasterChange(): void {
@@ -246,7 +284,7 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
       }
     },
     destroyConnections(): void {
-      for (const s of pending) s.destroy();
+      for (const abort of [...pending.values()]) abort();
       for (const session of sources.keys()) session.close('shutting down');
       for (const session of streams.keys()) session.close('shutting down');
     },

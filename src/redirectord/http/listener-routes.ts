@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sanitizeMetricPart } from '../../common/metrics.js';
 import type { HttpAppDeps } from './app.js';
 import { CORS_PREFLIGHT_HEADERS, CORS_RESPONSE_HEADERS } from './cors.js';
 import { resolveListenerRequest } from './listener-path.js';
@@ -25,7 +24,7 @@ export function registerListenerRoutes(app: FastifyInstance, deps: HttpAppDeps):
         metrics.increment('http.not_found');
         return text(reply, 404, 'No such stream\n');
       case 'playlist': {
-        metrics.increment(`http.playlist.${target.format.extension}`);
+        metrics.increment('http.playlist', 1, { format: target.format.extension });
         const url = publicStreamUrl(deps.domain, deps.httpPort, target.mount.path);
         const body = target.format.render(url, `${deps.domain}${target.mount.path}`);
         return reply
@@ -56,7 +55,7 @@ export function registerListenerRoutes(app: FastifyInstance, deps: HttpAppDeps):
           httpPort: deps.httpPort,
           enableIcecastProxy: deps.enableIcecastProxy,
         });
-        metrics.increment(`http.redirect.${sanitizeMetricPart(node.name)}`);
+        metrics.increment('http.redirect', 1, { node: node.name });
         // The follow-up request may go to this very node's /_stream: it must arrive on a new
         // connection, which the front door sees, not on this one, which belongs to the app.
         return reply
