@@ -10,6 +10,7 @@ import type { NodeStatus } from '../../src/coordination/node-status.js';
 import type { ClusterStateSource } from '../../src/coordination/cluster-view.js';
 import { startDnsServer, type DnsServer } from '../../src/redirectord/dns/server.js';
 import { waitFor } from '../support/wait.js';
+import { nodeStatus } from '../support/fixtures.js';
 
 const run = promisify(execFile);
 const DOMAIN = 'radio.example.org';
@@ -46,18 +47,7 @@ function build(nodes: NodeStatus[], serial: number): ClusterState {
 }
 
 function node(name: string, addresses: string[]): NodeStatus {
-  return {
-    name,
-    addresses,
-    icecastPort: 8000,
-    icecastOk: true,
-    mounts: {},
-    listeners: 0,
-    bandwidthKbps: 0,
-    maxListeners: 0,
-    maxBandwidthKbps: 0,
-    reportedAt: 0,
-  };
+  return nodeStatus(name, { addresses, maxListeners: 0 });
 }
 
 const baseNodes = [

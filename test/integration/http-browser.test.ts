@@ -9,7 +9,7 @@ import { startIcecast } from '../support/icecast.js';
 import { startProcess } from '../support/processes.js';
 import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
-import { makeApp, mount, node, state } from '../unit/http-fixtures.js';
+import { makeApp, mount, node, state } from '../support/http-fixtures.js';
 
 /**
  * Issue 5: a headless Chromium loads the status page, and plays a stream in an <audio>

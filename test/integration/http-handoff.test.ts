@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
 import { once } from 'node:events';
-import { makeApp, mount, node, state } from '../unit/http-fixtures.js';
+import { makeApp, mount, node, state } from '../support/http-fixtures.js';
 
 /**
  * The app's server never listens: a stand-in for the front door accepts connections and

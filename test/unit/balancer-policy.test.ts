@@ -7,21 +7,10 @@ import { bandwidthScore, listenersScore } from '../../src/redirectord/balancer/s
 import { best, random, weighted } from '../../src/redirectord/balancer/policies.js';
 import type { BalancerContext } from '../../src/redirectord/balancer/types.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
+import { nodeStatus } from '../support/fixtures.js';
 
 function node(name: string, over: Partial<NodeStatus> = {}): NodeStatus {
-  return {
-    name,
-    addresses: ['192.0.2.1'],
-    icecastPort: 8000,
-    icecastOk: true,
-    mounts: {},
-    listeners: 0,
-    bandwidthKbps: 0,
-    maxListeners: 0,
-    maxBandwidthKbps: 0,
-    reportedAt: 1,
-    ...over,
-  };
+  return nodeStatus(name, { maxListeners: 0, reportedAt: 1, ...over });
 }
 
 const v4: BalancerContext = { clientFamily: 4, mount: '/a.mp3' };

@@ -4,6 +4,7 @@ import { Balancer } from '../../src/redirectord/balancer/balancer.js';
 import { parsePolicy } from '../../src/redirectord/balancer/policy.js';
 import type { BalancerContext } from '../../src/redirectord/balancer/types.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
+import { nodeStatus } from '../support/fixtures.js';
 
 /** mulberry32: a small seeded PRNG so the statistics below are reproducible. */
 function seeded(seed: number): () => number {
@@ -18,19 +19,7 @@ function seeded(seed: number): () => number {
 }
 
 function node(name: string, over: Partial<NodeStatus> = {}): NodeStatus {
-  return {
-    name,
-    addresses: ['192.0.2.1'],
-    icecastPort: 8000,
-    icecastOk: true,
-    mounts: {},
-    listeners: 0,
-    bandwidthKbps: 0,
-    maxListeners: 100,
-    maxBandwidthKbps: 0,
-    reportedAt: 1,
-    ...over,
-  };
+  return nodeStatus(name, { reportedAt: 1, ...over });
 }
 
 const ctx: BalancerContext = { clientFamily: 4, mount: '/live.mp3' };

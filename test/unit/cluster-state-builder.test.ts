@@ -5,6 +5,7 @@ import { ICECAST_SECRETS_KEY, MASTER_ELECTION_PREFIX, mountKey, nodeKey } from '
 import type { Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
 import type { MasterInfo } from '../../src/coordination/cluster-state.js';
+import { nodeStatus } from '../support/fixtures.js';
 
 let rev = 10;
 
@@ -29,19 +30,7 @@ function mount(path: string, extra: Partial<Mount> = {}): Mount {
 }
 
 function node(name: string, extra: Partial<NodeStatus> = {}): NodeStatus {
-  return {
-    name,
-    addresses: ['192.0.2.1'],
-    icecastPort: 8000,
-    icecastOk: true,
-    mounts: {},
-    listeners: 0,
-    bandwidthKbps: 0,
-    maxListeners: 100,
-    maxBandwidthKbps: 0,
-    reportedAt: 1_700_000_000_000,
-    ...extra,
-  };
+  return nodeStatus(name, { reportedAt: 1_700_000_000_000, ...extra });
 }
 
 function master(name: string): MasterInfo {

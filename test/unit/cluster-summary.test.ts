@@ -4,23 +4,12 @@ import { summarizeCluster } from '../../src/coordination/cluster-summary.js';
 import { emptyClusterState, type ClusterState } from '../../src/coordination/cluster-state.js';
 import type { Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
+import { nodeStatus } from '../support/fixtures.js';
 
 const SECRET = 'Super-secret-source-pw';
 
 function node(name: string, extra: Partial<NodeStatus> = {}): NodeStatus {
-  return {
-    name,
-    addresses: ['192.0.2.1'],
-    icecastPort: 8000,
-    icecastOk: true,
-    mounts: {},
-    listeners: 0,
-    bandwidthKbps: 0,
-    maxListeners: 100,
-    maxBandwidthKbps: 0,
-    reportedAt: 0,
-    ...extra,
-  };
+  return nodeStatus(name, { ...extra });
 }
 
 function state(mounts: Mount[], nodes: NodeStatus[], masterName?: string): ClusterState {

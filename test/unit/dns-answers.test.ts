@@ -15,24 +15,13 @@ import {
 import { apexCandidates, weightedSample } from '../../src/redirectord/dns/apex-selection.js';
 import { decodeQuery, ipBytes } from '../../src/redirectord/dns/codec.js';
 import { DnsResponder } from '../../src/redirectord/dns/responder.js';
+import { nodeStatus } from '../support/fixtures.js';
 
 const ZONE: ZoneConfig = { domain: 'Radio.Example.org.', nameservers: ['node1', 'ns.other.net', 'gone'], ttl: 5 };
 const APEX = 'radio.example.org';
 
 function node(name: string, addresses: string[], extra: Partial<NodeStatus> = {}): NodeStatus {
-  return {
-    name,
-    addresses,
-    icecastPort: 8000,
-    icecastOk: true,
-    mounts: {},
-    listeners: 0,
-    bandwidthKbps: 0,
-    maxListeners: 0,
-    maxBandwidthKbps: 0,
-    reportedAt: 0,
-    ...extra,
-  };
+  return nodeStatus(name, { addresses, maxListeners: 0, ...extra });
 }
 
 function state(nodes: NodeStatus[], membershipSerial = 17): ClusterState {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, mount, node, state } from './http-fixtures.js';
+import { makeApp, mount, node, state } from '../support/http-fixtures.js';
 
 const CORS_EXPOSED = ['icy-metaint', 'icy-name', 'icy-description', 'icy-genre', 'icy-br', 'icy-url', 'icy-pub'];
 

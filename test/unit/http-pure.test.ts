@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mount, node } from './http-fixtures.js';
+import { mount, node } from '../support/http-fixtures.js';
 import { resolveListenerRequest } from '../../src/redirectord/http/listener-path.js';
 import { clientFamily, nodeHost, redirectTarget, safeQuery, urlHost } from '../../src/redirectord/http/urls.js';
 import { m3u, pls, xspf } from '../../src/redirectord/http/playlists.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SECRET, makeApp, mount, node, state } from './http-fixtures.js';
+import { SECRET, makeApp, mount, node, state } from '../support/http-fixtures.js';
 import { buildStatusView } from '../../src/redirectord/http/status-view.js';
 import { publicMount } from '../../src/coordination/mount.js';
 import { renderStatusPage } from '../../src/redirectord/http/status-page.js';

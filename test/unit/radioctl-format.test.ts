@@ -5,6 +5,7 @@ import { summarizeCluster, type ClusterSummary } from '../../src/coordination/cl
 import { emptyClusterState } from '../../src/coordination/cluster-state.js';
 import { publicMount, type Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
+import { nodeStatus } from '../support/fixtures.js';
 
 const SECRET = 'Very-secret-source-pw';
 
@@ -19,19 +20,7 @@ const low: Mount = {
 };
 
 function node(name: string, extra: Partial<NodeStatus> = {}): NodeStatus {
-  return {
-    name,
-    addresses: ['192.0.2.1', '2001:db8::1'],
-    icecastPort: 8000,
-    icecastOk: true,
-    mounts: {},
-    listeners: 0,
-    bandwidthKbps: 0,
-    maxListeners: 0,
-    maxBandwidthKbps: 0,
-    reportedAt: 0,
-    ...extra,
-  };
+  return nodeStatus(name, { addresses: ['192.0.2.1', '2001:db8::1'], maxListeners: 0, ...extra });
 }
 
 function summary(): ClusterSummary {

@@ -6,6 +6,7 @@ import { type Metrics, foldLabels, type Labels } from '../../src/common/metrics.
 import { Balancer } from '../../src/redirectord/balancer/balancer.js';
 import { parsePolicy } from '../../src/redirectord/balancer/policy.js';
 import { buildHttpApp, type HttpAppDeps } from '../../src/redirectord/http/app.js';
+import { nodeStatus } from './fixtures.js';
 
 /** Shared builders for the http-*.test.ts files (not a test file itself). */
 
@@ -16,19 +17,7 @@ export function mount(path: string, over: Partial<Mount> = {}): Mount {
 }
 
 export function node(name: string, over: Partial<NodeStatus> = {}): NodeStatus {
-  return {
-    name,
-    addresses: ['192.0.2.10'],
-    icecastPort: 8000,
-    icecastOk: true,
-    mounts: {},
-    listeners: 0,
-    bandwidthKbps: 0,
-    maxListeners: 100,
-    maxBandwidthKbps: 0,
-    reportedAt: Date.now(),
-    ...over,
-  };
+  return nodeStatus(name, { addresses: ['192.0.2.10'], reportedAt: Date.now(), ...over });
 }
 
 export function state(nodes: NodeStatus[], mounts: Mount[], over: Partial<ClusterState> = {}): ClusterState {
