@@ -11,7 +11,7 @@ import { Presence } from '../../src/coordination/presence.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
 import { launchChromium } from '../support/browser.js';
 import { startEtcd } from '../support/etcd.js';
-import { startIcecast } from '../support/icecast.js';
+import { startIcecast, icecastSources } from '../support/icecast.js';
 import { run } from '../support/netns.js';
 import { freePort } from '../support/ports.js';
 import { startProcess } from '../support/processes.js';
@@ -52,15 +52,7 @@ function errorLines(log: readonly string[]): string[] {
 }
 
 async function mountLive(icecastUrl: string, path: string): Promise<boolean> {
-  try {
-    const res = await fetch(`${icecastUrl}/status-json.xsl`, { signal: AbortSignal.timeout(1000) });
-    const body = (await res.json()) as { icestats?: { source?: unknown } };
-    const src = body.icestats?.source;
-    const list = (Array.isArray(src) ? src : src ? [src] : []) as Array<{ listenurl?: string }>;
-    return list.some((s) => s.listenurl?.endsWith(path));
-  } catch {
-    return false;
-  }
+  return (await icecastSources(icecastUrl).catch(() => new Map())).has(path);
 }
 
 test('Chromium on another origin plays a stream through the real redirectord and its /_stream proxy', { timeout: 120_000 }, async (t) => {

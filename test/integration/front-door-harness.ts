@@ -10,6 +10,7 @@ import { type Metrics, foldLabels, type Labels } from '../../src/common/metrics.
 import { createFrontDoor, type FrontDoor, type FrontDoorOptions } from '../../src/redirectord/http/front-door.js';
 import type { Endpoint } from '../../src/redirectord/http/source-proxy.js';
 import { freePort } from '../support/ports.js';
+import { icecastSources } from '../support/icecast.js';
 
 /** Shared by the front-door, source-proxy and stream-proxy integration tests. */
 
@@ -125,20 +126,8 @@ export async function makeMp3(seconds: number): Promise<{ dir: string; file: str
   return { dir, file, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-interface IcecastSourceStats {
-  listenurl: string;
-  listeners: number;
-  title?: string;
-  server_type?: string;
-}
-
 /** Icecast's mounts from its public status page (mount path -> stats). */
-export async function icecastMounts(url: string): Promise<Map<string, IcecastSourceStats>> {
-  const res = await fetch(`${url}/status-json.xsl`, { signal: AbortSignal.timeout(2000) });
-  const body = (await res.json()) as { icestats: { source?: IcecastSourceStats | IcecastSourceStats[] } };
-  const list = body.icestats.source === undefined ? [] : [body.icestats.source].flat();
-  return new Map(list.map((s) => [new URL(s.listenurl).pathname, s]));
-}
+export const icecastMounts = icecastSources;
 
 /** Icecast's /admin/stats XML (admin credentials), for user agents and per-mount counters. */
 export async function icecastAdminStats(url: string, adminPassword: string): Promise<string> {

@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
-import { startIcecast, type TestIcecast } from '../support/icecast.js';
+import { icecastSources as sourcesAt, startIcecast, type IcecastSourceStats, type TestIcecast } from '../support/icecast.js';
 import { freePort } from '../support/ports.js';
 import { startProcess, type Managed } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
@@ -354,23 +354,9 @@ export async function listen(url: string, bytes: number, timeoutMs: number, head
   }
 }
 
-interface IcecastSourceStats {
-  listenurl?: string;
-  title?: string;
-  listeners?: number;
-}
-
 /** Mount paths that have a live source on this Icecast, with their stats. */
-export async function icecastSources(icecast: TestIcecast): Promise<Map<string, IcecastSourceStats>> {
-  const res = await fetch(`${icecast.url}/status-json.xsl`);
-  const body = (await res.json()) as { icestats?: { source?: IcecastSourceStats | IcecastSourceStats[] } };
-  const raw = body.icestats?.source;
-  const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-  const out = new Map<string, IcecastSourceStats>();
-  for (const s of list) {
-    if (s.listenurl) out.set(new URL(s.listenurl).pathname, s);
-  }
-  return out;
+export function icecastSources(icecast: TestIcecast): Promise<Map<string, IcecastSourceStats>> {
+  return sourcesAt(icecast.url);
 }
 
 /** Parses a Prometheus text scrape into `series text -> value` (e.g. `x{a="b"}` -> 3). */

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { launchChromium } from '../support/browser.js';
-import { startIcecast } from '../support/icecast.js';
+import { startIcecast, icecastSources } from '../support/icecast.js';
 import { startProcess } from '../support/processes.js';
 import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
@@ -18,15 +18,7 @@ import { makeApp, mount, node, state } from '../support/http-fixtures.js';
  */
 
 async function mountLive(icecastUrl: string, path: string): Promise<boolean> {
-  try {
-    const res = await fetch(`${icecastUrl}/status-json.xsl`, { signal: AbortSignal.timeout(1000) });
-    const body = (await res.json()) as { icestats?: { source?: unknown } };
-    const src = body.icestats?.source;
-    const list = (Array.isArray(src) ? src : src ? [src] : []) as Array<{ listenurl?: string }>;
-    return list.some((s) => s.listenurl?.endsWith(path));
-  } catch {
-    return false;
-  }
+  return (await icecastSources(icecastUrl).catch(() => new Map())).has(path);
 }
 
 test('Chromium shows the status page and plays a redirected stream from another origin', { timeout: 90_000 }, async (t) => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Etcd3 } from 'etcd3';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
-import { startIcecast, type TestIcecast } from '../support/icecast.js';
+import { icecastSources, startIcecast, type TestIcecast } from '../support/icecast.js';
 import { startProcess, type Managed } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { connectEtcd } from '../../src/coordination/client.js';
@@ -73,11 +73,7 @@ async function liquidsoapsFor(mount: string): Promise<Liq[]> {
 }
 
 async function icecastMounts(url: string): Promise<string[]> {
-  const res = await fetch(`${url}/status-json.xsl`, { signal: AbortSignal.timeout(2000) });
-  const body = (await res.json()) as { icestats?: { source?: { listenurl: string } | { listenurl: string }[] } };
-  const src = body.icestats?.source;
-  const list = src === undefined ? [] : Array.isArray(src) ? src : [src];
-  return list.map((s) => new URL(s.listenurl).pathname);
+  return [...(await icecastSources(url)).keys()];
 }
 
 function run(cmd: string, args: string[]): Promise<string> {

@@ -78,6 +78,26 @@ export async function icecastAnswers(url: string): Promise<boolean> {
   }
 }
 
+/** One live mount as Icecast's public status page describes it. */
+export interface IcecastSourceStats {
+  listenurl: string;
+  listeners: number;
+  title?: string;
+  server_type?: string;
+}
+
+/**
+ * Mount paths that have a live source (or relay) on this Icecast, with their stats. Icecast's
+ * JSON has `source` as an object for one mount, an array for several, absent for none.
+ */
+export async function icecastSources(url: string): Promise<Map<string, IcecastSourceStats>> {
+  const res = await fetch(`${url}/status-json.xsl`, { signal: AbortSignal.timeout(2000) });
+  const body = (await res.json()) as { icestats?: { source?: IcecastSourceStats | IcecastSourceStats[] } };
+  const raw = body.icestats?.source;
+  const list = raw === undefined ? [] : [raw].flat();
+  return new Map(list.filter((s) => s.listenurl).map((s) => [new URL(s.listenurl).pathname, s]));
+}
+
 /** Prepares a directory Icecast (as icecast2) can read and log into. */
 export async function makeIcecastDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'autoradio-icecast-'));
