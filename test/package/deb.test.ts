@@ -1,21 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { copyFile, lstat, mkdir, readFile, readdir } from 'node:fs/promises';
+import { lstat, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DebianRoot, mustRun, run } from './debian-root.js';
+import { PACKAGE_CACHE_DIR, PACKAGE_SUITE, builtPackages, installPackages, packageRoot, run, unitDirectives } from './debian-root.js';
 
 /**
- * Builds the .debs with `npm run deb`, installs them with apt-get into a fresh Debian 13 root
+ * Builds the .debs with `npm run deb` (once per source state, shared with smoke.test.ts), installs them with apt-get into a fresh Debian 13 root
  * and checks what an operator gets: files, user, permissions, systemd units, the start
  * condition on DOMAIN, the programs' --help, removal. Needs root, debootstrap and the Debian
  * mirror. AUTORADIO_DEBS=<dir> tests already built packages (and that dir's lintian.txt).
  */
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-const SUITE = 'trixie';
-const CACHE_DIR = '/var/cache/autoradio-test';
 
 // The environment form of every daemon flag the contract names (SPEC.md); flags added later
 // are found by scanning the sources, below.
@@ -33,23 +31,6 @@ const PROGRAMS = [
   { name: 'radioctl', user: 'autoradio', group: 'autoradio', flag: 'create-mount' },
 ];
 
-/** The Debian mirror this machine uses (deb822 or one-line sources), security archive aside. */
-async function debianMirror(): Promise<string> {
-  if (process.env.AUTORADIO_DEBIAN_MIRROR) return process.env.AUTORADIO_DEBIAN_MIRROR;
-  const files = ['/etc/apt/sources.list'];
-  for (const f of await readdir('/etc/apt/sources.list.d').catch(() => [] as string[])) {
-    files.push(join('/etc/apt/sources.list.d', f));
-  }
-  for (const f of files) {
-    const text = await readFile(f, 'utf8').catch(() => '');
-    for (const m of text.matchAll(/^(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S+)/gm)) {
-      const url = m[1]!.replace(/\/$/, '');
-      if (/\/debian$/.test(url)) return url;
-    }
-  }
-  return 'http://deb.debian.org/debian';
-}
-
 /** Environment variables that the daemons' flags read, from `.env('NAME')` in the sources. */
 async function envNamesInSources(): Promise<string[]> {
   const names = new Set<string>();
@@ -64,37 +45,15 @@ async function envNamesInSources(): Promise<string[]> {
   return [...names].sort();
 }
 
-/** The packages' dependencies on anything but themselves, for the cached dependency layer. */
-async function dependencies(debDir: string): Promise<string> {
-  const all = new Set<string>();
-  for (const f of (await readdir(debDir)).filter((x) => x.endsWith('.deb'))) {
-    const r = await mustRun('dpkg-deb', ['-f', join(debDir, f), 'Depends']);
-    for (const d of r.stdout.split(',').map((x) => x.trim())) if (d && !d.startsWith('autoradio-')) all.add(d);
-  }
-  return [...all].sort().join(', ');
-}
-
-function directives(unit: string): Map<string, string[]> {
-  const map = new Map<string, string[]>();
-  for (const line of unit.split('\n')) {
-    const m = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
-    if (m) map.set(m[1]!, [...(map.get(m[1]!) ?? []), m[2]!]);
-  }
-  return map;
-}
-
 test('Debian packages build, pass lintian and install on Debian 13', { timeout: 30 * 60_000 }, async (t) => {
   assert.equal(process.getuid?.(), 0, 'this test needs root (debootstrap, chroot, mount)');
   const t0 = Date.now();
   const lap = (what: string, since: number) => t.diagnostic(`${what}: ${((Date.now() - since) / 1000).toFixed(1)} s`);
 
-  let debDir = process.env.AUTORADIO_DEBS ?? '';
+  let debDir = '';
   await t.test('npm run deb builds three packages', async () => {
     const since = Date.now();
-    if (!debDir) {
-      await mustRun('bash', ['scripts/deb.sh'], { cwd: repo, timeoutMs: 15 * 60_000 });
-      debDir = join(repo, 'build/deb');
-    }
+    debDir = await builtPackages(repo, { cacheDir: PACKAGE_CACHE_DIR, log: (m) => t.diagnostic(m) });
     const debs = (await readdir(debDir)).filter((f) => f.endsWith('.deb')).sort();
     assert.deepEqual(
       debs.map((f) => f.split('_')[0]),
@@ -112,25 +71,13 @@ test('Debian packages build, pass lintian and install on Debian 13', { timeout: 
 
   assert.ok(debDir, 'no packages were built');
   let since = Date.now();
-  const root = await DebianRoot.create({
-    suite: SUITE,
-    mirror: await debianMirror(),
-    include: ['ca-certificates', 'systemd'],
-    cacheDir: CACHE_DIR,
-    depends: await dependencies(debDir),
-    log: (m) => t.diagnostic(m),
-  });
+  const root = await packageRoot(debDir, (m) => t.diagnostic(m));
   t.after(() => root.destroy());
   lap('Debian root ready', since);
 
   await t.test('apt-get installs the packages and their dependencies', async () => {
     since = Date.now();
-    await mkdir(join(root.path, 'tmp/debs'), { recursive: true });
-    const debs = (await readdir(debDir)).filter((f) => f.endsWith('.deb'));
-    for (const f of debs) await copyFile(join(debDir, f), join(root.path, 'tmp/debs', f));
-    const r = await root.mustExec([
-      'apt-get', 'install', '-y', '-q', '--no-install-recommends', ...debs.map((f) => `/tmp/debs/${f}`),
-    ]);
+    const r = await installPackages(root, debDir);
     lap('install', since);
     assert.match(r.stdout, /Setting up autoradio-server/);
     assert.match(r.stdout, /set DOMAIN in \/etc\/default\/autoradio/);
@@ -141,7 +88,7 @@ test('Debian packages build, pass lintian and install on Debian 13', { timeout: 
       'autoradio-server ii',
     ]);
     const node = await root.mustExec(['node', '--version']);
-    t.diagnostic(`Node.js in ${SUITE}: ${node.stdout.trim()}`);
+    t.diagnostic(`Node.js in ${PACKAGE_SUITE}: ${node.stdout.trim()}`);
   });
 
   await t.test('files are where the units and wrappers expect them', async () => {
@@ -195,7 +142,7 @@ test('Debian packages build, pass lintian and install on Debian 13', { timeout: 
     for (const name of ['radiod', 'redirectord']) {
       const wants = await lstat(join(root.path, `etc/systemd/system/multi-user.target.wants/${name}.service`)).catch(() => null);
       assert.ok(wants?.isSymbolicLink(), `${name}.service is not enabled`);
-      const unit = directives(await readFile(join(root.path, `usr/lib/systemd/system/${name}.service`), 'utf8'));
+      const unit = unitDirectives(await readFile(join(root.path, `usr/lib/systemd/system/${name}.service`), 'utf8'));
       assert.deepEqual(unit.get('EnvironmentFile'), ['-/etc/default/autoradio']);
       assert.deepEqual(unit.get('ExecCondition'), ['/usr/lib/autoradio/check-domain']);
       assert.deepEqual(unit.get('ExecStart'), [`/usr/bin/${name}`]);
@@ -208,10 +155,10 @@ test('Debian packages build, pass lintian and install on Debian 13', { timeout: 
       t.diagnostic(`${name}.service exposure level ${level[1]}`);
       assert.ok(Number(level[1]) < 3, `${name}.service exposure ${level[1]}`);
     }
-    const radiod = directives(await readFile(join(root.path, 'usr/lib/systemd/system/radiod.service'), 'utf8'));
+    const radiod = unitDirectives(await readFile(join(root.path, 'usr/lib/systemd/system/radiod.service'), 'utf8'));
     assert.deepEqual(radiod.get('User'), ['icecast2']);
     assert.deepEqual(radiod.get('ReadWritePaths'), ['/etc/icecast2']);
-    const redirectord = directives(await readFile(join(root.path, 'usr/lib/systemd/system/redirectord.service'), 'utf8'));
+    const redirectord = unitDirectives(await readFile(join(root.path, 'usr/lib/systemd/system/redirectord.service'), 'utf8'));
     assert.deepEqual(redirectord.get('User'), ['autoradio']);
     assert.deepEqual(redirectord.get('AmbientCapabilities'), ['CAP_NET_BIND_SERVICE']);
   });

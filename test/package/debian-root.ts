@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { waitFor } from '../support/wait.js';
 
 /**
  * A throw-away Debian root for installing the packages the way an operator would, without a
@@ -109,6 +110,12 @@ export class DebianRoot {
   ) {}
 
   static async create(opts: DebianRootOptions): Promise<DebianRoot> {
+    // Two test files preparing the same day's layers at once would overwrite each other's work.
+    const { layers, archives } = await withCacheLock(opts.cacheDir, 'root', () => DebianRoot.prepareLayers(opts));
+    return DebianRoot.mount(layers, undefined, archives);
+  }
+
+  private static async prepareLayers(opts: DebianRootOptions): Promise<{ layers: string[]; archives: string }> {
     const day = new Date().toISOString().slice(0, 10).replaceAll('-', '');
     const dayDir = join(opts.cacheDir, `${opts.suite}-${day}`);
     const base = join(dayDir, 'base');
@@ -137,7 +144,7 @@ export class DebianRoot {
       }
       layers.unshift(deps);
     }
-    return DebianRoot.mount(layers, undefined, archives);
+    return { layers, archives };
   }
 
   /** Runs fn in a root whose changes land in `upper`, then unmounts it. */
@@ -222,7 +229,34 @@ export class DebianRoot {
     return r;
   }
 
+  /** Processes whose root directory is this root (anything a test started inside it). */
+  async processes(): Promise<number[]> {
+    const pids: number[] = [];
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const r = await readlink(`/proc/${entry}/root`).catch(() => '');
+      if (r === this.path || r.startsWith(`${this.path}/`)) pids.push(Number(entry));
+    }
+    return pids;
+  }
+
   async destroy(): Promise<void> {
+    // A process left inside (a test failed half-way) would keep the mounts busy. Only this
+    // run's processes can live in this freshly made root.
+    const left = await this.processes();
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    if (left.length > 0) {
+      await waitFor('processes left in the Debian root to exit', async () => (await this.processes()).length === 0, {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      });
+    }
     await this.mounts.unmountAll();
     // Never delete through a mount that is still there.
     const mounts = await run('findmnt', ['-rn', '-o', 'TARGET']);
@@ -231,4 +265,155 @@ export class DebianRoot {
     }
     await rm(this.scratch, { recursive: true, force: true });
   }
+}
+
+/** Cache shared by the package tests: Debian roots and the packages of the latest sources. */
+export const PACKAGE_CACHE_DIR = '/var/cache/autoradio-test';
+export const PACKAGE_SUITE = 'trixie';
+
+/** The Debian mirror this machine uses (deb822 or one-line sources), security archive aside. */
+export async function debianMirror(): Promise<string> {
+  if (process.env.AUTORADIO_DEBIAN_MIRROR) return process.env.AUTORADIO_DEBIAN_MIRROR;
+  const files = ['/etc/apt/sources.list'];
+  for (const f of await readdir('/etc/apt/sources.list.d').catch(() => [] as string[])) {
+    files.push(join('/etc/apt/sources.list.d', f));
+  }
+  for (const f of files) {
+    const text = await readFile(f, 'utf8').catch(() => '');
+    for (const m of text.matchAll(/^(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S+)/gm)) {
+      const url = m[1]!.replace(/\/$/, '');
+      if (/\/debian$/.test(url)) return url;
+    }
+  }
+  return 'http://deb.debian.org/debian';
+}
+
+/** The packages' dependencies on anything but themselves, for the cached dependency layer. */
+export async function dependencies(debDir: string): Promise<string> {
+  const all = new Set<string>();
+  for (const f of (await readdir(debDir)).filter((x) => x.endsWith('.deb'))) {
+    const r = await mustRun('dpkg-deb', ['-f', join(debDir, f), 'Depends']);
+    for (const d of r.stdout.split(',').map((x) => x.trim())) if (d && !d.startsWith('autoradio-')) all.add(d);
+  }
+  return [...all].sort().join(', ');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs fn while holding `name`'s lock in cacheDir, so that test processes running side by side
+ * never prepare the same cache entry twice. A lock whose owner died is taken over.
+ */
+export async function withCacheLock<T>(cacheDir: string, name: string, fn: () => Promise<T>): Promise<T> {
+  await mkdir(cacheDir, { recursive: true });
+  const lock = join(cacheDir, `${name}.lock`);
+  await waitFor(
+    `the cache lock ${lock}`,
+    async () => {
+      try {
+        await mkdir(lock);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const owner = Number(await readFile(join(lock, 'pid'), 'utf8').catch(() => '0'));
+        const age = Date.now() - ((await stat(lock).catch(() => undefined))?.mtimeMs ?? Date.now());
+        if (owner > 0 ? !alive(owner) : age > 60_000) await rm(lock, { recursive: true, force: true });
+        return false;
+      }
+      await writeFile(join(lock, 'pid'), String(process.pid));
+      return true;
+    },
+    { timeoutMs: 40 * 60_000, intervalMs: 500 },
+  );
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
+}
+
+/** What scripts/deb.sh copies into its build tree (its `parts`), plus the script itself. */
+const DEB_INPUTS = ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'bin', 'debian', 'README.md', 'LICENSE', 'COPYING', 'scripts/deb.sh'];
+
+/** A digest of the files the packages are built from, or undefined outside a git work tree. */
+async function sourceDigest(repo: string): Promise<string | undefined> {
+  const r = await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...DEB_INPUTS], { cwd: repo });
+  if (r.code !== 0) return undefined;
+  const hash = createHash('sha256');
+  for (const f of r.stdout.split('\0').filter(Boolean).sort()) {
+    const st = await stat(join(repo, f)).catch(() => undefined);
+    if (!st?.isFile()) continue;
+    hash.update(`${f}\0${st.mode & 0o111 ? 'x' : '-'}\0`);
+    hash.update(await readFile(join(repo, f)));
+    hash.update('\0');
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * The directory holding the .debs (and lintian.txt) of the current sources: built with
+ * scripts/deb.sh once per source state and kept in cacheDir, so that every package test of a
+ * run (and later runs on unchanged sources) installs the same build. AUTORADIO_DEBS=<dir>
+ * uses packages built elsewhere.
+ */
+export async function builtPackages(repo: string, opts: { cacheDir: string; log: (m: string) => void }): Promise<string> {
+  if (process.env.AUTORADIO_DEBS) return process.env.AUTORADIO_DEBS;
+  return withCacheLock(opts.cacheDir, 'debs', async () => {
+    const before = await sourceDigest(repo);
+    const cached = before && join(opts.cacheDir, `debs-${before}`);
+    if (cached && existsSync(join(cached, 'lintian.txt'))) {
+      opts.log(`using the packages already built from these sources: ${cached}`);
+      return cached;
+    }
+    opts.log('building the packages (scripts/deb.sh)');
+    await mustRun('bash', ['scripts/deb.sh'], { cwd: repo, timeoutMs: 15 * 60_000 });
+    const out = join(repo, 'build/deb');
+    // Sources edited during the build: the result matches no digest, so it is not kept.
+    if (!cached || (await sourceDigest(repo)) !== before) return out;
+    for (const entry of await readdir(opts.cacheDir)) {
+      if (entry.startsWith('debs-')) await rm(join(opts.cacheDir, entry), { recursive: true, force: true });
+    }
+    await mkdir(`${cached}.tmp`, { recursive: true });
+    for (const f of await readdir(out)) {
+      if (/\.(deb|changes|buildinfo)$/.test(f) || f === 'lintian.txt') await copyFile(join(out, f), join(`${cached}.tmp`, f));
+    }
+    await rename(`${cached}.tmp`, cached);
+    return cached;
+  });
+}
+
+/** A fresh Debian root (cached layers, new overlay) ready to take the packages in debDir. */
+export async function packageRoot(debDir: string, log: (m: string) => void): Promise<DebianRoot> {
+  return DebianRoot.create({
+    suite: PACKAGE_SUITE,
+    mirror: await debianMirror(),
+    include: ['ca-certificates', 'systemd'],
+    cacheDir: PACKAGE_CACHE_DIR,
+    depends: await dependencies(debDir),
+    log,
+  });
+}
+
+/** apt-get install of every .deb in debDir, as an operator would; fails on a non-zero exit. */
+export async function installPackages(root: DebianRoot, debDir: string): Promise<RunResult> {
+  await mkdir(join(root.path, 'tmp/debs'), { recursive: true });
+  const debs = (await readdir(debDir)).filter((f) => f.endsWith('.deb'));
+  for (const f of debs) await copyFile(join(debDir, f), join(root.path, 'tmp/debs', f));
+  return root.mustExec(['apt-get', 'install', '-y', '-q', '--no-install-recommends', ...debs.map((f) => `/tmp/debs/${f}`)]);
+}
+
+/** A systemd unit's `Key=value` directives, each key with all its values in order. */
+export function unitDirectives(unit: string): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const line of unit.split('\n')) {
+    const m = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
+    if (m) map.set(m[1]!, [...(map.get(m[1]!) ?? []), m[2]!]);
+  }
+  return map;
 }
