@@ -25,7 +25,7 @@ import {
   type IcecastEndpoint,
   type PollResult,
 } from './icecast/stats-poller.js';
-import { buildNodeStatus } from './node-report.js';
+import { buildNodeStatus, relaysFromOtherNodes } from './node-report.js';
 
 /** Consecutive failed polls before the node gives up its candidacy (a restart takes ~1 s). */
 const DOWN_AFTER_FAILURES = 3;
@@ -241,6 +241,7 @@ async function main(): Promise<void> {
       r.stats,
       kbps,
       r.at,
+      candidacy.role === 'none' ? {} : relaysFromOtherNodes(view.current(), opts.name),
     );
     presence.publish(status);
     metrics.gauge('icecast.up', r.stats ? 1 : 0);

@@ -1,3 +1,4 @@
+import type { ClusterState } from '../coordination/cluster-state.js';
 import type { NodeStatus } from '../coordination/node-status.js';
 import type { IcecastStats } from './icecast/stats.js';
 
@@ -13,7 +14,21 @@ export interface NodeReportSettings {
 }
 
 /**
- * The status published under the node's lease. `stats` undefined means the local Icecast did
+ * On the master, the other nodes' relays are Icecast listeners too, but not people: per mount,
+ * how many other nodes serve it (their Icecast lists a mount only while its relay is connected).
+ */
+export function relaysFromOtherNodes(state: Pick<ClusterState, 'nodes'>, self: string): Record<string, number> {
+  const relays: Record<string, number> = {};
+  for (const n of state.nodes.values()) {
+    if (n.name === self) continue;
+    for (const mount of Object.keys(n.mounts)) relays[mount] = (relays[mount] ?? 0) + 1;
+  }
+  return relays;
+}
+
+/**
+ * The status published under the node's lease. `relays` (on the master) is subtracted from
+ * each mount's Icecast listener count. `stats` undefined means the local Icecast did
  * not answer: the node stays present (its addresses still serve DNS and the HTTP front door)
  * but reports icecastOk false so balancers stop sending listeners here. Internal mounts
  * (paths starting with `/_`) are not the cluster's and are left out.
@@ -23,13 +38,15 @@ export function buildNodeStatus(
   stats: IcecastStats | undefined,
   bandwidthKbps: number,
   now: number,
+  relays: Readonly<Record<string, number>> = {},
 ): NodeStatus {
   const mounts: Record<string, number> = {};
   let listeners = 0;
   for (const m of stats?.mounts ?? []) {
     if (m.mount.startsWith('/_')) continue;
-    mounts[m.mount] = m.listeners;
-    listeners += m.listeners;
+    const people = Math.max(0, m.listeners - (relays[m.mount] ?? 0));
+    mounts[m.mount] = people;
+    listeners += people;
   }
   return {
     name: settings.name,
