@@ -61,6 +61,17 @@ const validateShape = new Ajv({ allErrors: true }).compile<NodeStatus>(nodeStatu
 
 export const NODE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/;
 
+/** Why a node's --name or --ip flags cannot identify it in the cluster (empty when fine). */
+export function nodeIdentityProblems(name: string, ips: readonly string[] = []): string[] {
+  const problems: string[] = [];
+  if (!NODE_NAME_RE.test(name)) {
+    problems.push(`--name must be 1-63 letters, digits or dashes, starting with a letter or digit, got "${name}"`);
+  }
+  const bad = ips.filter((a) => isIP(a) === 0);
+  if (bad.length > 0) problems.push(`--ip must be IPv4 or IPv6 addresses, got ${bad.join(', ')}`);
+  return problems;
+}
+
 export function nodeStatusProblems(value: unknown): string[] {
   if (!validateShape(value)) return [formatAjvErrors(validateShape.errors)];
   const bad = value.addresses.filter((a) => isIP(a) === 0);

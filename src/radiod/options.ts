@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { Command, Option } from 'commander';
 import { addDaemonOptions, intFlag, numberFlag, type DaemonFlags } from '../common/flags.js';
-import { NODE_NAME_RE } from '../coordination/node-status.js';
+import { nodeIdentityProblems } from '../coordination/node-status.js';
 import { DEBIAN_ICECAST_PATHS } from './icecast/render.js';
 
 export interface RadiodOptions extends DaemonFlags {
@@ -111,11 +111,8 @@ export function radiodCommand(): Command {
 export function parseRadiodOptions(argv: string[], cmd = radiodCommand()): RadiodOptions {
   cmd.parse(argv);
   const opts = cmd.opts<RadiodOptions>();
-  if (!NODE_NAME_RE.test(opts.name)) {
-    throw new Error(`--name must be 1-63 letters, digits or dashes, starting with a letter or digit, got "${opts.name}"`);
-  }
-  const badIps = (opts.ip ?? []).filter((a) => isIP(a) === 0);
-  if (badIps.length > 0) throw new Error(`--ip must be IPv4 or IPv6 addresses, got ${badIps.join(', ')}`);
+  const problems = nodeIdentityProblems(opts.name, opts.ip);
+  if (problems.length > 0) throw new Error(problems.join('; '));
   if (opts.icecastBind !== undefined && isIP(opts.icecastBind) === 0) {
     throw new Error(`--icecast-bind must be an IP address, got "${opts.icecastBind}"`);
   }

@@ -61,7 +61,7 @@ export async function main(argv: string[]): Promise<void> {
   registerClusterGauges(registry, view, metrics);
   await view.start();
 
-  const { app, server } = await buildHttpApp({
+  const { app, server, answerListener } = await buildHttpApp({
     state: view,
     domain: opts.domain,
     nodeName: opts.name,
@@ -78,6 +78,7 @@ export async function main(argv: string[]): Promise<void> {
     log: log.child({ component: 'front-door' }),
     metrics,
     streamProxy: opts.enableIcecastProxy,
+    answerListener,
   });
   // The name counts too: a new master on the same address is still a master change.
   const masterKey = (state: ClusterState) => JSON.stringify([state.master?.name, masterEndpoint(state)]);

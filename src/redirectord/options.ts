@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { Command, Option } from 'commander';
 import { addDaemonOptions, booleanFlag, intFlag, splitList, type DaemonFlags } from '../common/flags.js';
 import { DEFAULT_LB_POLICY } from './balancer/policy.js';
+import { nodeIdentityProblems } from '../coordination/node-status.js';
 
 export interface RedirectordOptions extends DaemonFlags {
   httpPort: number;
@@ -66,6 +67,8 @@ export function redirectordCommand(): Command {
 export function parseRedirectordOptions(argv: string[], cmd = redirectordCommand()): RedirectordOptions {
   cmd.parse(argv);
   const opts = cmd.opts<RedirectordOptions>();
+  const problems = nodeIdentityProblems(opts.name, opts.ip);
+  if (problems.length > 0) throw new Error(problems.join('; '));
   for (const [flag, value] of [
     ['--http-bind', opts.httpBind],
     ['--dns-bind', opts.dnsBind],

@@ -4,7 +4,7 @@ import type { ClusterState } from '../../coordination/cluster-state.js';
 import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import type { Balancer } from '../balancer/balancer.js';
-import { registerListenerRoutes } from './listener-routes.js';
+import { LISTENER_ROUTE, createListenerAnswer, registerListenerRoutes, type ListenerAnswer } from './listener-routes.js';
 import { registerStatusRoutes } from './status-routes.js';
 
 /** Anything that hands out the current cluster view (ClusterView in production, a fake in tests). */
@@ -34,13 +34,20 @@ export const HTTP_LIMITS = {
   checkIntervalMs: 1_000,
 };
 
+export interface HttpApp {
+  app: FastifyInstance;
+  server: http.Server;
+  /** For the front door's `answerListener`: stream redirects answered without node:http. */
+  answerListener: ListenerAnswer;
+}
+
 /**
  * Builds the listener-facing HTTP application. The returned server never listens by itself:
  * the front door owns the port and hands it every connection that is not a source or stream
- * proxy with `server.emit('connection', socket)`. Tests may call app.inject() or make the
- * server listen.
+ * proxy with `server.emit('connection', socket)`, or that it answered itself through
+ * `answerListener`. Tests may call app.inject() or make the server listen.
  */
-export async function buildHttpApp(deps: HttpAppDeps): Promise<{ app: FastifyInstance; server: http.Server }> {
+export async function buildHttpApp(deps: HttpAppDeps): Promise<HttpApp> {
   let server: http.Server | undefined;
   // Typed as the default instance: the routes only need the base logger interface.
   const app: FastifyInstance = fastify({
@@ -62,6 +69,17 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<{ app: FastifyIns
       return server;
     },
   }) as unknown as FastifyInstance;
+  // Every GET route but the listener catch-all: the front door must leave their paths to fastify.
+  const otherExact = new Set<string>();
+  const otherPrefixes: string[] = [];
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!methods.some((m) => m === 'GET' || m === 'HEAD') || route.url === LISTENER_ROUTE) return;
+    const wild = route.url.search(/[*:]/);
+    if (wild === -1) otherExact.add(route.url);
+    else otherPrefixes.push(route.url.slice(0, wild));
+  });
+  const isOtherRoute = (path: string) => otherExact.has(path) || otherPrefixes.some((p) => path.startsWith(p));
   registerListenerRoutes(app, deps);
   registerStatusRoutes(app, deps);
   app.setNotFoundHandler((_request, reply) => {
@@ -75,7 +93,7 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<{ app: FastifyIns
   await app.ready();
   if (!server) throw new Error('fastify did not call the server factory');
   startTimeoutChecks(server);
-  return { app, server };
+  return { app, server, answerListener: createListenerAnswer(deps, isOtherRoute) };
 }
 
 /**

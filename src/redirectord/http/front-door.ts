@@ -3,6 +3,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import { classifyRequest } from './classify.js';
+import { isPlainListenerHead } from './listener-decision.js';
 import { looksLikeRequestStart, parseRequestHead, type RequestHead } from './request-head.js';
 import { answerAndClose, proxySource, type Endpoint, type SourceSession } from './source-proxy.js';
 import { proxyStream, type StreamSession } from './stream-proxy.js';
@@ -44,6 +45,12 @@ export interface FrontDoorOptions {
   continuity?: ContinuityOptions;
   /** Proxy `/_stream/...` to the local Icecast (`--enable-icecast-proxy`); default true. */
   streamProxy?: boolean;
+  /**
+   * Fast path for listener redirects: the complete answer to a plain GET/HEAD head, written
+   * as is before the connection is closed, or undefined to hand the connection to
+   * `httpServer` as usual. Must give the same answer the HTTP application would.
+   */
+  answerListener?: (head: RequestHead, remoteAddress: string | undefined) => Buffer | undefined;
 }
 
 export interface FrontDoorCounts {
@@ -65,8 +72,9 @@ export interface FrontDoor extends Server {
  * The node's port 80. Neither node:http nor fastify can carry a source stream (no body framing,
  * SOURCE method, Expect without Content-Length), so a plain TCP server reads each connection's
  * first request head and decides: splice to the master's Icecast (sources and their probes),
- * raw-proxy to the local Icecast (`/_stream/...` listeners), or hand the untouched bytes to the
- * HTTP application.
+ * raw-proxy to the local Icecast (`/_stream/...` listeners), answer a listener's redirect itself
+ * (`answerListener`: node:http and fastify would cost more than the answer), or hand the
+ * untouched bytes to the HTTP application.
  */
 export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
   const maxHeadBytes = opts.limits?.maxHeadBytes ?? 16_384;
@@ -176,9 +184,17 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
   function dispatch(socket: Socket, buf: Buffer, head: RequestHead): void {
     const c = classifyRequest(head, { streamProxy: opts.streamProxy });
     switch (c.kind) {
-      case 'http':
-        handOver(socket, buf);
+      case 'http': {
+        // A redirect closes its connection, so anything pipelined behind the head is dropped.
+        const answer = opts.answerListener && isPlainListenerHead(buf, head) ? opts.answerListener(head, socket.remoteAddress) : undefined;
+        if (answer) {
+          metrics.increment('front_door.redirect');
+          answerAndClose(socket, answer);
+        } else {
+          handOver(socket, buf);
+        }
         return;
+      }
       case 'source':
         startSource(socket, buf, head);
         return;

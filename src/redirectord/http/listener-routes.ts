@@ -1,71 +1,29 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Metrics } from '../../common/metrics.js';
 import type { HttpAppDeps } from './app.js';
 import { CORS_PREFLIGHT_HEADERS, CORS_RESPONSE_HEADERS } from './cors.js';
-import { resolveListenerRequest } from './listener-path.js';
-import { STREAM_PREFIX, clientFamily, publicStreamUrl, redirectTarget } from './urls.js';
+import {
+  decideListenerResponse,
+  encodeListenerResponse,
+  type ListenerContext,
+  type ListenerOutcome,
+} from './listener-decision.js';
+import type { RequestHead } from './request-head.js';
+import { STREAM_PREFIX } from './urls.js';
 
-/** Seconds a listener is told to wait when no node can take it (about one status report). */
-export const RETRY_AFTER_SECONDS = 5;
+export { RETRY_AFTER_SECONDS } from './listener-decision.js';
+
+/** The catch-all route every stream and playlist URL reaches in fastify. */
+export const LISTENER_ROUTE = '/*';
 
 /** Stream redirects and playlists: every path that is not `/` or `/status.json`. */
 export function registerListenerRoutes(app: FastifyInstance, deps: HttpAppDeps): void {
-  const { balancer, metrics } = deps;
-
-  function text(reply: FastifyReply, code: number, body: string): FastifyReply {
-    return reply.code(code).type('text/plain; charset=utf-8').header('cache-control', 'no-cache').send(body);
-  }
-
   function listener(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-    void reply.headers(CORS_RESPONSE_HEADERS);
-    const state = deps.state.current();
-    const target = resolveListenerRequest(request.raw.url ?? '/', state.mounts);
-    switch (target.kind) {
-      case 'unknown':
-        metrics.increment('http.not_found');
-        return text(reply, 404, 'No such stream\n');
-      case 'playlist': {
-        metrics.increment('http.playlist', 1, { format: target.format.extension });
-        const url = publicStreamUrl(deps.domain, deps.httpPort, target.mount.path);
-        const body = target.format.render(url, `${deps.domain}${target.mount.path}`);
-        return reply
-          .code(200)
-          .type(target.format.contentType)
-          .header('cache-control', 'no-cache')
-          .header('content-disposition', `inline; filename="${basename(target.mount.path)}.${target.format.extension}"`)
-          .send(body);
-      }
-      case 'stream': {
-        const family = clientFamily(request.socket.remoteAddress);
-        const node = balancer.choose([...state.nodes.values()], {
-          clientFamily: family,
-          mount: target.mount.path,
-          bitrateKbps: target.mount.transcoding?.bitrate,
-        });
-        if (!node) {
-          metrics.increment('http.unavailable');
-          request.log.warn({ mount: target.mount.path, nodes: state.nodes.size }, 'no node can take a listener');
-          return text(reply.header('retry-after', String(RETRY_AFTER_SECONDS)), 503, 'No server can take this listener now, retry shortly\n');
-        }
-        const location = redirectTarget({
-          node,
-          family,
-          domain: deps.domain,
-          mountPath: target.mount.path,
-          query: target.query,
-          httpPort: deps.httpPort,
-          enableIcecastProxy: deps.enableIcecastProxy,
-        });
-        metrics.increment('http.redirect', 1, { node: node.name });
-        // The follow-up request may go to this very node's /_stream: it must arrive on a new
-        // connection, which the front door sees, not on this one, which belongs to the app.
-        return reply
-          .code(302)
-          .header('location', location)
-          .header('cache-control', 'no-cache')
-          .header('connection', 'close')
-          .send();
-      }
-    }
+    const res = decideListenerResponse(request.raw.url ?? '/', deps.state.current(), deps.balancer, context(deps, request.socket.remoteAddress));
+    recordListenerOutcome(res.outcome, deps.metrics, request.log);
+    for (const [name, value] of res.headers) void reply.header(name, value);
+    void reply.code(res.status);
+    return res.body === '' ? reply.send() : reply.send(res.body);
   }
 
   // Reached only when a client reuses a connection the front door already handed to the app:
@@ -81,10 +39,67 @@ export function registerListenerRoutes(app: FastifyInstance, deps: HttpAppDeps):
         .send(),
     );
   }
-  app.get('/*', listener);
+  app.get(LISTENER_ROUTE, listener);
   app.options('/*', (_request, reply) => reply.code(204).headers(CORS_PREFLIGHT_HEADERS).send());
 }
 
-function basename(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1);
+function context(deps: HttpAppDeps, remoteAddress: string | undefined): ListenerContext {
+  return { domain: deps.domain, httpPort: deps.httpPort, enableIcecastProxy: deps.enableIcecastProxy, remoteAddress };
+}
+
+/** Metrics and logs of a listener answer, the same whichever path sent it. */
+export function recordListenerOutcome(outcome: ListenerOutcome, metrics: Metrics, log: Pick<FastifyBaseLogger, 'warn'>): void {
+  switch (outcome.kind) {
+    case 'redirect':
+      metrics.increment('http.redirect', 1, { node: outcome.node });
+      return;
+    case 'unavailable':
+      metrics.increment('http.unavailable');
+      log.warn({ mount: outcome.mount, nodes: outcome.nodes }, 'no node can take a listener');
+      return;
+    case 'playlist':
+      metrics.increment('http.playlist', 1, { format: outcome.format });
+      return;
+    case 'not_found':
+      metrics.increment('http.not_found');
+      return;
+  }
+}
+
+/** Front door fast path: answers a head itself, or undefined to hand the connection over. */
+export type ListenerAnswer = (head: RequestHead, remoteAddress: string | undefined) => Buffer | undefined;
+
+/**
+ * The front door's answer to stream redirects, from the same decision as the fastify route,
+ * for listener heads that isPlainListenerHead() accepted. Only 302s are answered here: they close
+ * their connection anyway, so node:http and fastify add nothing but cost. Playlists, 404s and
+ * 503s (which keep a keep-alive connection open), and any path another fastify route owns
+ * (`isOtherRoute`, e.g. `/status.json` even if a mount had that name) are handed over. The
+ * path is resolved before the balancer runs, so a handed-over request is never counted twice.
+ */
+export function createListenerAnswer(deps: HttpAppDeps, isOtherRoute: (path: string) => boolean): ListenerAnswer {
+  const log = deps.log;
+  let dateSecond = -1;
+  let date = '';
+  return (head, remoteAddress) => {
+    if (head.method !== 'GET' && head.method !== 'HEAD') return undefined;
+    const q = head.target.indexOf('?');
+    const path = q === -1 ? head.target : head.target.slice(0, q);
+    if (isOtherRoute(path)) return undefined;
+    const state = deps.state.current();
+    if (!state.mounts.has(path)) return undefined;
+    const res = decideListenerResponse(head.target, state, deps.balancer, context(deps, remoteAddress));
+    // A known mount path is always a stream: only "no node" (503) is left to fastify, and the
+    // balancer records nothing then.
+    if (res.status !== 302) return undefined;
+    recordListenerOutcome(res.outcome, deps.metrics, log);
+    // node:http's Date header, built at most once a second as node:http does.
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (second !== dateSecond) {
+      dateSecond = second;
+      date = new Date(now).toUTCString();
+    }
+    return encodeListenerResponse(res, { head: head.method === 'HEAD', date });
+  };
 }
