@@ -76,6 +76,7 @@ export type ListenerAnswer = (head: RequestHead, remoteAddress: string | undefin
  * 503s (which keep a keep-alive connection open), and any path another fastify route owns
  * (`isOtherRoute`, e.g. `/status.json` even if a mount had that name) are handed over. The
  * path is resolved before the balancer runs, so a handed-over request is never counted twice.
+ * fastify hooks never see these requests: a hook added for listener routes must check here too.
  */
 export function createListenerAnswer(deps: HttpAppDeps, isOtherRoute: (path: string) => boolean): ListenerAnswer {
   const log = deps.log;
