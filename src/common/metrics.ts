@@ -64,8 +64,16 @@ export class PrometheusMetrics implements Metrics {
   async close(): Promise<void> {}
 }
 
+/** Metric names are a small, fixed set used on hot paths (every redirect): convert each once. */
+const baseNames = new Map<string, string>();
+
 export function prometheusBaseName(name: string): string {
-  return promName(`autoradio_${name}`);
+  let base = baseNames.get(name);
+  if (base === undefined) {
+    base = promName(`autoradio_${name}`);
+    baseNames.set(name, base);
+  }
+  return base;
 }
 
 class FanOutMetrics implements Metrics {
