@@ -162,8 +162,8 @@ test('a master change is counted and the master gauge follows', async () => {
   });
   assert.equal(s.has('autoradio_master{node="n1"}'), false);
   assert.ok(get(s, 'autoradio_master_changes_total') >= before + 1);
-  // The source tied to the old master was closed when the master moved.
-  await waitFor('old source closed', async () => get(await scrape(metricsPort), 'autoradio_front_door_sources') === 0);
+  // The MP3 source tied to the old master is held and re-pointed at the new one, not closed.
+  await waitFor('old source held', async () => get(await scrape(metricsPort), 'autoradio_source_proxy_hold_total') >= 1);
 });
 
 test('logs are JSON lines without secrets; with etcd down the warnings are rate-limited and the gauges say so', async () => {

@@ -31,6 +31,10 @@ export interface ContinuityOptions {
   waitMs?: number;
   /** Pause between attempts. 250 ms. */
   intervalMs?: number;
+  /** How long a streaming MP3/AAC source client is held while no master takes its audio; 0 disables. 30 s. */
+  sourceHoldMs?: number;
+  /** Pause between a held source's re-attach attempts. 300 ms. */
+  sourceIntervalMs?: number;
 }
 
 export interface FrontDoorOptions {
@@ -61,7 +65,10 @@ export interface FrontDoorCounts {
 }
 
 export interface FrontDoor extends Server {
-  /** Call when the master may have changed: sources still tied to an old master are closed. */
+  /**
+   * Call when the master may have changed: streaming MP3/AAC sources still tied to an old master
+   * move to the new one with their client held; other sources are closed.
+   */
   onMasterChange(): void;
   /** Destroys every connection the front door still owns (sources, streams, pending heads). */
   destroyConnections(): void;
@@ -235,7 +242,15 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
     }
     metrics.increment('front_door.source');
     log.info({ ...fields, master: `${target.host}:${target.port}` }, 'source connection proxied to the master');
-    const session = proxySource(socket, buf, target, { log, metrics, connectTimeoutMs });
+    const session = proxySource(socket, buf, target, {
+      log,
+      metrics,
+      connectTimeoutMs,
+      head,
+      master: opts.master,
+      holdMs: opts.continuity?.sourceHoldMs,
+      reattachIntervalMs: opts.continuity?.sourceIntervalMs,
+    });
     sources.set(session, socket);
     countBytes(socket, 'source');
     metrics.gauge('front_door.sources', sources.size);
@@ -296,7 +311,7 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
       const now = opts.master();
       for (const session of sources.keys()) {
         const t = session.target;
-        if (!now || now.host !== t.host || now.port !== t.port) session.close('the master changed');
+        if (!now || now.host !== t.host || now.port !== t.port) session.masterMoved('the master changed');
       }
     },
     destroyConnections(): void {
