@@ -79,6 +79,7 @@ export async function main(argv: string[]): Promise<void> {
     metrics,
     streamProxy: opts.enableIcecastProxy,
     answerListener,
+    isMount: (path) => view.current().mounts.has(path),
   });
   // The name counts too: a new master on the same address is still a master change.
   const masterKey = (state: ClusterState) => JSON.stringify([state.master?.name, masterEndpoint(state)]);

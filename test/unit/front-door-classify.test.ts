@@ -85,3 +85,11 @@ test('continuable stream types', () => {
   assert.equal(isContinuable('text/html; charset=utf-8'), false);
   assert.equal(isContinuable(undefined), false);
 });
+
+test('with the cluster mounts known, /_stream serves only those (not Icecast pages)', () => {
+  const isMount = (p: string) => p === '/live.mp3';
+  const c = (target: string) => classifyRequest(head(`GET ${target} HTTP/1.1\nHost: x\n`), { isMount });
+  assert.deepEqual(c('/_stream/live.mp3?x=1'), { kind: 'stream', upstreamTarget: '/live.mp3?x=1' });
+  assert.equal(c('/_stream/status-json.xsl').kind, 'reject');
+  assert.equal(c('/_stream/other.mp3').kind, 'reject');
+});

@@ -22,7 +22,13 @@ export type Classification =
 /** The only Icecast admin commands source clients need; every other admin URL stays private. */
 const ADMIN_ALLOWED = new Set(['/admin/metadata', '/admin/!POKE']);
 
-export function classifyRequest(head: RequestHead, opts: { streamProxy?: boolean } = {}): Classification {
+export interface ClassifyOptions {
+  streamProxy?: boolean;
+  /** Whether a path is one of the cluster's mounts: Icecast's own pages are not streams. */
+  isMount?: (path: string) => boolean;
+}
+
+export function classifyRequest(head: RequestHead, opts: ClassifyOptions = {}): Classification {
   const method = head.method;
   const { path, query } = splitTarget(head.target);
 
@@ -40,7 +46,8 @@ export function classifyRequest(head: RequestHead, opts: { streamProxy?: boolean
   if (opts.streamProxy !== false && (path === STREAM_PREFIX || path.startsWith(`${STREAM_PREFIX}/`))) {
     const mount = path.slice(STREAM_PREFIX.length);
     // Only mount-shaped paths reach Icecast: no "..", no percent escapes, nothing under /admin.
-    if (!isValidMountPath(mount) || mount === '/admin' || mount.startsWith('/admin/')) {
+    const known = opts.isMount ? opts.isMount(mount) : true;
+    if (!isValidMountPath(mount) || mount === '/admin' || mount.startsWith('/admin/') || !known) {
       return { kind: 'reject', status: 404, reason: 'no such stream' };
     }
     if (method === 'GET' || method === 'HEAD') return { kind: 'stream', upstreamTarget: mount + query };

@@ -49,6 +49,8 @@ export interface FrontDoorOptions {
   continuity?: ContinuityOptions;
   /** Proxy `/_stream/...` to the local Icecast (`--enable-icecast-proxy`); default true. */
   streamProxy?: boolean;
+  /** Whether a path is one of the cluster's mounts; `/_stream` serves nothing else. */
+  isMount?: (path: string) => boolean;
   /**
    * Fast path for listener redirects: the complete answer to a plain GET/HEAD head, written
    * as is before the connection is closed, or undefined to hand the connection to
@@ -189,7 +191,7 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
   }
 
   function dispatch(socket: Socket, buf: Buffer, head: RequestHead): void {
-    const c = classifyRequest(head, { streamProxy: opts.streamProxy });
+    const c = classifyRequest(head, { streamProxy: opts.streamProxy, isMount: opts.isMount });
     switch (c.kind) {
       case 'http': {
         // A redirect closes its connection, so anything pipelined behind the head is dropped.
