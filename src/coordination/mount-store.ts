@@ -26,7 +26,8 @@ export interface MountListing {
 
 /** etcd refuses transactions of more than 128 operations by default. */
 const MAX_TXN_OPS = 100;
-const EDIT_RETRIES = 5;
+/** Attempts of one write against concurrent writers before giving up. */
+const WRITE_ATTEMPTS = 20;
 
 /**
  * Reads and writes mounts. Every write is a transaction guarded by what it was validated
@@ -64,24 +65,19 @@ export class MountStore {
 
   async create(mount: Mount): Promise<Mount> {
     assertMountPath(mount.path);
-    const listing = await this.list();
-    if (listing.mounts.has(mount.path)) {
-      throw new AutoradioError(ErrorCode.mountExists, `mount ${mount.path} already exists`);
-    }
-    if (listing.invalid.some((i) => i.key === mountKey(mount.path))) {
-      throw new AutoradioError(
-        ErrorCode.mountExists,
-        `mount ${mount.path} exists but its stored value is invalid; delete it with delete-mount first`,
-      );
-    }
-    this.validate(mount, listing);
-    if (!(await this.commit(listing, [...referencesUnchanged(mount, listing)], [putOp(mount)]))) {
-      throw new AutoradioError(
-        ErrorCode.concurrentEdit,
-        `mount ${mount.path} or a mount it refers to was changed meanwhile; nothing was written, try again`,
-      );
-    }
-    return mount;
+    return this.retrying(`mount ${mount.path}`, async (listing) => {
+      if (listing.mounts.has(mount.path)) {
+        throw new AutoradioError(ErrorCode.mountExists, `mount ${mount.path} already exists`);
+      }
+      if (listing.invalid.some((i) => i.key === mountKey(mount.path))) {
+        throw new AutoradioError(
+          ErrorCode.mountExists,
+          `mount ${mount.path} exists but its stored value is invalid; delete it with delete-mount first`,
+        );
+      }
+      this.validate(mount, listing);
+      return (await this.commit(listing, referencesUnchanged(mount, listing), [putOp(mount)])) ? mount : undefined;
+    });
   }
 
   /**
@@ -90,46 +86,53 @@ export class MountStore {
    */
   async edit(path: string, change: (current: Mount) => Mount): Promise<Mount> {
     assertMountPath(path);
-    for (let attempt = 0; attempt < EDIT_RETRIES; attempt++) {
-      const listing = await this.list();
+    return this.retrying(`mount ${path}`, async (listing) => {
       const current = listing.mounts.get(path);
       if (!current) throw new AutoradioError(ErrorCode.mountNotFound, `mount ${path} does not exist`);
       const next = change(structuredClone(current.mount));
       if (next.path !== path) throw new AutoradioError(ErrorCode.invalidMount, 'a mount cannot be renamed');
       this.validate(next, listing);
       const guards = [unchangedSince(mountKey(path), current.modRevision), ...referencesUnchanged(next, listing)];
-      if (await this.commit(listing, guards, [putOp(next)])) return next;
-    }
-    throw new AutoradioError(ErrorCode.concurrentEdit, `mount ${path} keeps changing; nothing was written, try again`);
+      return (await this.commit(listing, guards, [putOp(next)])) ? next : undefined;
+    });
   }
 
   async delete(path: string): Promise<void> {
     assertMountPath(path);
-    const listing = await this.list();
-    const current = listing.mounts.get(path);
-    if (!current) {
-      // A key holding garbage can be deleted, so that the path can be created again.
-      if (listing.invalid.some((i) => i.key === mountKey(path))) {
-        await this.client.delete().key(mountKey(path)).exec();
-        return;
+    await this.retrying(`mount ${path}`, async (listing) => {
+      const current = listing.mounts.get(path);
+      if (!current) {
+        // A key holding garbage can be deleted, so that the path can be created again.
+        if (listing.invalid.some((i) => i.key === mountKey(path))) {
+          await this.client.delete().key(mountKey(path)).exec();
+          return true;
+        }
+        throw new AutoradioError(ErrorCode.mountNotFound, `mount ${path} does not exist`);
       }
-      throw new AutoradioError(ErrorCode.mountNotFound, `mount ${path} does not exist`);
+      const users = mountsReferring(path, [...listing.mounts.values()].map((v) => v.mount));
+      if (users.length > 0) {
+        throw new AutoradioError(
+          ErrorCode.mountInUse,
+          `mount ${path} is used by ${users.map((m) => m.path).join(', ')} (as fallback or transcoding source); change those first`,
+        );
+      }
+      const deleteOp: IRequestOp = { request_delete_range: { key: Buffer.from(mountKey(path)) } };
+      return (await this.commit(listing, [unchangedSince(mountKey(path), current.modRevision)], [deleteOp])) || undefined;
+    });
+  }
+
+  /**
+   * Runs `attempt` against a fresh listing until it commits (returns a value) or throws. A
+   * transaction that lost to a concurrent write returns undefined: the write is validated and
+   * tried again on the new state, after a short random pause so racing admins spread out.
+   */
+  private async retrying<T>(what: string, attempt: (listing: MountListing) => Promise<T | undefined>): Promise<T> {
+    for (let i = 0; i < WRITE_ATTEMPTS; i++) {
+      const result = await attempt(await this.list());
+      if (result !== undefined) return result;
+      await new Promise((r) => setTimeout(r, Math.random() * 20 * (i + 1)));
     }
-    const users = mountsReferring(path, [...listing.mounts.values()].map((v) => v.mount));
-    if (users.length > 0) {
-      throw new AutoradioError(
-        ErrorCode.mountInUse,
-        `mount ${path} is used by ${users.map((m) => m.path).join(', ')} (as fallback or transcoding source); change those first`,
-      );
-    }
-    const deleted = await this.commit(
-      listing,
-      [unchangedSince(mountKey(path), current.modRevision)],
-      [{ request_delete_range: { key: Buffer.from(mountKey(path)) } }],
-    );
-    if (!deleted) {
-      throw new AutoradioError(ErrorCode.concurrentEdit, `mounts were changed meanwhile; nothing was deleted, try again`);
-    }
+    throw new AutoradioError(ErrorCode.concurrentEdit, `${what} keeps changing; nothing was written, try again`);
   }
 
   async backup(): Promise<Backup> {

@@ -46,6 +46,9 @@ export interface SourceSession {
   readonly closed: Promise<void>;
 }
 
+/** A source that sent nothing for this long is gone (Icecast's own source timeout is 10 s). */
+const CLIENT_SILENCE_MS = 5000;
+
 /**
  * Splices a source client to the master's Icecast byte for byte. Icecast runs the whole
  * dialogue (401 challenge, 100 Continue, 200) itself: the proxy never answers for it, because
@@ -101,10 +104,14 @@ export function proxySource(
   let attemptTimer: NodeJS.Timeout | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
 
+  /** A client that stopped sending was dropped by Icecast's source timeout: nothing to hold. */
+  let lastClientDataAt = Date.now();
+
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => (resolveClosed = r));
 
   client.on('data', (chunk: Buffer) => {
+    lastClientDataAt = Date.now();
     if (upstream && !upstream.destroyed) {
       if (!upstream.write(chunk)) client.pause();
     } else if (holdStart !== 0) {
@@ -184,7 +191,7 @@ export function proxySource(
   /** The attached upstream ended, failed or closed. */
   function upstreamLost(sock: Socket, reason: string, forwardEnd: boolean): void {
     if (sock !== upstream || finished) return;
-    if (streaming) {
+    if (streaming && clientIsSending()) {
       hold(reason, false);
       return;
     }
@@ -286,8 +293,17 @@ export function proxySource(
     retryLater(reason);
   }
 
+  function clientIsSending(): boolean {
+    return Date.now() - lastClientDataAt < CLIENT_SILENCE_MS;
+  }
+
   function retryLater(reason: string): void {
     if (finished || holdStart === 0) return;
+    if (!clientIsSending()) {
+      holdStart = 0;
+      finish('the source client went silent while held');
+      return;
+    }
     const left = holdStart + holdMs - Date.now();
     if (left <= 0) {
       metrics.increment('source_proxy.reattach_failed');
