@@ -1,7 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +7,7 @@ import { Etcd3 } from 'etcd3';
 import { createLogger } from '../../src/common/logger.js';
 import { Presence } from '../../src/coordination/presence.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
-import { launchChromium } from '../support/browser.js';
+import { launchChromium, serveOtherOrigin } from '../support/browser.js';
 import { startEtcd } from '../support/etcd.js';
 import { startIcecast, icecastSources } from '../support/icecast.js';
 import { run } from '../support/netns.js';
@@ -143,17 +141,7 @@ test('Chromium on another origin plays a stream through the real redirectord and
   show('status-json', fetch('${front}/status.json').then((r) => r.text()));
   show('status-html', fetch('${front}/', { mode: 'cors' }).then((r) => r.text()));
 </script></body></html>`;
-  const origin = http.createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(page);
-  });
-  origin.listen(0, '127.0.0.1');
-  await once(origin, 'listening');
-  const originPort = (origin.address() as { port: number }).port;
-  t.after(async () => {
-    origin.closeAllConnections();
-    await new Promise<void>((r) => origin.close(() => r()));
-  });
+  const originPort = await serveOtherOrigin(t, page);
 
   const { context } = await launchChromium(t);
 

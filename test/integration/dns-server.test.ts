@@ -4,13 +4,13 @@ import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { createLogger } from '../../src/common/logger.js';
-import { createMetrics, type Metrics, foldLabels, type Labels } from '../../src/common/metrics.js';
+import { createMetrics } from '../../src/common/metrics.js';
 import type { ClusterState } from '../../src/coordination/cluster-state.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
 import type { ClusterStateSource } from '../../src/coordination/cluster-view.js';
 import { startDnsServer, type DnsServer } from '../../src/redirectord/dns/server.js';
 import { waitFor } from '../support/wait.js';
-import { nodeStatus } from '../support/fixtures.js';
+import { nodeStatus, RecordingMetrics } from '../support/fixtures.js';
 
 const run = promisify(execFile);
 const DOMAIN = 'radio.example.org';
@@ -62,17 +62,6 @@ const baseNodes = [
   node('big2', Array.from({ length: 16 }, (_, i) => `2001:db8:3::${i + 1}`)),
 ];
 
-/** Counts what the server sends to statsd, to check the metric names. */
-class RecordingMetrics implements Metrics {
-  readonly counts = new Map<string, number>();
-  increment(name: string, value = 1, labels?: Labels): void {
-    const key = foldLabels(name, labels);
-    this.counts.set(key, (this.counts.get(key) ?? 0) + value);
-  }
-  gauge(): void {}
-  timing(): void {}
-  async close(): Promise<void> {}
-}
 
 let source: FakeSource;
 let server: DnsServer;

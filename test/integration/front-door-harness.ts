@@ -6,30 +6,15 @@ import { mkdtemp, rm, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/common/logger.js';
-import { type Metrics, foldLabels, type Labels } from '../../src/common/metrics.js';
 import { createFrontDoor, type FrontDoor, type FrontDoorOptions } from '../../src/redirectord/http/front-door.js';
 import type { Endpoint } from '../../src/redirectord/http/source-proxy.js';
 import { freePort } from '../support/ports.js';
 import { icecastSources } from '../support/icecast.js';
 
 /** Shared by the front-door, source-proxy and stream-proxy integration tests. */
+export { RecordingMetrics } from '../support/fixtures.js';
+import { RecordingMetrics } from '../support/fixtures.js';
 
-export class RecordingMetrics implements Metrics {
-  readonly counts = new Map<string, number>();
-  readonly gauges = new Map<string, number>();
-  increment(name: string, value = 1, labels?: Labels): void {
-    const key = foldLabels(name, labels);
-    this.counts.set(key, (this.counts.get(key) ?? 0) + value);
-  }
-  gauge(name: string, value: number, labels?: Labels): void {
-    this.gauges.set(foldLabels(name, labels), value);
-  }
-  timing(): void {}
-  async close(): Promise<void> {}
-  count(name: string): number {
-    return this.counts.get(name) ?? 0;
-  }
-}
 
 export interface Door {
   port: number;

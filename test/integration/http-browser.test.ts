@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { once } from 'node:events';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { launchChromium } from '../support/browser.js';
+import { launchChromium, serveOtherOrigin } from '../support/browser.js';
 import { startIcecast, icecastSources } from '../support/icecast.js';
 import { startProcess } from '../support/processes.js';
 import { freePort } from '../support/ports.js';
@@ -61,17 +60,7 @@ test('Chromium shows the status page and plays a redirected stream from another 
     .then((t) => { document.getElementById('cors').textContent = t; })
     .catch((e) => { document.getElementById('cors').textContent = 'ERROR ' + e; });
 </script></body></html>`;
-  const origin = http.createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(page);
-  });
-  origin.listen(0, '127.0.0.1');
-  await once(origin, 'listening');
-  const originPort = (origin.address() as { port: number }).port;
-  t.after(async () => {
-    origin.closeAllConnections();
-    await new Promise<void>((r) => origin.close(() => r()));
-  });
+  const originPort = await serveOtherOrigin(t, page);
 
   const { context, profile } = await launchChromium(t);
 

@@ -13,6 +13,7 @@ import { waitFor } from '../support/wait.js';
 import { MASTER_ELECTION_PREFIX, ICECAST_SECRETS_KEY, mountKey, nodeKey } from '../../src/coordination/keys.js';
 import type { Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
+import { listen } from '../support/listen.js';
 
 /**
  * Three radiod "nodes" on loopback, each with its own Icecast (run as icecast2 on the config
@@ -105,26 +106,6 @@ function startSource(port: number, password: string, mount = live.path): Managed
   return p;
 }
 
-/** Reads a stream until `bytes` arrived; resolves the count, or 0 on 404/refusal/timeout. */
-async function listen(url: string, bytes: number, timeoutMs: number): Promise<number> {
-  const ctrl = new AbortController();
-  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
-  let got = 0;
-  try {
-    const res = await fetch(url, { signal: ctrl.signal });
-    if (res.status !== 200 || !res.body) return 0;
-    for await (const chunk of res.body) {
-      got += (chunk as Uint8Array).length;
-      if (got >= bytes) break;
-    }
-    return got;
-  } catch {
-    return got;
-  } finally {
-    clearTimeout(timer);
-    ctrl.abort();
-  }
-}
 
 /** HTTP status of an empty source PUT with these credentials (Icecast closes it at once). */
 function sourceAuth(port: number, password: string, mount = live.path): Promise<string> {

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,4 +44,22 @@ export async function launchChromium(t: TestContext): Promise<TestBrowser> {
     await rm(profile, { recursive: true, force: true });
   });
   return { context, profile };
+}
+
+/**
+ * Serves one HTML page from its own port: another origin than the daemon under test, so the
+ * browser applies CORS. Closed when the test ends; resolves the port.
+ */
+export async function serveOtherOrigin(t: TestContext, page: string): Promise<number> {
+  const origin = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(page);
+  });
+  origin.listen(0, '127.0.0.1');
+  await once(origin, 'listening');
+  t.after(async () => {
+    origin.closeAllConnections();
+    await new Promise<void>((r) => origin.close(() => r()));
+  });
+  return (origin.address() as { port: number }).port;
 }

@@ -1,4 +1,5 @@
 import type { NodeStatus } from '../../src/coordination/node-status.js';
+import { foldLabels, type Labels, type Metrics } from '../../src/common/metrics.js';
 
 /** A live, healthy node status for pure tests; override what the test is about. */
 export function nodeStatus(name: string, over: Partial<NodeStatus> = {}): NodeStatus {
@@ -15,4 +16,22 @@ export function nodeStatus(name: string, over: Partial<NodeStatus> = {}): NodeSt
     reportedAt: 0,
     ...over,
   };
+}
+
+/** Metrics that remember what was sent (labels folded into the name, as statsd gets them). */
+export class RecordingMetrics implements Metrics {
+  readonly counts = new Map<string, number>();
+  readonly gauges = new Map<string, number>();
+  increment(name: string, value = 1, labels?: Labels): void {
+    const key = foldLabels(name, labels);
+    this.counts.set(key, (this.counts.get(key) ?? 0) + value);
+  }
+  gauge(name: string, value: number, labels?: Labels): void {
+    this.gauges.set(foldLabels(name, labels), value);
+  }
+  timing(): void {}
+  async close(): Promise<void> {}
+  count(name: string): number {
+    return this.counts.get(name) ?? 0;
+  }
 }

@@ -2,11 +2,11 @@ import { pino } from 'pino';
 import type { ClusterState } from '../../src/coordination/cluster-state.js';
 import type { Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
-import { type Metrics, foldLabels, type Labels } from '../../src/common/metrics.js';
 import { Balancer } from '../../src/redirectord/balancer/balancer.js';
 import { parsePolicy } from '../../src/redirectord/balancer/policy.js';
 import { buildHttpApp, type HttpAppDeps } from '../../src/redirectord/http/app.js';
-import { nodeStatus } from './fixtures.js';
+import { nodeStatus, RecordingMetrics } from './fixtures.js';
+export { RecordingMetrics } from './fixtures.js';
 
 /** Shared builders for the http-*.test.ts files (not a test file itself). */
 
@@ -32,16 +32,6 @@ export function state(nodes: NodeStatus[], mounts: Mount[], over: Partial<Cluste
   };
 }
 
-export class RecordingMetrics implements Metrics {
-  readonly counts = new Map<string, number>();
-  increment(name: string, value = 1, labels?: Labels): void {
-    const key = foldLabels(name, labels);
-    this.counts.set(key, (this.counts.get(key) ?? 0) + value);
-  }
-  gauge(): void {}
-  timing(): void {}
-  async close(): Promise<void> {}
-}
 
 export async function makeApp(s: ClusterState, over: Partial<HttpAppDeps> = {}) {
   const metrics = new RecordingMetrics();
