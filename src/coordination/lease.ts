@@ -128,11 +128,18 @@ export class KeptLease extends EventEmitter {
     this.emit('confirmed');
     clearTimeout(this.watchdog);
     const remaining = sentAt + this.confirmationWindowMs - Date.now();
-    this.watchdog = setTimeout(() => this.onWindowClosed(), Math.max(0, remaining));
+    this.watchdog = setTimeout(() => this.onWindowClosed(), Math.max(0, remaining) + 1);
   }
 
   private onWindowClosed(): void {
-    if (this.stopped || this.confirmed) return;
+    if (this.stopped) return;
+    const remaining = this.confirmedSentAt + this.confirmationWindowMs - Date.now();
+    if (remaining > 0) {
+      // Timers run on a monotonic clock and may fire a millisecond before Date.now() agrees:
+      // check again rather than never reporting the closed window.
+      this.watchdog = setTimeout(() => this.onWindowClosed(), remaining + 1);
+      return;
+    }
     this.emit('unconfirmed');
   }
 
