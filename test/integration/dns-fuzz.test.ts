@@ -12,38 +12,23 @@ import type { ClusterState } from '../../src/coordination/cluster-state.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
 import { startDnsServer } from '../../src/redirectord/dns/server.js';
 import { waitFor } from '../support/wait.js';
+import { nodeStatus, seededRandom } from '../support/fixtures.js';
 
 const run = promisify(execFile);
 const DOMAIN = 'fuzz.example.org';
 const SEED = Number(process.env.DNS_FUZZ_SEED ?? Date.now() % 1_000_000);
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = rng(SEED);
+const random = seededRandom(SEED);
 const int = (n: number) => Math.floor(random() * n);
 const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
 
 function node(i: number): NodeStatus {
-  return {
-    name: `node${i}`,
+  return nodeStatus(`node${i}`, {
     addresses: [`10.2.0.${i}`, `2001:db8:4::${i}`],
-    icecastPort: 8000,
     icecastOk: i % 3 !== 0,
-    mounts: {},
     listeners: i * 7,
-    bandwidthKbps: 0,
     maxListeners: 40,
-    maxBandwidthKbps: 0,
-    reportedAt: 0,
-  };
+  });
 }
 
 const state: ClusterState = {

@@ -35,3 +35,15 @@ export class RecordingMetrics implements Metrics {
     return this.counts.get(name) ?? 0;
   }
 }
+
+/** A deterministic [0, 1) source (mulberry32), so a failing random test can be replayed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

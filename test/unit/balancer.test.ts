@@ -4,19 +4,8 @@ import { Balancer } from '../../src/redirectord/balancer/balancer.js';
 import { parsePolicy } from '../../src/redirectord/balancer/policy.js';
 import type { BalancerContext } from '../../src/redirectord/balancer/types.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
-import { nodeStatus } from '../support/fixtures.js';
+import { nodeStatus, seededRandom } from '../support/fixtures.js';
 
-/** mulberry32: a small seeded PRNG so the statistics below are reproducible. */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function node(name: string, over: Partial<NodeStatus> = {}): NodeStatus {
   return nodeStatus(name, { reportedAt: 1, ...over });
@@ -38,7 +27,7 @@ const CHI2_2DF_P001 = 13.82;
 
 test('weighted spreads listeners in proportion to spare capacity', () => {
   for (const seed of [1, 2, 3]) {
-    const b = new Balancer(parsePolicy('listeners_available,listeners_score,weighted'), seeded(seed));
+    const b = new Balancer(parsePolicy('listeners_available,listeners_score,weighted'), seededRandom(seed));
     const counts = { a: 0, b: 0, c: 0 } as Record<string, number>;
     const picks = 20_000;
     for (let i = 0; i < picks; i++) {
@@ -61,7 +50,7 @@ test('weighted spreads listeners in proportion to spare capacity', () => {
 });
 
 test('random spreads uniformly over the nodes that pass the filters', () => {
-  const b = new Balancer(parsePolicy('icecast_ok,random'), seeded(7));
+  const b = new Balancer(parsePolicy('icecast_ok,random'), seededRandom(7));
   const counts = [0, 0, 0];
   for (let i = 0; i < 20_000; i++) {
     const nodes = [
@@ -79,7 +68,7 @@ test('random spreads uniformly over the nodes that pass the filters', () => {
 });
 
 test('best always picks the node with the most spare capacity', () => {
-  const b = new Balancer(parsePolicy('listeners_available,listeners_score,best'), seeded(3));
+  const b = new Balancer(parsePolicy('listeners_available,listeners_score,best'), seededRandom(3));
   for (let i = 0; i < 100; i++) {
     const nodes = [node('a', { listeners: 40, reportedAt: i }), node('b', { listeners: 20, reportedAt: i })];
     assert.equal(b.choose(nodes, ctx)?.name, 'b');
@@ -87,7 +76,7 @@ test('best always picks the node with the most spare capacity', () => {
 });
 
 test('predictive load: redirects count until the next report, nobody goes above 100 %', () => {
-  const b = new Balancer(parsePolicy('listeners_available,listeners_score,weighted'), seeded(11));
+  const b = new Balancer(parsePolicy('listeners_available,listeners_score,weighted'), seededRandom(11));
   const report1 = [node('a', { listeners: 0, maxListeners: 10 }), node('b', { listeners: 5, maxListeners: 10 })];
   const counts: Record<string, number> = { a: 0, b: 0 };
   for (let i = 0; i < 15; i++) {
@@ -115,7 +104,7 @@ test('predictive load: redirects count until the next report, nobody goes above 
 });
 
 test('predictive load also counts bandwidth between reports', () => {
-  const b = new Balancer(parsePolicy('bandwidth_available,random'), seeded(5));
+  const b = new Balancer(parsePolicy('bandwidth_available,random'), seededRandom(5));
   const nodes = [node('a', { maxListeners: 0, maxBandwidthKbps: 1000 })];
   const bitrate = { ...ctx, bitrateKbps: 128 };
   // 128 * 7 = 896 + 128 = 1024 > 1000: the 8th listener would not fit.
@@ -125,19 +114,19 @@ test('predictive load also counts bandwidth between reports', () => {
 });
 
 test('undefined (503) when every node is full, down, or there are none', () => {
-  const b = new Balancer(parsePolicy('listeners_available,icecast_ok,listeners_score,weighted'), seeded(1));
+  const b = new Balancer(parsePolicy('listeners_available,icecast_ok,listeners_score,weighted'), seededRandom(1));
   assert.equal(b.choose([], ctx), undefined);
   assert.equal(
     b.choose([node('a', { listeners: 100 }), node('b', { listeners: 50, icecastOk: false })], ctx),
     undefined,
   );
   // Without the filter, the scorer alone still keeps listeners off a full node.
-  const scoreOnly = new Balancer(parsePolicy('listeners_score,weighted'), seeded(1));
+  const scoreOnly = new Balancer(parsePolicy('listeners_score,weighted'), seededRandom(1));
   assert.equal(scoreOnly.choose([node('a', { listeners: 100 })], ctx), undefined);
 });
 
 test('same_ip_family keeps IPv6 listeners on nodes with an IPv6 address', () => {
-  const b = new Balancer(parsePolicy('same_ip_family,random'), seeded(9));
+  const b = new Balancer(parsePolicy('same_ip_family,random'), seededRandom(9));
   const nodes = [node('v4', { addresses: ['192.0.2.1'] }), node('v6', { addresses: ['2001:db8::1'] })];
   for (let i = 0; i < 50; i++) {
     assert.equal(b.choose(nodes, { clientFamily: 6, mount: '/x.mp3' })?.name, 'v6');
@@ -146,7 +135,7 @@ test('same_ip_family keeps IPv6 listeners on nodes with an IPv6 address', () => 
 });
 
 test('nodes that left are forgotten by the predictive bookkeeping', () => {
-  const b = new Balancer(parsePolicy('random'), seeded(2));
+  const b = new Balancer(parsePolicy('random'), seededRandom(2));
   b.choose([node('gone')], ctx);
   assert.equal(b.pendingListeners('gone'), 1);
   b.choose([node('other')], ctx);

@@ -15,7 +15,7 @@ import {
 import { apexCandidates, weightedSample } from '../../src/redirectord/dns/apex-selection.js';
 import { decodeQuery, ipBytes } from '../../src/redirectord/dns/codec.js';
 import { DnsResponder } from '../../src/redirectord/dns/responder.js';
-import { nodeStatus } from '../support/fixtures.js';
+import { nodeStatus, seededRandom } from '../support/fixtures.js';
 
 const ZONE: ZoneConfig = { domain: 'Radio.Example.org.', nameservers: ['node1', 'ns.other.net', 'gone'], ttl: 5 };
 const APEX = 'radio.example.org';
@@ -35,17 +35,6 @@ function state(nodes: NodeStatus[], membershipSerial = 17): ClusterState {
   };
 }
 
-/** Deterministic [0, 1) source so failures can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function q(name: string, qtype: number, extra: Partial<Question> = {}): Question {
   return { qnameLower: name.toLowerCase(), qtype, qclass: 1, opcode: 0, ...extra };
@@ -64,7 +53,7 @@ function soaOf(records: DnsRecord[]): Extract<DnsRecord, { type: 'SOA' }> {
 const many = Array.from({ length: 8 }, (_, i) => node(`node${i + 1}`, [`10.0.0.${i + 1}`]));
 
 test('apex A answers at most 5 live nodes, authoritative, with the configured TTL', () => {
-  const a = answerQuery(q(APEX, QTYPE.A), state(many), ZONE, seeded(1));
+  const a = answerQuery(q(APEX, QTYPE.A), state(many), ZONE, seededRandom(1));
   assert.equal(a.rcode, RCODE.NOERROR);
   assert.equal(a.aa, true);
   assert.equal(a.answer.length, 5);
@@ -73,12 +62,12 @@ test('apex A answers at most 5 live nodes, authoritative, with the configured TT
     assert.equal(r.ttl, 5);
     assert.equal(r.name, APEX);
   }
-  const custom = answerQuery(q(APEX, QTYPE.A), state(many), { ...ZONE, ttl: 30 }, seeded(1));
+  const custom = answerQuery(q(APEX, QTYPE.A), state(many), { ...ZONE, ttl: 30 }, seededRandom(1));
   assert.ok(custom.answer.every((r) => r.ttl === 30));
 });
 
 test('apex A is shuffled: different queries see different sets and orders', () => {
-  const rnd = seeded(2);
+  const rnd = seededRandom(2);
   const seen = new Set<string>();
   const firsts = new Set<string>();
   for (let i = 0; i < 200; i++) {
@@ -102,10 +91,10 @@ test('apex A leaves out unhealthy nodes, but answers with all live nodes when no
     node('c', ['10.0.0.3'], { icecastOk: false }),
   ];
   for (let i = 0; i < 20; i++) {
-    assert.deepEqual(addresses(answerQuery(q(APEX, QTYPE.A), state(nodes), ZONE, seeded(i))), ['10.0.0.2']);
+    assert.deepEqual(addresses(answerQuery(q(APEX, QTYPE.A), state(nodes), ZONE, seededRandom(i))), ['10.0.0.2']);
   }
   const sick = nodes.map((n) => ({ ...n, icecastOk: false }));
-  const a = answerQuery(q(APEX, QTYPE.A), state(sick), ZONE, seeded(3));
+  const a = answerQuery(q(APEX, QTYPE.A), state(sick), ZONE, seededRandom(3));
   assert.deepEqual(addresses(a).sort(), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
 });
 
@@ -116,10 +105,10 @@ test('apex A prefers spare capacity; full nodes only when nothing else is left',
     node('spare', ['10.0.0.3'], { listeners: 10, maxListeners: 100 }),
   ];
   for (let i = 0; i < 20; i++) {
-    assert.deepEqual(addresses(answerQuery(q(APEX, QTYPE.A), state(nodes), ZONE, seeded(i))), ['10.0.0.3']);
+    assert.deepEqual(addresses(answerQuery(q(APEX, QTYPE.A), state(nodes), ZONE, seededRandom(i))), ['10.0.0.3']);
   }
   const allFull = nodes.slice(0, 2);
-  assert.deepEqual(addresses(answerQuery(q(APEX, QTYPE.A), state(allFull), ZONE, seeded(4))).sort(), [
+  assert.deepEqual(addresses(answerQuery(q(APEX, QTYPE.A), state(allFull), ZONE, seededRandom(4))).sort(), [
     '10.0.0.1',
     '10.0.0.2',
   ]);
@@ -127,7 +116,7 @@ test('apex A prefers spare capacity; full nodes only when nothing else is left',
   const ten = Array.from({ length: 10 }, (_, i) =>
     node(`n${i}`, [`10.0.1.${i}`], { listeners: i === 0 ? 99 : 0, maxListeners: 100 }),
   );
-  const rnd = seeded(5);
+  const rnd = seededRandom(5);
   let busy = 0;
   let idle = 0;
   for (let i = 0; i < 2000; i++) {
@@ -151,19 +140,19 @@ test('apex selection helpers: candidate weights and sampling without replacement
     ],
   );
   const items = Array.from({ length: 7 }, (_, i) => ({ node: i, weight: i + 1 }));
-  const s = weightedSample(items, 5, seeded(9));
+  const s = weightedSample(items, 5, seededRandom(9));
   assert.equal(s.length, 5);
   assert.equal(new Set(s).size, 5);
-  assert.deepEqual(weightedSample(items, 10, seeded(9)).sort(), [0, 1, 2, 3, 4, 5, 6]);
-  assert.deepEqual(weightedSample([], 5, seeded(9)), []);
+  assert.deepEqual(weightedSample(items, 10, seededRandom(9)).sort(), [0, 1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(weightedSample([], 5, seededRandom(9)), []);
 });
 
 test('apex AAAA only names nodes with IPv6; NODATA when there are none', () => {
   const nodes = [node('v4', ['10.0.0.1']), node('dual', ['10.0.0.2', '2001:db8::2', '2001:db8::3'])];
-  const a = answerQuery(q(APEX, QTYPE.AAAA), state(nodes), ZONE, seeded(1));
+  const a = answerQuery(q(APEX, QTYPE.AAAA), state(nodes), ZONE, seededRandom(1));
   assert.deepEqual(addresses(a), ['2001:db8::2', '2001:db8::3']);
   assert.ok(a.answer.every((r) => r.type === 'AAAA'));
-  const none = answerQuery(q(APEX, QTYPE.AAAA), state([nodes[0]!]), ZONE, seeded(1));
+  const none = answerQuery(q(APEX, QTYPE.AAAA), state([nodes[0]!]), ZONE, seededRandom(1));
   assert.equal(none.rcode, RCODE.NOERROR);
   assert.equal(none.aa, true);
   assert.equal(none.answer.length, 0);
@@ -171,7 +160,7 @@ test('apex AAAA only names nodes with IPv6; NODATA when there are none', () => {
 });
 
 test('apex with no live node at all: NODATA, not an error', () => {
-  const a = answerQuery(q(APEX, QTYPE.A), state([]), ZONE, seeded(1));
+  const a = answerQuery(q(APEX, QTYPE.A), state([]), ZONE, seededRandom(1));
   assert.equal(a.rcode, RCODE.NOERROR);
   assert.equal(a.answer.length, 0);
   soaOf(a.authority);
@@ -180,7 +169,7 @@ test('apex with no live node at all: NODATA, not an error', () => {
 test('<node>.DOMAIN answers that node only; names are case-insensitive', () => {
   const nodes = [node('Node1', ['10.0.0.1', '2001:db8::1']), node('node2', ['10.0.0.2'], { icecastOk: false })];
   const s = state(nodes);
-  const a = answerQuery(q('NODE1.radio.EXAMPLE.org', QTYPE.A), s, ZONE, seeded(1));
+  const a = answerQuery(q('NODE1.radio.EXAMPLE.org', QTYPE.A), s, ZONE, seededRandom(1));
   assert.equal(a.aa, true);
   assert.deepEqual(addresses(a), ['10.0.0.1']);
   assert.equal(a.answer[0]!.name, 'node1.radio.example.org');
@@ -283,7 +272,7 @@ function query(name: string, type: packet.RecordType, opts: { edns?: number; do?
   });
 }
 
-function responder(s: ClusterState, random = seeded(7)): DnsResponder {
+function responder(s: ClusterState, random = seededRandom(7)): DnsResponder {
   return new DnsResponder({ zone: ZONE, state: s, random });
 }
 
