@@ -48,12 +48,7 @@ export class SourceLoop {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await gone;
-    }
+    await killAndWait(this.child);
   }
 }
 
@@ -119,12 +114,7 @@ export class ListenerMonitor {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await gone;
-    }
+    await killAndWait(this.child);
   }
 }
 
@@ -152,4 +142,11 @@ export async function icecastAcceptsSource(
   );
   const code = Number(r.stdout.trim()) || 0;
   return code !== 0 && code !== 401;
+}
+
+async function killAndWait(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await gone;
 }

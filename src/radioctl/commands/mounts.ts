@@ -11,7 +11,7 @@ import {
 } from '../../coordination/mount.js';
 import { generatePassword } from '../../coordination/icecast-secrets.js';
 import { intFlag, numberFlag } from '../../common/flags.js';
-import { printJson, withContext, type Output } from '../context.js';
+import { printJson, withContext, type CommandContext, type Output } from '../context.js';
 import { describeCredentials, describeMount, mountListLine } from '../format.js';
 
 interface TranscodingFlags {
@@ -56,6 +56,13 @@ function newMount(path: string, extra: Partial<Mount>): Mount {
   return { path, username: SOURCE_USERNAME, password: generatePassword(), ...extra };
 }
 
+/** Stores a new mount and prints its credentials: the one time radioctl shows them unasked. */
+async function createAndPrint(ctx: CommandContext, mount: Mount): Promise<void> {
+  const created = await new MountStore(ctx.client).create(mount);
+  if (ctx.json) printJson(ctx, created);
+  else ctx.out(describeCredentials(created));
+}
+
 export function registerMountCommands(program: Command, out: Output): void {
   program
     .command('create-mount')
@@ -65,14 +72,13 @@ export function registerMountCommands(program: Command, out: Output): void {
     .option('--fallback <mount>', 'where listeners go when the source drops')
     .action(async (path: string, opts: { relay?: string; fallback?: string }, cmd: Command) => {
       await withContext(cmd, out, async (ctx) => {
-        const mount = await new MountStore(ctx.client).create(
+        await createAndPrint(
+          ctx,
           newMount(path, {
             ...(opts.relay !== undefined ? { relayUrl: opts.relay } : {}),
             ...(opts.fallback !== undefined ? { fallback: opts.fallback } : {}),
           }),
         );
-        if (ctx.json) printJson(ctx, mount);
-        else ctx.out(describeCredentials(mount));
       });
     });
 
@@ -94,11 +100,10 @@ export function registerMountCommands(program: Command, out: Output): void {
         channels: opts.channels ?? 2,
         ...(opts.quality !== undefined ? { quality: opts.quality } : {}),
       };
-      const mount = await new MountStore(ctx.client).create(
+      await createAndPrint(
+        ctx,
         newMount(path, { transcoding, ...(opts.fallback !== undefined ? { fallback: opts.fallback } : {}) }),
       );
-      if (ctx.json) printJson(ctx, mount);
-      else ctx.out(describeCredentials(mount));
     });
   });
 
