@@ -7,7 +7,7 @@ import { Etcd3 } from 'etcd3';
 import { createLogger } from '../../src/common/logger.js';
 import { Presence } from '../../src/coordination/presence.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
-import { launchChromium, serveOtherOrigin } from '../support/browser.js';
+import { launchChromium, serveOtherOrigin, audioState } from '../support/browser.js';
 import { startEtcd } from '../support/etcd.js';
 import { startIcecast, icecastSources } from '../support/icecast.js';
 import { run } from '../support/netns.js';
@@ -162,11 +162,7 @@ test('Chromium on another origin plays a stream through the real redirectord and
   const playing = await waitFor(
     'the <audio> element playing',
     async () => {
-      const s = await player.evaluate(() => {
-        const a = document.getElementById('player') as HTMLAudioElement;
-        return { t: a.currentTime, ready: a.readyState, err: a.error?.code ?? 0, msg: a.error?.message ?? '', src: a.currentSrc };
-      });
-      if (s.err) throw new Error(`media error ${s.err} ${s.msg}`);
+      const s = await audioState(player, 'player');
       return s.t > 0.5 && s.ready >= 3 ? s : undefined;
     },
     { timeoutMs: 20_000, intervalMs: 100 },

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { launchChromium, serveOtherOrigin } from '../support/browser.js';
+import { launchChromium, serveOtherOrigin, audioState } from '../support/browser.js';
 import { startIcecast, icecastSources } from '../support/icecast.js';
 import { startProcess } from '../support/processes.js';
 import { freePort } from '../support/ports.js';
@@ -83,11 +83,7 @@ test('Chromium shows the status page and plays a redirected stream from another 
   const playing = await waitFor(
     'the <audio> element playing',
     async () => {
-      const s = await player.evaluate(() => {
-        const a = document.getElementById('player') as HTMLAudioElement;
-        return { t: a.currentTime, ready: a.readyState, err: a.error?.code ?? 0, src: a.currentSrc };
-      });
-      if (s.err) throw new Error(`media error ${s.err}`);
+      const s = await audioState(player, 'player');
       return s.t > 0.5 ? s : undefined;
     },
     { timeoutMs: 20_000, intervalMs: 100 },

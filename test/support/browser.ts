@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 /** Debian's Chromium; playwright-core brings no browser of its own. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -62,4 +62,20 @@ export async function serveOtherOrigin(t: TestContext, page: string): Promise<nu
     await new Promise<void>((r) => origin.close(() => r()));
   });
   return (origin.address() as { port: number }).port;
+}
+
+export interface AudioState {
+  t: number;
+  ready: number;
+  src: string;
+}
+
+/** Where an <audio> element of the page is; throws on a media error, with its message. */
+export async function audioState(page: Page, id: string): Promise<AudioState> {
+  const s = await page.evaluate((elementId) => {
+    const a = document.getElementById(elementId) as HTMLAudioElement;
+    return { t: a.currentTime, ready: a.readyState, err: a.error?.code ?? 0, msg: a.error?.message ?? '', src: a.currentSrc };
+  }, id);
+  if (s.err) throw new Error(`media error ${s.err} ${s.msg}`);
+  return { t: s.t, ready: s.ready, src: s.src };
 }
