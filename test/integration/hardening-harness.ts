@@ -1,4 +1,5 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -355,4 +356,19 @@ export async function scrape(port: number): Promise<Map<string, number>> {
 
 export function basicAuth(user: string, password: string): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+/** A UDP statsd stand-in on loopback: every metric line the daemon sends, in order. */
+export interface StatsdSink {
+  port: number;
+  lines: string[];
+  close(): void;
+}
+
+export async function startStatsdSink(): Promise<StatsdSink> {
+  const socket = createSocket('udp4');
+  const lines: string[] = [];
+  socket.on('message', (m) => lines.push(...m.toString().split('\n')));
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+  return { port: socket.address().port, lines, close: () => socket.close() };
 }

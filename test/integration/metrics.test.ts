@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import dnsPacket from 'dns-packet';
 import { waitFor } from '../support/wait.js';
 import { startProcess, type Managed } from '../support/processes.js';
@@ -13,6 +13,8 @@ import {
   scrape,
   startRedirectord,
   startStack,
+  startStatsdSink,
+  type StatsdSink,
   type Stack,
 } from './hardening-harness.js';
 
@@ -23,20 +25,17 @@ import {
  */
 
 let stack: Stack;
-let statsd: UdpSocket;
-const statsdPackets: string[] = [];
+let statsd: StatsdSink;
 const procs: Managed[] = [];
 let port: number;
 let metricsPort: number;
 const MOUNT = '/live.mp3';
 
 before(async () => {
-  statsd = createSocket('udp4');
-  statsd.on('message', (m) => statsdPackets.push(...m.toString().split('\n')));
-  await new Promise<void>((r) => statsd.bind(0, '127.0.0.1', () => r()));
+  statsd = await startStatsdSink();
   stack = await startStack({
     mountPaths: [MOUNT],
-    redirectord: { extraArgs: ['--statsd', `127.0.0.1:${statsd.address().port}`] },
+    redirectord: { extraArgs: ['--statsd', `127.0.0.1:${statsd.port}`] },
   });
   port = stack.redirectord.httpPort;
   metricsPort = stack.redirectord.metricsPort;
@@ -142,9 +141,9 @@ test('streaming moves the series: source and listener bytes, connections, redire
 
   // statsd got the same events, labels folded into the name.
   await waitFor('statsd names', () =>
-    statsdPackets.some((p) => /^autoradio\.redirectord\.n1\.http\.redirect\.n[12]:1\|c/.test(p)) &&
-    statsdPackets.some((p) => /^autoradio\.redirectord\.n1\.front_door\.bytes\.source\.in:\d+\|c/.test(p)) &&
-    statsdPackets.some((p) => /^autoradio\.redirectord\.n1\.dns\.rcode\.NXDOMAIN:\d+\|c/.test(p)),
+    statsd.lines.some((p) => /^autoradio\.redirectord\.n1\.http\.redirect\.n[12]:1\|c/.test(p)) &&
+    statsd.lines.some((p) => /^autoradio\.redirectord\.n1\.front_door\.bytes\.source\.in:\d+\|c/.test(p)) &&
+    statsd.lines.some((p) => /^autoradio\.redirectord\.n1\.dns\.rcode\.NXDOMAIN:\d+\|c/.test(p)),
   );
 
   await curl.stop('SIGTERM');

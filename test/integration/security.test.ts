@@ -1,6 +1,5 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +16,8 @@ import {
   rawExchange,
   startRedirectord,
   startStack,
+  startStatsdSink,
+  type StatsdSink,
   type Daemon,
   type Stack,
 } from './hardening-harness.js';
@@ -28,20 +29,16 @@ import {
  */
 
 let stack: Stack;
-let statsd: UdpSocket;
-const statsdPackets: string[] = [];
+let statsd: StatsdSink;
 const procs: Managed[] = [];
 let port: number;
 const MOUNT = '/live.mp3';
 
 before(async () => {
-  statsd = createSocket('udp4');
-  statsd.on('message', (m) => statsdPackets.push(m.toString()));
-  await new Promise<void>((r) => statsd.bind(0, '127.0.0.1', () => r()));
-  const statsdPort = statsd.address().port;
+  statsd = await startStatsdSink();
   stack = await startStack({
     mountPaths: [MOUNT, '/other.mp3'],
-    redirectord: { extraArgs: ['--statsd', `127.0.0.1:${statsdPort}`], logLevel: 'debug' },
+    redirectord: { extraArgs: ['--statsd', `127.0.0.1:${statsd.port}`], logLevel: 'debug' },
   });
   port = stack.redirectord.httpPort;
 });
@@ -133,8 +130,8 @@ test('source credentials never appear in pages, JSON, playlists, metrics, logs, 
     // backup is the one command meant to carry passwords (it restores them).
     if (args[0] !== 'backup') bodies.push([`radioctl ${args.join(' ')}`, r.stdout + r.stderr]);
   }
-  await waitFor('statsd packets', () => statsdPackets.length > 5);
-  bodies.push(['statsd', statsdPackets.join('\n')]);
+  await waitFor('statsd packets', () => statsd.lines.length > 5);
+  bodies.push(['statsd', statsd.lines.join('\n')]);
   bodies.push(['redirectord stdout', stack.redirectord.lines.join('\n')]);
   bodies.push(['redirectord stderr', stack.redirectord.stderr.join('\n')]);
   for (const [where, text] of bodies) {
