@@ -129,3 +129,11 @@ export function booleanFlag(name: string) {
     throw new Error(`${name} must be true or false, got "${value}"`);
   };
 }
+
+/** Both daemons talk to the node's Icecast, so they read its port from the same variable. */
+export function icecastPortOption(): Option {
+  return new Option('--icecast-port <port>', 'port of the local Icecast')
+    .env('AUTORADIO_ICECAST_PORT')
+    .default(8000)
+    .argParser(intFlag('--icecast-port', 1, 65535));
+}

@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { Command, Option } from 'commander';
-import { addDaemonOptions, intFlag, numberFlag, type DaemonFlags } from '../common/flags.js';
+import { addDaemonOptions, intFlag, numberFlag, icecastPortOption, type DaemonFlags } from '../common/flags.js';
 import { nodeIdentityProblems } from '../coordination/node-status.js';
 import { DEBIAN_ICECAST_PATHS } from './icecast/render.js';
 
@@ -37,12 +37,7 @@ export function radiodCommand(): Command {
         .env('AUTORADIO_ICECAST_CONFIG')
         .default('/etc/icecast2/icecast.xml'),
     )
-    .addOption(
-      new Option('--icecast-port <port>', 'port of the local Icecast')
-        .env('AUTORADIO_ICECAST_PORT')
-        .default(8000)
-        .argParser(intFlag('--icecast-port', 1, 65535)),
-    )
+    .addOption(icecastPortOption())
     .addOption(
       new Option('--icecast-reload <command>', 'shell command that reloads Icecast (default: SIGHUP to its pid)').env(
         'AUTORADIO_ICECAST_RELOAD',

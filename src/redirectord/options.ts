@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { Command, Option } from 'commander';
-import { addDaemonOptions, booleanFlag, intFlag, splitList, type DaemonFlags } from '../common/flags.js';
+import { addDaemonOptions, booleanFlag, intFlag, splitList, icecastPortOption, type DaemonFlags } from '../common/flags.js';
 import { DEFAULT_LB_POLICY } from './balancer/policy.js';
 import { nodeIdentityProblems } from '../coordination/node-status.js';
 
@@ -53,12 +53,7 @@ export function redirectordCommand(): Command {
         .default(5)
         .argParser(intFlag('--dns-ttl', 1, 86400)),
     )
-    .addOption(
-      new Option('--icecast-port <port>', 'port of the local Icecast')
-        .env('AUTORADIO_ICECAST_PORT')
-        .default(8000)
-        .argParser(intFlag('--icecast-port', 1, 65535)),
-    )
+    .addOption(icecastPortOption())
     .addOption(
       new Option('--icecast-host <address>', 'address of the local Icecast').env('AUTORADIO_ICECAST_HOST').default('127.0.0.1'),
     );
