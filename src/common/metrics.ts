@@ -1,5 +1,5 @@
 import { StatsD } from 'hot-shots';
-import { promName, type Labels, type PrometheusRegistry } from './prometheus.js';
+import type { Labels, PrometheusRegistry } from './prometheus.js';
 
 /**
  * The counters and gauges every program sends, to statsd and/or a Prometheus registry; a no-op
@@ -53,27 +53,15 @@ class StatsdMetrics implements Metrics {
 export class PrometheusMetrics implements Metrics {
   constructor(private readonly registry: PrometheusRegistry) {}
   increment(name: string, value = 1, labels?: Labels): void {
-    this.registry.inc(`${prometheusBaseName(name)}_total`, value, labels);
+    this.registry.inc(`autoradio_${name}_total`, value, labels);
   }
   gauge(name: string, value: number, labels?: Labels): void {
-    this.registry.set(prometheusBaseName(name), value, labels);
+    this.registry.set(`autoradio_${name}`, value, labels);
   }
   timing(name: string, ms: number, labels?: Labels): void {
-    this.registry.observe(`${prometheusBaseName(name)}_milliseconds`, ms, labels);
+    this.registry.observe(`autoradio_${name}_milliseconds`, ms, labels);
   }
   async close(): Promise<void> {}
-}
-
-/** Metric names are a small, fixed set used on hot paths (every redirect): convert each once. */
-const baseNames = new Map<string, string>();
-
-export function prometheusBaseName(name: string): string {
-  let base = baseNames.get(name);
-  if (base === undefined) {
-    base = promName(`autoradio_${name}`);
-    baseNames.set(name, base);
-  }
-  return base;
 }
 
 class FanOutMetrics implements Metrics {

@@ -69,6 +69,8 @@ function renderLabels(labels: Labels): string {
 
 export class PrometheusRegistry {
   private readonly families = new Map<string, Family>();
+  /** Family of each name as callers spell it; null for names that cannot be made valid. */
+  private readonly byRawName = new Map<string, Family | null>();
   private readonly collectors = new Set<() => void>();
   private droppedSeries = 0;
 
@@ -146,13 +148,18 @@ export class PrometheusRegistry {
   }
 
   private family(rawName: string, type: MetricType): Family | undefined {
-    const name = promName(rawName);
-    if (!NAME_RE.test(name)) return undefined;
-    let f = this.families.get(name);
-    if (!f) {
-      f = { name, type, help: `autoradio ${type} ${name}`, series: new Map() };
-      this.families.set(name, f);
+    // Names come from a small fixed set on hot paths (every redirect): convert each only once.
+    let f = this.byRawName.get(rawName);
+    if (f === undefined) {
+      const name = promName(rawName);
+      f = NAME_RE.test(name) ? this.families.get(name) : null;
+      if (f === undefined) {
+        f = { name, type, help: `autoradio ${type} ${name}`, series: new Map() };
+        this.families.set(name, f);
+      }
+      this.byRawName.set(rawName, f);
     }
+    if (f === null) return undefined;
     // One name, one type: a mismatched call is a programming error, dropped rather than thrown
     // so that metrics can never break the code path they observe.
     return f.type === type ? f : undefined;
