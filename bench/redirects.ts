@@ -133,7 +133,7 @@ runBench('redirects', async () => {
     const line = (name: string, x: Run, all: Run[]) =>
       `  ${name.padEnd(12)} ${String(Math.round(median(all.map((y) => y.rps)))).padStart(7)} req/s (runs ${all.map((y) => Math.round(y.rps)).join(', ')})  p50 ${round(x.p50Ms)} ms  p99 ${round(x.p99Ms)} ms  ${x.reqPerCpuSecond} req per CPU-s  bad ${x.badStatus}  sockerr ${Object.values(x.socketErrors).reduce((a, b) => a + b, 0)}`;
     summary.push(
-      `${m.name === 'keepalive' ? 'keep-alive (client side; redirectord answers every 302 with Connection: close)' : 'new connection per request (Connection: close)'}:`,
+      `${m.name === 'keepalive' ? 'keep-alive (the front door keeps the connection and answers the next request itself)' : 'new connection per request (Connection: close)'}:`,
       line('redirectord', rdMed, rdRuns),
       line('nginx', ngMed, ngRuns),
       line('node floor', flMed, flRuns),

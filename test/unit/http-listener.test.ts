@@ -290,9 +290,13 @@ test('encodeListenerResponse writes what node:http writes for a closing answer',
       'location: http://192.0.2.7/_stream/a.mp3\r\ncache-control: no-cache\r\nconnection: close\r\n' +
       `content-length: 0\r\nDate: ${date}\r\n\r\n`,
   );
+  const kept = encodeListenerResponse(redirect, { head: false, date, keepAlive: true }).toString('latin1');
+  assert.equal(kept, bytes.replace('connection: close', 'connection: keep-alive'));
   const notFound = decideListenerResponse('/b.mp3', state([], []), newBalancer(), ctx());
   const get = encodeListenerResponse(notFound, { head: false, date }).toString('utf8');
   assert.match(get, /\r\ncontent-length: 15\r\nDate: [^\r]+\r\nConnection: close\r\n\r\nNo such stream\n$/);
+  const keptNotFound = encodeListenerResponse(notFound, { head: false, date, keepAlive: true }).toString('utf8');
+  assert.equal(keptNotFound, get.replace('Connection: close', 'Connection: keep-alive'));
   const head = encodeListenerResponse(notFound, { head: true, date }).toString('utf8');
   assert.equal(head, get.slice(0, -'No such stream\n'.length), 'HEAD: same head, no body');
   const utf8 = encodeListenerResponse({ ...notFound, body: 'é\n' }, { head: false, date });
@@ -350,24 +354,28 @@ test('the front door answer: 302s only, once, never for a path another route own
   };
   const get = (target: string, method = 'GET') => head(`${method} ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
 
-  const answer = answerListener(get('/a.mp3?q=1'), '198.51.100.3');
+  const answer = answerListener(get('/a.mp3?q=1'), '198.51.100.3', false);
   assert.ok(answer);
   assert.match(answer.toString('latin1'), /^HTTP\/1\.1 302 Found\r\n[^]*\r\nlocation: http:\/\/192\.0\.2\.7\/_stream\/a\.mp3\?q=1\r\n/);
+  assert.match(answer.toString('latin1'), /\r\nconnection: close\r\n/);
+  const kept = answerListener(get('/a.mp3'), '198.51.100.3', true)?.toString('latin1');
+  assert.match(kept ?? '', /\r\nconnection: keep-alive\r\n/);
+  assert.doesNotMatch(kept ?? '', /close/i);
   assert.match(answer.toString('latin1'), /\r\nDate: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT\r\n\r\n$/);
-  assert.equal(metrics.counts.get('http.redirect.n1'), 1);
-  assert.equal(balancer.pendingListeners('n1'), 1);
-  const viaHead = answerListener(get('/a.mp3', 'HEAD'), undefined);
+  assert.equal(metrics.counts.get('http.redirect.n1'), 2);
+  assert.equal(balancer.pendingListeners('n1'), 2);
+  const viaHead = answerListener(get('/a.mp3', 'HEAD'), undefined, false);
   assert.ok(viaHead?.toString('latin1').endsWith('\r\n\r\n'));
 
   // Left to fastify, with nothing recorded: its own route would record them.
   for (const target of ['/', '/status.json', '/a.mp3.m3u', '/b.mp3', '/a%2Emp3', '/_stream/a.mp3']) {
-    assert.equal(answerListener(get(target), '198.51.100.3'), undefined, target);
+    assert.equal(answerListener(get(target), '198.51.100.3', true), undefined, target);
   }
-  assert.equal(answerListener(get('/a.mp3', 'OPTIONS'), '198.51.100.3'), undefined);
-  assert.equal(balancer.pendingListeners('n1'), 2, 'only the two redirects were counted');
+  assert.equal(answerListener(get('/a.mp3', 'OPTIONS'), '198.51.100.3', true), undefined);
+  assert.equal(balancer.pendingListeners('n1'), 3, 'only the three redirects were counted');
   setState(state([node('n1', { listeners: 100 })], [mount('/a.mp3')]));
-  assert.equal(answerListener(get('/a.mp3'), '198.51.100.3'), undefined, '503 is fastify\'s');
-  assert.equal(metrics.counts.get('http.redirect.n1'), 2);
+  assert.equal(answerListener(get('/a.mp3'), '198.51.100.3', true), undefined, '503 is fastify\'s');
+  assert.equal(metrics.counts.get('http.redirect.n1'), 3);
   assert.equal(metrics.counts.get('http.unavailable'), undefined);
   assert.equal(metrics.counts.get('http.not_found'), undefined);
 });

@@ -14,6 +14,8 @@ export interface FrontDoorLimits {
   maxHeadBytes?: number;
   /** Time a new connection gets to send its request head. 10 s. */
   headTimeoutMs?: number;
+  /** Time a kept-alive connection gets to send its next request head. 5 s, as node:http. */
+  keepAliveTimeoutMs?: number;
   /**
    * Connections still sending their head, all addresses together. 512. When full, the oldest
    * one is dropped to admit the newcomer: a slow-header flood then only costs its own sockets,
@@ -53,10 +55,11 @@ export interface FrontDoorOptions {
   isMount?: (path: string) => boolean;
   /**
    * Fast path for listener redirects: the complete answer to a plain GET/HEAD head, written
-   * as is before the connection is closed, or undefined to hand the connection to
-   * `httpServer` as usual. Must give the same answer the HTTP application would.
+   * as is (then the connection is closed, or with `keepAlive` read for its next head), or
+   * undefined to hand the connection to `httpServer` as usual. Must give the answer the HTTP
+   * application would, but for the Connection header.
    */
-  answerListener?: (head: RequestHead, remoteAddress: string | undefined) => Buffer | undefined;
+  answerListener?: (head: RequestHead, remoteAddress: string | undefined, keepAlive: boolean) => Buffer | undefined;
 }
 
 export interface FrontDoorCounts {
@@ -82,12 +85,14 @@ export interface FrontDoor extends Server {
  * SOURCE method, Expect without Content-Length), so a plain TCP server reads each connection's
  * first request head and decides: splice to the master's Icecast (sources and their probes),
  * raw-proxy to the local Icecast (`/_stream/...` listeners), answer a listener's redirect itself
- * (`answerListener`: node:http and fastify would cost more than the answer), or hand the
- * untouched bytes to the HTTP application.
+ * (`answerListener`: node:http and fastify would cost more than the answer; on a kept-alive
+ * connection the next head is read the same way), or hand the untouched bytes to the HTTP
+ * application, which then owns the connection.
  */
 export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
   const maxHeadBytes = opts.limits?.maxHeadBytes ?? 16_384;
   const headTimeoutMs = opts.limits?.headTimeoutMs ?? 10_000;
+  const keepAliveTimeoutMs = opts.limits?.keepAliveTimeoutMs ?? 5000;
   const maxPendingHeads = opts.limits?.maxPendingHeads ?? 512;
   const maxPerIp = opts.limits?.maxConnectionsPerIp ?? 256;
   const connectTimeoutMs = opts.limits?.upstreamConnectTimeoutMs ?? 5000;
@@ -125,24 +130,27 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
     sniff(socket, Buffer.alloc(0));
   });
 
-  function sniff(socket: Socket, initial: Buffer): void {
+  /** Reads a request head; `idle`: a kept-alive connection after an answer, which may just end. */
+  function sniff(socket: Socket, initial: Buffer, idle = false): void {
     pending.set(socket, () => {
       stop();
       socket.destroy();
     });
     let buf = initial;
     const timer = setTimeout(() => {
-      metrics.increment('front_door.rejected', 1, { reason: 'head_timeout' });
+      if (!idle || buf.length > 0) metrics.increment('front_door.rejected', 1, { reason: 'head_timeout' });
       stop();
       socket.destroy();
-    }, headTimeoutMs);
+    }, idle ? keepAliveTimeoutMs : headTimeoutMs);
     const onData = (chunk: Buffer) => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       inspect();
     };
     const onEnd = () => {
       stop();
-      socket.destroy();
+      // A kept-alive client that is done: whatever it was answered still goes out.
+      if (idle && buf.length === 0) answerAndClose(socket, Buffer.alloc(0));
+      else socket.destroy();
     };
     const onError = () => {
       stop();
@@ -175,7 +183,7 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
       }
       stop();
       if (parsed.kind === 'invalid') handOver(socket, buf);
-      else dispatch(socket, buf, parsed.head);
+      else dispatch(socket, buf, parsed.head, idle);
     }
     function tooLarge(): void {
       stop();
@@ -190,21 +198,33 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
     if (pending.has(socket)) socket.resume();
   }
 
-  function dispatch(socket: Socket, buf: Buffer, head: RequestHead): void {
+  /** `keptAlive`: the head follows an answer on the same connection. */
+  function dispatch(socket: Socket, buf: Buffer, head: RequestHead, keptAlive: boolean): void {
     const c = classifyRequest(head, { streamProxy: opts.streamProxy, isMount: opts.isMount });
     switch (c.kind) {
       case 'http': {
-        // A redirect closes its connection, so anything pipelined behind the head is dropped.
-        const answer = opts.answerListener && isPlainListenerHead(buf, head) ? opts.answerListener(head, socket.remoteAddress) : undefined;
+        const keepAlive = wantsKeepAlive(head);
+        const answer =
+          opts.answerListener && isPlainListenerHead(buf, head) ? opts.answerListener(head, socket.remoteAddress, keepAlive) : undefined;
         if (answer) {
           metrics.increment('front_door.redirect');
-          answerAndClose(socket, answer);
+          // Kept alive, the connection stays with the front door: a follow-up /_stream request
+          // on it is recognised like one on a new connection.
+          if (keepAlive) answerAndContinue(socket, answer, buf.subarray(head.headEnd));
+          else answerAndClose(socket, answer);
         } else {
           handOver(socket, buf);
         }
         return;
       }
       case 'source':
+        if (keptAlive) {
+          // A source owns its whole connection (byte counts, hold and replay): pipelined behind
+          // listener requests it is more likely smuggled than meant.
+          metrics.increment('front_door.rejected', 1, { reason: 'source_after_request' });
+          answerAndClose(socket, plainResponse(400, 'A source client must connect on a new connection.'));
+          return;
+        }
         startSource(socket, buf, head);
         return;
       case 'stream':
@@ -213,9 +233,9 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
       case 'stream-preflight': {
         metrics.increment('front_door.preflight');
         const keepAlive = wantsKeepAlive(head) && !hasBody(head);
-        socket.write(preflightResponse(keepAlive, head.headers.get('access-control-request-headers')));
-        if (keepAlive) sniff(socket, buf.subarray(head.headEnd));
-        else answerAndClose(socket, Buffer.alloc(0));
+        const answer = preflightResponse(keepAlive, head.headers.get('access-control-request-headers'));
+        if (keepAlive) answerAndContinue(socket, answer, buf.subarray(head.headEnd));
+        else answerAndClose(socket, answer);
         return;
       }
       case 'reject':
@@ -224,6 +244,25 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
         answerAndClose(socket, plainResponse(c.status, `${c.reason}.`));
         return;
     }
+  }
+
+  /** Sends an answer and reads the next request head on the same connection (HTTP keep-alive). */
+  function answerAndContinue(socket: Socket, answer: Buffer, rest: Buffer): void {
+    const flushed = socket.write(answer);
+    if (flushed && rest.length === 0) {
+      sniff(socket, rest, true);
+      return;
+    }
+    // A client that does not read its answers is not sent more; pipelined requests are taken
+    // one per turn of the event loop, so one connection cannot hold the others up.
+    const onError = () => socket.destroy();
+    socket.on('error', onError);
+    const next = () => {
+      socket.removeListener('error', onError);
+      if (!socket.destroyed) sniff(socket, rest, true);
+    };
+    if (flushed) setImmediate(next);
+    else socket.once('drain', next);
   }
 
   function handOver(socket: Socket, buf: Buffer): void {

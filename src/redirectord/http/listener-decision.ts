@@ -105,8 +105,9 @@ export function decideListenerResponse(
         httpPort: ctx.httpPort,
         enableIcecastProxy: ctx.enableIcecastProxy,
       });
-      // The follow-up request may go to this very node's /_stream: it must arrive on a new
-      // connection, which the front door sees, so the redirect always closes its connection.
+      // The follow-up request may go to this very node's /_stream, which only the front door
+      // can serve: node:http must not keep the connection. (The front door's fast path keeps
+      // it alive instead, reading the next head itself: see encodeListenerResponse.)
       return {
         status: 302,
         headers: [...CORS, ['location', location], ['cache-control', 'no-cache'], ['connection', 'close']],
@@ -127,17 +128,24 @@ const REASONS: Readonly<Record<number, string>> = {
 /**
  * The bytes node:http writes for `res` after fastify has set its headers: HTTP/1.1 status line,
  * the headers in order, `content-length`, `Date`, and `Connection: close` unless the response
- * names its own. For a connection that is closed right after; HEAD gets the head only.
+ * names its own. HEAD gets the head only. With `keepAlive` (the front door goes on reading the
+ * connection itself) the answer says `connection: keep-alive` instead of closing.
  */
-export function encodeListenerResponse(res: ListenerResponse, o: { head: boolean; date: string }): Buffer {
+export function encodeListenerResponse(res: ListenerResponse, o: { head: boolean; date: string; keepAlive?: boolean }): Buffer {
   let text = `HTTP/1.1 ${res.status} ${REASONS[res.status] ?? 'Unknown'}\r\n`;
   let ownConnection = false;
   for (const [name, value] of res.headers) {
+    if (name === 'connection') {
+      ownConnection = true;
+      if (o.keepAlive) {
+        text += 'connection: keep-alive\r\n';
+        continue;
+      }
+    }
     text += `${name}: ${value}\r\n`;
-    if (name === 'connection') ownConnection = true;
   }
   text += `content-length: ${Buffer.byteLength(res.body)}\r\nDate: ${o.date}\r\n`;
-  if (!ownConnection) text += 'Connection: close\r\n';
+  if (!ownConnection) text += o.keepAlive ? 'Connection: keep-alive\r\n' : 'Connection: close\r\n';
   text += '\r\n';
   if (o.head || res.body === '') return Buffer.from(text, 'latin1');
   return Buffer.concat([Buffer.from(text, 'latin1'), Buffer.from(res.body, 'utf8')]);

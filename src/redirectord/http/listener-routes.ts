@@ -66,14 +66,17 @@ export function recordListenerOutcome(outcome: ListenerOutcome, metrics: Metrics
   }
 }
 
-/** Front door fast path: answers a head itself, or undefined to hand the connection over. */
-export type ListenerAnswer = (head: RequestHead, remoteAddress: string | undefined) => Buffer | undefined;
+/**
+ * Front door fast path: answers a head itself, or undefined to hand the connection over.
+ * `keepAlive`: the front door keeps reading the connection after the answer.
+ */
+export type ListenerAnswer = (head: RequestHead, remoteAddress: string | undefined, keepAlive: boolean) => Buffer | undefined;
 
 /**
  * The front door's answer to stream redirects, from the same decision as the fastify route,
- * for listener heads that isPlainListenerHead() accepted. Only 302s are answered here: they close
- * their connection anyway, so node:http and fastify add nothing but cost. Playlists, 404s and
- * 503s (which keep a keep-alive connection open), and any path another fastify route owns
+ * for listener heads that isPlainListenerHead() accepted. Only 302s are answered here, the
+ * bulk of the traffic, where node:http and fastify add nothing but cost. Playlists, 404s and
+ * 503s, and any path another fastify route owns
  * (`isOtherRoute`, e.g. `/status.json` even if a mount had that name) are handed over. The
  * path is resolved before the balancer runs, so a handed-over request is never counted twice.
  * fastify hooks never see these requests: a hook added for listener routes must check here too.
@@ -82,7 +85,7 @@ export function createListenerAnswer(deps: HttpAppDeps, isOtherRoute: (path: str
   const log = deps.log;
   let dateSecond = -1;
   let date = '';
-  return (head, remoteAddress) => {
+  return (head, remoteAddress, keepAlive) => {
     if (head.method !== 'GET' && head.method !== 'HEAD') return undefined;
     const q = head.target.indexOf('?');
     const path = q === -1 ? head.target : head.target.slice(0, q);
@@ -101,6 +104,6 @@ export function createListenerAnswer(deps: HttpAppDeps, isOtherRoute: (path: str
       dateSecond = second;
       date = new Date(now).toUTCString();
     }
-    return encodeListenerResponse(res, { head: head.method === 'HEAD', date });
+    return encodeListenerResponse(res, { head: head.method === 'HEAD', date, keepAlive });
   };
 }
