@@ -13,7 +13,7 @@ import { wrk, type WrkResult } from './lib/wrk.js';
  * `GET /mount` answered with a 302: the real redirectord (fastify behind the front door, a
  * watched etcd view, the balancer) against nginx `return 302`, one worker each, wrk in its own
  * process, with keep-alive and with a new connection per request. Usage:
- *   node --import tsx bench/redirects.ts [--quick] [--seconds N] [--rounds N] [--connections N] [--profile]
+ *   node --import tsx bench/redirects.ts [--quick] [--seconds N] [--rounds N] [--connections N] [--only keepalive|close] [--profile]
  * --profile runs redirectord under --cpu-prof and prints where its time went.
  */
 
@@ -22,6 +22,7 @@ const seconds = numFlag(args, '--seconds', args.quick ? 3 : 15);
 const rounds = numFlag(args, '--rounds', args.quick ? 1 : 3);
 const connections = numFlag(args, '--connections', 50);
 const profile = args.has('--profile');
+const only = args.flags.get('--only');
 const MOUNT = '/bench/live.mp3';
 
 interface Run extends WrkResult {
@@ -65,7 +66,7 @@ runBench('redirects', async () => {
   const modes = [
     { name: 'keepalive', headers: [] as string[] },
     { name: 'close', headers: ['Connection: close'] },
-  ];
+  ].filter((m) => only === undefined || m.name === only);
   // A third contender shows what Node itself costs: a bare net server sending a fixed 302.
   const floor = startChild(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'lib', 'raw-redirect-server.ts'), location], {
     stdio: ['ignore', 'pipe', 'pipe'],
