@@ -1,20 +1,23 @@
 import { Cluster, type ClusterNode } from '../test/support/cluster.js';
 import { waitFor } from '../test/support/wait.js';
-import { configMentions, missingPrograms, startSource, waitServedEverywhere } from '../test/cluster/setup.js';
+import { configMentions, missingPrograms, startListener, startSource, waitServedEverywhere } from '../test/cluster/setup.js';
 import { benchArgs, machine, numFlag, onCleanup, percentile, report, round, runBench } from './lib/common.js';
 
 /**
  * On the network-namespace cluster (test/support/cluster.ts, 3 nodes with etcd, Icecast,
  * radiod, redirectord): time from kill -9 of the master's radiod to a new master in etcd, over
- * several runs, and how long a new mount takes to reach every node's icecast.xml (and, with a
- * source, to be served by every node's Icecast). Usage:
- *   node --import tsx bench/failover.ts [--quick] [--runs N] [--mounts N] [--lease-ttl S]
- * Quick: 3 failovers, 3 mounts; full: 10 failovers, 20 mounts. Reference: NOTES §2 measured
- * 0.8-1.15 x TTL for the same election algorithm driven by hand.
+ * several runs; the same for a crash of the whole master node (etcd member, Icecast and both
+ * daemons) with a live source and a listener on each other node, reporting their audio gap
+ * and disconnects; and how long a new mount takes to reach every node's icecast.xml (and,
+ * with a source, to be served by every node's Icecast). Usage:
+ *   node --import tsx bench/failover.ts [--quick] [--runs N] [--crashes N] [--mounts N] [--lease-ttl S]
+ * Quick: 2 radiod kills, 1 node crash, 2 mounts; full: 10, 10 and 20. Reference: NOTES §2
+ * measured 0.8-1.15 x TTL for the same election algorithm driven by hand.
  */
 
 const args = benchArgs();
 const runs = numFlag(args, '--runs', args.quick ? 2 : 10);
+const crashRuns = numFlag(args, '--crashes', args.quick ? 1 : 10);
 const mountRuns = numFlag(args, '--mounts', args.quick ? 2 : 20);
 const leaseTtl = numFlag(args, '--lease-ttl', 5);
 
@@ -59,6 +62,44 @@ runBench('failover', async () => {
     await waitFor('all nodes present again', async () => (await liveNodes(c)).length === c.nodes.length, { timeoutMs: 30_000, intervalMs: 200 });
   }
 
+  // Node crash: a source enters through a node that is not the master, a listener on each
+  // node that survives; then every process of the master node is killed at once.
+  const crash = { newMasterMs: [] as number[], audioBackMs: [] as number[], gapMs: [] as number[], disconnects: 0, sourceReconnects: 0 };
+  const liveCreds = await c.createMount('/bench-crash.mp3');
+  for (let i = 0; i < crashRuns; i++) {
+    const m = await waitFor('a master', () => masterName(c, c.nodes), { timeoutMs: 30_000, intervalMs: 100 });
+    const victim = c.node(m);
+    const survivors = c.nodes.filter((n) => n !== victim);
+    const source = startSource(c, survivors[0]!, liveCreds.path, liveCreds);
+    await waitServedEverywhere(c, liveCreds.path, c.nodes, 60_000);
+    const listeners = survivors.map((n) => startListener(c, `http://${n.ip}/_stream${liveCreds.path}`));
+    try {
+      await waitFor('listeners receiving', () => listeners.every((l) => l.receiving()), { timeoutMs: 20_000 });
+      const startsBefore = source.starts;
+      const t0 = Date.now();
+      await c.killNode(victim);
+      await waitFor('a new master', async () => {
+        const now = await masterName(c, survivors);
+        return now !== undefined && now !== victim.name;
+      }, { timeoutMs: 60_000, intervalMs: 50 });
+      const electedMs = Date.now() - t0;
+      await waitFor('listeners receiving audio again', () => listeners.every((l) => l.lastDataAt > t0 + electedMs && l.receiving()), {
+        timeoutMs: 60_000,
+        intervalMs: 50,
+      });
+      crash.newMasterMs.push(electedMs);
+      crash.audioBackMs.push(Date.now() - t0);
+      crash.gapMs.push(Math.max(...listeners.map((l) => l.maxGapSince(t0))));
+      crash.disconnects += listeners.reduce((a, l) => a + l.disconnects, 0);
+      crash.sourceReconnects += source.starts - startsBefore;
+    } finally {
+      await Promise.all([...listeners.map((l) => l.stop()), source.stop()]);
+    }
+    await c.startNode(victim);
+    await waitFor('all nodes present again', async () => (await liveNodes(c)).length === c.nodes.length, { timeoutMs: 60_000, intervalMs: 200 });
+    await c.waitEtcdHealthy(c.nodes, 30_000);
+  }
+
   // Propagation: a new mount, timed until every node's icecast.xml carries it.
   // radioctl is a process start plus a transaction; the time after it returned is the cluster's.
   const configMs: number[] = [];
@@ -98,6 +139,14 @@ runBench('failover', async () => {
     machineAfter: machine(),
     newMasterMs: stats(failoverMs),
     newMasterPerTtl: round(percentile(failoverMs, 50) / 1000 / leaseTtl, 2),
+    nodeCrash: {
+      newMasterMs: stats(crash.newMasterMs),
+      audioBackMs: stats(crash.audioBackMs),
+      listenerAudioGapMs: stats(crash.gapMs),
+      listenerDisconnects: crash.disconnects,
+      sourceReconnects: crash.sourceReconnects,
+      gapTargetMs: (leaseTtl + 2) * 1000,
+    },
     mountInEveryConfigMs: stats(configMs),
     mountInEveryConfigAfterWriteMs: stats(afterWriteMs),
     mountServedEverywhereMs: stats(served),
@@ -105,6 +154,9 @@ runBench('failover', async () => {
   report(result, [
     `Failover/propagation benchmark: ${c.nodes.length}-node namespace cluster, lease TTL ${leaseTtl} s, cluster up in ${startMs} ms; load ${before.loadavg}`,
     `  kill -9 master radiod -> new master: p50 ${result.newMasterMs.p50} ms, p99 ${result.newMasterMs.p99} ms (${failoverMs.join(', ')}); ${result.newMasterPerTtl} x TTL (reference: 0.8-1.15 x TTL by hand, NOTES §2)`,
+    `  kill -9 of the whole master node (${crashRuns} runs): new master p50 ${result.nodeCrash.newMasterMs.p50} ms, max ${result.nodeCrash.newMasterMs.max} ms (${crash.newMasterMs.join(', ')})`,
+    `    listener audio gap on the other nodes: p50 ${result.nodeCrash.listenerAudioGapMs.p50} ms, max ${result.nodeCrash.listenerAudioGapMs.max} ms (${crash.gapMs.join(', ')}); target < ${(leaseTtl + 2) * 1000} ms`,
+    `    listener disconnects ${crash.disconnects}, source reconnects ${crash.sourceReconnects}`,
     `  new mount -> every node's icecast.xml: p50 ${result.mountInEveryConfigMs.p50} ms, p99 ${result.mountInEveryConfigMs.p99} ms over ${configMs.length} (radioctl included; after its write returned: p50 ${result.mountInEveryConfigAfterWriteMs.p50} ms, p99 ${result.mountInEveryConfigAfterWriteMs.p99} ms)`,
     `  new mount with a source -> served by every Icecast: ${served.join(', ')} ms (reference: Icecast adds a relay 2.0-2.6 s after HUP, NOTES §4)`,
   ]);

@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import { startIcecast, type TestIcecast } from '../support/icecast.js';
 import { startProcess, type Managed } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
@@ -126,4 +127,36 @@ test('with no source coming back the listener is closed after the bounded wait',
   assert.equal(d2.metrics.count('stream_proxy.reattach_failed'), 1);
   assert.equal(d2.metrics.count('stream_proxy.reattach'), 0);
   t.diagnostic(`listener held ${held} ms before giving up`);
+});
+
+test('a burst of listeners opens at most 4 connections to Icecast at a time, and every one is served', async (t) => {
+  // An upstream that answers each request head 30 ms after it arrived, counting the
+  // connections that are open but not yet answered (what overflows Icecast's backlog of 5).
+  let unanswered = 0;
+  let maxUnanswered = 0;
+  const upstream = createServer((sock) => {
+    unanswered++;
+    maxUnanswered = Math.max(maxUnanswered, unanswered);
+    sock.on('error', () => {});
+    sock.once('data', () => {
+      setTimeout(() => {
+        unanswered--;
+        sock.write('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n');
+        sock.write(Buffer.alloc(1000, 0xff));
+      }, 30);
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  t.after(() => upstream.close());
+  const port = (upstream.address() as AddressInfo).port;
+  const door = await startDoor({ localIcecast: { host: '127.0.0.1', port } });
+  t.after(() => door.close());
+
+  const listeners = Array.from({ length: 40 }, () => new RawClient(door.port));
+  t.after(() => listeners.forEach((l) => l.destroy()));
+  for (const l of listeners) l.send('GET /_stream/burst.mp3 HTTP/1.1\r\nHost: radio\r\n\r\n');
+  await waitFor('every listener answered', () => listeners.every((l) => l.received.length >= 1000), { timeoutMs: 10_000 });
+  for (const l of listeners) assert.match(l.text(), /^HTTP\/1\.0 200 OK\r\n/);
+  assert.ok(maxUnanswered <= 4, `${maxUnanswered} connections waited for Icecast at once`);
+  assert.ok(maxUnanswered >= 2, 'the burst did overlap');
 });

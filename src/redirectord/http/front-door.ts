@@ -7,6 +7,7 @@ import { isPlainListenerHead } from './listener-decision.js';
 import { looksLikeRequestStart, parseRequestHead, type RequestHead } from './request-head.js';
 import { answerAndClose, proxySource, type Endpoint, type SourceSession } from './source-proxy.js';
 import { proxyStream, type StreamSession } from './stream-proxy.js';
+import { ConnectGate } from './connect-gate.js';
 import { plainResponse, preflightResponse } from './stream-response.js';
 
 export interface FrontDoorLimits {
@@ -26,6 +27,8 @@ export interface FrontDoorLimits {
   maxConnectionsPerIp?: number;
   /** Connect timeout towards the master's Icecast. 5 s. */
   upstreamConnectTimeoutMs?: number;
+  /** Listener connections being opened to the local Icecast at once (its backlog is 5). 4. */
+  icecastConnectsInFlight?: number;
 }
 
 export interface ContinuityOptions {
@@ -96,6 +99,7 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
   const maxPendingHeads = opts.limits?.maxPendingHeads ?? 512;
   const maxPerIp = opts.limits?.maxConnectionsPerIp ?? 256;
   const connectTimeoutMs = opts.limits?.upstreamConnectTimeoutMs ?? 5000;
+  const icecastGate = new ConnectGate(opts.limits?.icecastConnectsInFlight ?? 4);
   const { log, metrics } = opts;
 
   const perIp = new Map<string, number>();
@@ -312,6 +316,7 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
       headTimeoutMs,
       reattachWaitMs: opts.continuity?.waitMs,
       reattachIntervalMs: opts.continuity?.intervalMs,
+      connectGate: icecastGate,
     });
     streams.set(session, socket);
     countBytes(socket, 'stream');

@@ -3,6 +3,7 @@ import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import { errorMessage } from '../../common/errors.js';
 import { isContinuable } from './classify.js';
+import type { ConnectGate } from './connect-gate.js';
 import { IcyReframer, parseMetaint } from './icy-reframer.js';
 import type { RequestHead } from './request-head.js';
 import type { Endpoint } from './source-proxy.js';
@@ -21,6 +22,8 @@ export interface StreamProxyOptions {
   reattachWaitMs?: number;
   /** Pause between re-attach attempts; 250 ms. */
   reattachIntervalMs?: number;
+  /** Shared by every listener of the upstream: connects queue here rather than overflow its backlog. */
+  connectGate?: ConnectGate;
 }
 
 export interface StreamSession {
@@ -73,6 +76,7 @@ export function proxyStream(
   let reframer: IcyReframer | undefined;
   let reattachDeadline = 0;
   let firstAttempts = 0;
+  let leaveGate: (() => void) | undefined;
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => (resolveClosed = r));
 
@@ -93,8 +97,19 @@ export function proxyStream(
     retryTimer = undefined;
     if (done) return;
     if (!answered) firstAttempts++;
+    if (opts.connectGate) leaveGate = opts.connectGate.enter(connectUpstream);
+    else connectUpstream(() => {});
+  }
+
+  /** `release`: the connect slot, given back once Icecast answered or the attempt failed. */
+  function connectUpstream(release: () => void): void {
+    if (done) {
+      release();
+      return;
+    }
     const sock = connect({ host: opts.upstream.host, port: opts.upstream.port });
     upstream = sock;
+    sock.once('close', release);
     sock.setNoDelay(true);
     let buf: Buffer = Buffer.alloc(0);
     let gotHead = false;
@@ -121,6 +136,7 @@ export function proxyStream(
         return;
       }
       clearTimeout(headTimer);
+      release();
       if (parsed.kind === 'invalid') {
         sock.destroy();
         upstreamFailed(sock, `upstream answer unreadable: ${parsed.reason}`);
@@ -239,6 +255,7 @@ export function proxyStream(
   }
 
   function cleanup(): void {
+    leaveGate?.();
     clearTimeout(retryTimer);
     clearTimeout(headTimer);
     upstream?.destroy();
