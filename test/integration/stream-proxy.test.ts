@@ -129,7 +129,7 @@ test('with no source coming back the listener is closed after the bounded wait',
   t.diagnostic(`listener held ${held} ms before giving up`);
 });
 
-test('a burst of listeners opens at most 4 connections to Icecast at a time, and every one is served', async (t) => {
+test('a burst of listeners opens at most icecastConnectsInFlight connections to Icecast at a time, all served', async (t) => {
   // An upstream that answers each request head 30 ms after it arrived, counting the
   // connections that are open but not yet answered (what overflows Icecast's backlog of 5).
   let unanswered = 0;
@@ -149,7 +149,7 @@ test('a burst of listeners opens at most 4 connections to Icecast at a time, and
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   t.after(() => upstream.close());
   const port = (upstream.address() as AddressInfo).port;
-  const door = await startDoor({ localIcecast: { host: '127.0.0.1', port } });
+  const door = await startDoor({ localIcecast: { host: '127.0.0.1', port }, limits: { icecastConnectsInFlight: 4 } });
   t.after(() => door.close());
 
   const listeners = Array.from({ length: 40 }, () => new RawClient(door.port));

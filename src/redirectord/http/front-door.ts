@@ -27,7 +27,7 @@ export interface FrontDoorLimits {
   maxConnectionsPerIp?: number;
   /** Connect timeout towards the master's Icecast. 5 s. */
   upstreamConnectTimeoutMs?: number;
-  /** Listener connections being opened to the local Icecast at once (its backlog is 5). 4. */
+  /** Listener connections waiting for the local Icecast's answer at once (its backlog is 5). 16. */
   icecastConnectsInFlight?: number;
 }
 
@@ -99,7 +99,7 @@ export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
   const maxPendingHeads = opts.limits?.maxPendingHeads ?? 512;
   const maxPerIp = opts.limits?.maxConnectionsPerIp ?? 256;
   const connectTimeoutMs = opts.limits?.upstreamConnectTimeoutMs ?? 5000;
-  const icecastGate = new ConnectGate(opts.limits?.icecastConnectsInFlight ?? 4);
+  const icecastGate = new ConnectGate(opts.limits?.icecastConnectsInFlight ?? 16);
   const { log, metrics } = opts;
 
   const perIp = new Map<string, number>();
