@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { connect, type Socket } from 'node:net';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, rm, chmod } from 'node:fs/promises';
+import { mkdtemp, rm, chmod, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/common/logger.js';
@@ -10,6 +10,7 @@ import { createFrontDoor, type FrontDoor, type FrontDoorOptions } from '../../sr
 import type { Endpoint } from '../../src/redirectord/http/source-proxy.js';
 import { freePort } from '../support/ports.js';
 import { icecastSources } from '../support/icecast.js';
+import { startProcess, type Managed } from '../support/processes.js';
 
 /** Shared by the front-door, source-proxy and stream-proxy integration tests. */
 export { RecordingMetrics } from '../support/fixtures.js';
@@ -109,6 +110,28 @@ export async function makeMp3(seconds: number): Promise<{ dir: string; file: str
   ]);
   await chmod(file, 0o644);
   return { dir, file, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * ezstream (libshout, with its TLS probe first) streaming an MP3 file once through the front
+ * door on `port`. Its config holds the password, so it is written beside the file, mode 0600.
+ */
+export async function startEzstream(o: { port: number; password: string; mount: string; mp3: { dir: string; file: string } }): Promise<Managed> {
+  const config = join(o.mp3.dir, 'ezstream.xml');
+  await writeFile(
+    config,
+    `<?xml version="1.0" encoding="UTF-8"?>
+<ezstream>
+  <servers><server><protocol>HTTP</protocol><hostname>127.0.0.1</hostname><port>${o.port}</port>
+    <user>source</user><password>${o.password}</password><tls>May</tls></server></servers>
+  <streams><stream><mountpoint>${o.mount}</mountpoint><format>MP3</format><public>No</public></stream></streams>
+  <intakes><intake><type>file</type><filename>${o.mp3.file}</filename><stream_once>Yes</stream_once></intake></intakes>
+</ezstream>
+`,
+    { mode: 0o600 },
+  );
+  await chmod(config, 0o600);
+  return startProcess('ezstream', ['-c', config]);
 }
 
 /** Icecast's mounts from its public status page (mount path -> stats). */

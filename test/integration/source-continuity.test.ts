@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startIcecast, type TestIcecast } from '../support/icecast.js';
@@ -11,7 +11,7 @@ import { startProcess, type Managed } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { loadCaptures } from '../support/captures.js';
 import type { Endpoint } from '../../src/redirectord/http/source-proxy.js';
-import { RawClient, feed, icecastMounts, makeMp3, startDoor, type Door } from './front-door-harness.js';
+import { RawClient, feed, icecastMounts, makeMp3, startDoor, startEzstream, type Door } from './front-door-harness.js';
 
 /**
  * Source continuity: a streaming MP3 source client is kept open across the death of its
@@ -167,20 +167,7 @@ test('the master dies (kill -9): ffmpeg is held, never exits, and streams on B o
 
 test('a libshout client (ezstream) survives its master\'s death the same way', async () => {
   setMaster(d, ep(b));
-  const config = join(mp3.dir, 'ezstream.xml');
-  await writeFile(
-    config,
-    `<?xml version="1.0" encoding="UTF-8"?>
-<ezstream>
-  <servers><server><protocol>HTTP</protocol><hostname>127.0.0.1</hostname><port>${d.port}</port>
-    <user>source</user><password>${PW}</password><tls>May</tls></server></servers>
-  <streams><stream><mountpoint>/live.mp3</mountpoint><format>MP3</format><public>No</public></stream></streams>
-  <intakes><intake><type>file</type><filename>${mp3.file}</filename><stream_once>Yes</stream_once></intake></intakes>
-</ezstream>
-`,
-  );
-  await chmod(config, 0o600);
-  const ez = startProcess('ezstream', ['-c', config]);
+  const ez = await startEzstream({ port: d.port, password: PW, mount: '/live.mp3', mp3 });
   procs.push(ez);
   await waitFor('live on B', () => hasMount(b, '/live.mp3'), { timeoutMs: 10_000 });
   const holds = d.metrics.count('source_proxy.hold');

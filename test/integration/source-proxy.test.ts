@@ -1,7 +1,5 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, chmod } from 'node:fs/promises';
-import { join } from 'node:path';
 import { startIcecast, type TestIcecast } from '../support/icecast.js';
 import { startProcess, type Managed } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
@@ -14,6 +12,7 @@ import {
   icecastMounts,
   makeMp3,
   startDoor,
+  startEzstream,
   type Door,
 } from './front-door-harness.js';
 
@@ -194,21 +193,8 @@ test('a wrong password: the client sees Icecast\'s 401 and no source appears', a
 });
 
 test('ezstream (libshout with its TLS probe) streams through the front door', async () => {
-  const config = join(mp3.dir, 'ezstream.xml');
-  await writeFile(
-    config,
-    `<?xml version="1.0" encoding="UTF-8"?>
-<ezstream>
-  <servers><server><protocol>HTTP</protocol><hostname>127.0.0.1</hostname><port>${d.port}</port>
-    <user>source</user><password>srcpw</password><tls>May</tls></server></servers>
-  <streams><stream><mountpoint>/ez.mp3</mountpoint><format>MP3</format><public>No</public></stream></streams>
-  <intakes><intake><type>file</type><filename>${mp3.file}</filename><stream_once>Yes</stream_once></intake></intakes>
-</ezstream>
-`,
-  );
-  await chmod(config, 0o600);
   const probesBefore = d.metrics.count('front_door.source');
-  const ez = startProcess('ezstream', ['-c', config]);
+  const ez = await startEzstream({ port: d.port, password: 'srcpw', mount: '/ez.mp3', mp3 });
   procs.push(ez);
   await waitFor('ezstream mount live', async () => (await icecastMounts(icecast.url)).has('/ez.mp3'), {
     timeoutMs: 10_000,
