@@ -13,6 +13,7 @@ import {
   listen,
   openSocket,
   rawExchange,
+  assertAlive,
   startStack,
   waitNearBaseline,
   type Baseline,
@@ -47,10 +48,6 @@ after(async () => {
   await Promise.all(extra.map((p) => p.stop('SIGKILL')));
   await stack?.stop();
 });
-
-function alive(): void {
-  assert.equal(stack.redirectord.proc.child.exitCode, null, `redirectord died:\n${stack.redirectord.stderr.join('\n')}`);
-}
 
 function statusOf(r: RawResult): number | undefined {
   const m = /^HTTP\/1\.[01] (\d{3})/.exec(r.data.toString('latin1'));
@@ -102,7 +99,7 @@ test('malformed request lines and headers get a 4xx or a close, never a 5xx, a h
     if (r.data.length > 0) assert.ok(status !== undefined, `non-HTTP answer for ${shown}`);
   });
   assert.ok((summary.get('400') ?? 0) >= 10, `expected 400s, got ${JSON.stringify([...summary])}`);
-  alive();
+  assertAlive(stack.redirectord);
 });
 
 test('huge heads are refused with 431, by the front door and after a hand-over', async () => {
@@ -120,7 +117,7 @@ test('huge heads are refused with 431, by the front door and after a hand-over',
   const text = d.data.toString('latin1');
   assert.match(text, /^HTTP\/1\.1 200/);
   assert.match(text, /HTTP\/1\.1 431/);
-  alive();
+  assertAlive(stack.redirectord);
 });
 
 test('slow heads (slowloris) are cut off by the head timeouts, front door and app alike', async () => {
@@ -149,7 +146,7 @@ test('slow heads (slowloris) are cut off by the head timeouts, front door and ap
     assert.match(r.data.toString('latin1'), /^HTTP\/1\.1 200/);
   }
   assert.ok(elapsed < 16_000, `slow heads were cut after ${elapsed} ms`);
-  alive();
+  assertAlive(stack.redirectord);
 });
 
 test('thousands of idle sockets: the pending-head cap evicts the oldest, real clients still get in', async () => {
@@ -184,7 +181,7 @@ test('thousands of idle sockets: the pending-head cap evicts the oldest, real cl
   } finally {
     for (const s of sockets) s.destroy();
   }
-  alive();
+  assertAlive(stack.redirectord);
 });
 
 test('pipelined garbage after a valid request does not leak into another request', async () => {
@@ -219,7 +216,7 @@ test('pipelined garbage after a valid request does not leak into another request
   const t3 = r3.data.toString('latin1');
   assert.match(t3, /^HTTP\/1\.[01] 404/, t3.slice(0, 200)); // no source yet: Icecast's 404
   assert.doesNotMatch(t3, /icestats|<\?xml/);
-  alive();
+  assertAlive(stack.redirectord);
 });
 
 test('mount paths with "..", encoded slashes, NUL bytes and admin tricks never reach Icecast admin or files', async () => {
@@ -261,7 +258,7 @@ test('mount paths with "..", encoded slashes, NUL bytes and admin tricks never r
   // A raw NUL byte inside the request-target is not HTTP at all.
   const nul = await rawExchange(port, [Buffer.from('GET /_stream/live.mp3\x00/../admin/stats HTTP/1.1\r\nHost: x\r\n\r\n', 'latin1')]);
   assert.equal(statusOf(nul), 400);
-  alive();
+  assertAlive(stack.redirectord);
 });
 
 test('a burst of random and mutated DNS packets at the daemon; valid queries still answered (UDP and TCP)', async () => {
@@ -322,7 +319,7 @@ test('a burst of random and mutated DNS packets at the daemon; valid queries sti
   assert.equal(p.id, 99);
   assert.equal((p.flags ?? 0) & 0x0f, 0, 'rcode NOERROR');
   udp.close();
-  alive();
+  assertAlive(stack.redirectord);
 });
 
 test('afterwards: a real source and listener work, fds and RSS are back near baseline', async () => {
@@ -337,5 +334,5 @@ test('afterwards: a real source and listener work, fds and RSS are back near bas
   await src.stop('SIGTERM');
   const now = await waitNearBaseline(stack.redirectord.pid, base);
   console.log(`# baseline fds ${base.fds} rss ${base.rssKb} kB; after ${now.fds} fds, ${now.rssKb} kB`);
-  alive();
+  assertAlive(stack.redirectord);
 });

@@ -15,6 +15,7 @@ import {
   rawExchange,
   rssKb,
   scrape,
+  assertAlive,
   startStack,
   waitNearBaseline,
   type Baseline,
@@ -45,10 +46,6 @@ after(async () => {
   await Promise.all(extra.map((p) => p.stop('SIGKILL')));
   await stack?.stop();
 });
-
-function alive(): void {
-  assert.equal(stack.redirectord.proc.child.exitCode, null, `redirectord died:\n${stack.redirectord.stderr.join('\n')}`);
-}
 
 async function noSource(): Promise<boolean> {
   return !(await icecastSources(stack.icecast)).has(MOUNT);
@@ -109,7 +106,7 @@ test('junk before the head is never taken for a source', async () => {
     assert.ok(r.closed || text.length > 0, `case ${i} hangs`);
   }
   assert.ok(await noSource(), 'Icecast shows a source');
-  alive();
+  assertAlive(stack.redirectord);
 });
 
 test('junk after the head: Icecast runs the dialogue; wrong credentials forward nothing', async () => {
@@ -134,7 +131,7 @@ test('junk after the head: Icecast runs the dialogue; wrong credentials forward 
   });
   assert.doesNotMatch(legacy.data.toString('latin1'), /HTTP\/1\.[01] 200/);
   assert.ok(await noSource());
-  alive();
+  assertAlive(stack.redirectord);
 });
 
 test('sources that never send a byte, or stop after the head, are closed by the timeouts', async () => {
@@ -153,7 +150,7 @@ test('sources that never send a byte, or stop after the head, are closed by the 
   assert.ok(elapsed < 20_000, `silent sources were held ${elapsed} ms`);
   await waitFor('no sources left', async () => (await scrape(stack.redirectord.metricsPort)).get('autoradio_front_door_sources') === 0);
   await waitFor('Icecast released the mount', noSource, { timeoutMs: 5000 });
-  alive();
+  assertAlive(stack.redirectord);
 });
 
 test('a source sending far faster than real time: memory stays bounded, listeners still served', async () => {
@@ -200,7 +197,7 @@ test('a source sending far faster than real time: memory stays bounded, listener
     const n = (await scrape(stack.redirectord.metricsPort)).get('autoradio_front_door_bytes_total{direction="in",kind="source"}') ?? 0;
     return n >= 1_000_000;
   }, { timeoutMs: 5000 });
-  alive();
+  assertAlive(stack.redirectord);
 });
 
 test('afterwards: a real source and listener work, fds and RSS are back near baseline', async () => {
@@ -215,5 +212,5 @@ test('afterwards: a real source and listener work, fds and RSS are back near bas
   await src.stop('SIGTERM');
   const now = await waitNearBaseline(stack.redirectord.pid, base);
   console.log(`# baseline fds ${base.fds} rss ${base.rssKb} kB; after ${now.fds} fds (${fdCount(stack.redirectord.pid)}), ${now.rssKb} kB`);
-  alive();
+  assertAlive(stack.redirectord);
 });

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -240,6 +241,11 @@ export function rssKb(pid: number): number {
   const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`no VmRSS for ${pid}`);
   return Number(m[1]);
+}
+
+/** Fails with the daemon's stderr if it has exited. */
+export function assertAlive(d: Daemon, name = 'redirectord'): void {
+  assert.equal(d.proc.child.exitCode, null, `${name} died:\n${d.stderr.join('\n')}`);
 }
 
 export interface Baseline {
