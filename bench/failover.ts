@@ -1,6 +1,6 @@
 import { Cluster, type ClusterNode } from '../test/support/cluster.js';
 import { waitFor } from '../test/support/wait.js';
-import { configMentions, missingPrograms, startListener, startSource, waitServedEverywhere } from '../test/cluster/setup.js';
+import { configMentions, measureMasterCrash, missingPrograms, startListener, startSource, waitServedEverywhere } from '../test/cluster/setup.js';
 import { benchArgs, machine, numFlag, onCleanup, percentile, report, round, runBench } from './lib/common.js';
 
 /**
@@ -75,23 +75,20 @@ runBench('failover', async () => {
     const listeners = survivors.map((n) => startListener(c, `http://${n.ip}/_stream${liveCreds.path}`));
     try {
       await waitFor('listeners receiving', () => listeners.every((l) => l.receiving()), { timeoutMs: 20_000 });
-      const startsBefore = source.starts;
-      const t0 = Date.now();
-      await c.killNode(victim);
-      await waitFor('a new master', async () => {
-        const now = await masterName(c, survivors);
-        return now !== undefined && now !== victim.name;
-      }, { timeoutMs: 60_000, intervalMs: 50 });
-      const electedMs = Date.now() - t0;
-      await waitFor('listeners receiving audio again', () => listeners.every((l) => l.lastDataAt > t0 + electedMs && l.receiving()), {
-        timeoutMs: 60_000,
-        intervalMs: 50,
+      const r = await measureMasterCrash(c, {
+        master: victim,
+        survivors,
+        listeners,
+        source,
+        kill: () => c.killNode(victim),
+        electionTimeoutMs: 60_000,
+        audioTimeoutMs: 60_000,
       });
-      crash.newMasterMs.push(electedMs);
-      crash.audioBackMs.push(Date.now() - t0);
-      crash.gapMs.push(Math.max(...listeners.map((l) => l.maxGapSince(t0))));
-      crash.disconnects += listeners.reduce((a, l) => a + l.disconnects, 0);
-      crash.sourceReconnects += source.starts - startsBefore;
+      crash.newMasterMs.push(r.electedMs);
+      crash.audioBackMs.push(r.audioBackMs);
+      crash.gapMs.push(r.gapMs);
+      crash.disconnects += r.disconnects;
+      crash.sourceReconnects += r.sourceReconnects;
     } finally {
       await Promise.all([...listeners.map((l) => l.stop()), source.stop()]);
     }

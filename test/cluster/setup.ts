@@ -93,3 +93,54 @@ export async function liveMount(c: Cluster, mount: string, front: ClusterNode) {
   }
   return { creds: created, source };
 }
+
+export interface MasterCrashResult {
+  newMaster: string;
+  electedMs: number;
+  audioBackMs: number;
+  /** The longest pause any listener saw since the crash. */
+  gapMs: number;
+  disconnects: number;
+  sourceReconnects: number;
+}
+
+/**
+ * Crashes the master with `kill`, then times the election among `survivors` (read through their
+ * own etcd members) and the moment every listener receives audio again. `afterElection` runs
+ * between the two (e.g. a wait for the mount to be served again).
+ */
+export async function measureMasterCrash(
+  c: Cluster,
+  o: {
+    master: ClusterNode;
+    survivors: readonly ClusterNode[];
+    listeners: readonly ListenerMonitor[];
+    source: SourceLoop;
+    kill: () => Promise<void>;
+    electionTimeoutMs: number;
+    audioTimeoutMs: number;
+    afterElection?: () => Promise<void>;
+  },
+): Promise<MasterCrashResult> {
+  const startsBefore = o.source.starts;
+  const t0 = Date.now();
+  await o.kill();
+  const next = await waitFor('a new master', async () => {
+    const m = await c.master({ endpoints: o.survivors.map((n) => n.etcdUrl) }).catch(() => undefined);
+    return m && m.name !== o.master.name ? m : undefined;
+  }, { timeoutMs: o.electionTimeoutMs, intervalMs: 50 });
+  const electedMs = Date.now() - t0;
+  await o.afterElection?.();
+  await waitFor('listeners receiving audio again', () => o.listeners.every((l) => l.lastDataAt > t0 + electedMs && l.receiving()), {
+    timeoutMs: o.audioTimeoutMs,
+    intervalMs: 50,
+  });
+  return {
+    newMaster: next.name,
+    electedMs,
+    audioBackMs: Date.now() - t0,
+    gapMs: Math.max(...o.listeners.map((l) => l.maxGapSince(t0))),
+    disconnects: o.listeners.reduce((a, l) => a + l.disconnects, 0),
+    sourceReconnects: o.source.starts - startsBefore,
+  };
+}

@@ -21,12 +21,12 @@ export class ConnectGate {
   enter(start: (release: () => void) => void): () => void {
     let state: 'waiting' | 'running' | 'done' = 'waiting';
     const release = (): void => {
-      if (state === 'running') {
+      const held = state === 'running';
+      state = 'done';
+      if (held) {
         this.inFlight--;
-        state = 'done';
         this.startWaiting();
       }
-      state = 'done';
     };
     const run = (): void => {
       if (state !== 'waiting') return;
