@@ -12,16 +12,14 @@ import { parsePolicy } from './balancer/policy.js';
 import { Balancer } from './balancer/balancer.js';
 import { buildHttpApp } from './http/app.js';
 import { createFrontDoor } from './http/front-door.js';
-import type { Endpoint } from './http/source-proxy.js';
+import { masterIcecast, type HostPort } from '../coordination/host-port.js';
 import { startDnsServer } from './dns/server.js';
 import { registerClusterGauges } from './cluster-metrics.js';
 import { parseRedirectordOptions } from './options.js';
 
-/** The master's Icecast as seen from here: sources are spliced to it. */
-export function masterEndpoint(state: ClusterState): Endpoint | undefined {
-  const master = state.master;
-  const host = master?.addresses[0];
-  return master && host ? { host, port: master.icecastPort } : undefined;
+/** The master's Icecast as seen from this node: sources are spliced to it. */
+function masterFrom(state: ClusterState, nodeName: string, ownAddresses: readonly string[]): HostPort | undefined {
+  return masterIcecast(state.master, state.nodes.get(nodeName)?.addresses ?? ownAddresses);
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -73,7 +71,7 @@ export async function main(argv: string[]): Promise<void> {
   });
   const frontDoor = createFrontDoor({
     httpServer: server,
-    master: () => masterEndpoint(view.current()),
+    master: () => masterFrom(view.current(), opts.name, opts.ip ?? []),
     localIcecast: { host: opts.icecastHost, port: opts.icecastPort },
     log: log.child({ component: 'front-door' }),
     metrics,
@@ -82,7 +80,7 @@ export async function main(argv: string[]): Promise<void> {
     isMount: (path) => view.current().mounts.has(path),
   });
   // The name counts too: a new master on the same address is still a master change.
-  const masterKey = (state: ClusterState) => JSON.stringify([state.master?.name, masterEndpoint(state)]);
+  const masterKey = (state: ClusterState) => JSON.stringify([state.master?.name, masterFrom(state, opts.name, opts.ip ?? [])]);
   let lastMaster = masterKey(view.current());
   view.onChange((state) => {
     const now = masterKey(state);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/common/logger.js';
 import { createFrontDoor, type FrontDoor, type FrontDoorOptions } from '../../src/redirectord/http/front-door.js';
-import type { Endpoint } from '../../src/redirectord/http/source-proxy.js';
+import type { HostPort } from '../../src/coordination/host-port.js';
 import { freePort } from '../support/ports.js';
 import { icecastSources } from '../support/icecast.js';
 import { startProcess, type Managed } from '../support/processes.js';
@@ -23,7 +23,7 @@ export interface Door {
   metrics: RecordingMetrics;
   httpServer: HttpServer;
   /** Mutable: what `master()` answers. */
-  master: { current: Endpoint | undefined };
+  master: { current: HostPort | undefined };
   close(): Promise<void>;
 }
 
@@ -39,8 +39,8 @@ export function echoApp(req: IncomingMessage, res: ServerResponse): void {
 }
 
 export async function startDoor(o: {
-  master?: Endpoint;
-  localIcecast?: Endpoint;
+  master?: HostPort;
+  localIcecast?: HostPort;
   limits?: FrontDoorOptions['limits'];
   continuity?: FrontDoorOptions['continuity'];
   app?: (req: IncomingMessage, res: ServerResponse) => void;

@@ -10,7 +10,7 @@ import { startIcecast, type TestIcecast } from '../support/icecast.js';
 import { startProcess, type Managed } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { loadCaptures } from '../support/captures.js';
-import type { Endpoint } from '../../src/redirectord/http/source-proxy.js';
+import type { HostPort } from '../../src/coordination/host-port.js';
 import { RawClient, feed, icecastMounts, makeMp3, startDoor, startEzstream, type Door } from './front-door-harness.js';
 
 /**
@@ -37,9 +37,9 @@ let d: Door;
 let mp3: Awaited<ReturnType<typeof makeMp3>>;
 const procs: Managed[] = [];
 
-const ep = (i: TestIcecast): Endpoint => ({ host: i.host, port: i.port });
+const ep = (i: TestIcecast): HostPort => ({ host: i.host, port: i.port });
 
-function setMaster(door: Door, to: Endpoint | undefined): void {
+function setMaster(door: Door, to: HostPort | undefined): void {
   door.master.current = to;
   door.door.onMasterChange();
 }

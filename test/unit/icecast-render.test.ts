@@ -7,12 +7,12 @@ import {
   MASTER_UPDATE_INTERVAL_S,
   escapeXml,
   parseRelayUrl,
-  pickMasterAddress,
   renderIcecastConfig,
   unusedSourcePassword,
   type IcecastNodeSettings,
   type RenderInput,
 } from '../../src/radiod/icecast/render.js';
+import { masterIcecast } from '../../src/coordination/host-port.js';
 import { child, childText, children, parseXml, type XmlElement } from '../../src/radiod/icecast/xml.js';
 
 const secrets = { adminPassword: 'admin-secret-0123456789', relayPassword: 'relay-secret-0123456789' };
@@ -130,9 +130,11 @@ test('non-master without a master, or seeing itself as master in a stale view: n
 
 test('master address of our own family is preferred', () => {
   const m = { name: 'm', addresses: ['2001:db8::1', '192.0.2.1'], icecastPort: 8000 };
-  assert.equal(pickMasterAddress(m, ['192.0.2.9']), '192.0.2.1');
-  assert.equal(pickMasterAddress(m, ['2001:db8::9']), '2001:db8::1');
-  assert.equal(pickMasterAddress(m, []), '2001:db8::1');
+  assert.deepEqual(masterIcecast(m, ['192.0.2.9']), { host: '192.0.2.1', port: 8000 });
+  assert.deepEqual(masterIcecast(m, ['2001:db8::9']), { host: '2001:db8::1', port: 8000 });
+  assert.deepEqual(masterIcecast(m, []), { host: '2001:db8::1', port: 8000 });
+  assert.equal(masterIcecast(undefined, []), undefined);
+  assert.equal(masterIcecast({ ...m, addresses: [] }, []), undefined);
   const root = render({ master: m, state: { mounts: mounts(live) } });
   assert.equal(childText(relays(root).get('/live.mp3')!, 'server'), '192.0.2.1');
 });

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import type { ClusterState, MasterInfo } from '../../src/coordination/cluster-state.js';
 import type { Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
+import { masterIcecast } from '../../src/coordination/host-port.js';
 import {
   DEFAULT_SPREAD,
   campaignDelayMs,
   fairShare,
-  masterEndpoint,
   runAction,
   wantedTranscoders,
 } from '../../src/radiod/transcoder/plan.js';
@@ -34,7 +34,7 @@ function state(mounts: Mount[], m: MasterInfo | null = master, nodes: string[] =
 }
 
 test('only transcoding mounts are wanted, pointed at the master', () => {
-  const { specs, refused } = wantedTranscoders(state([main, low]));
+  const { specs, refused } = wantedTranscoders(state([main, low]), []);
   assert.deepEqual([...specs.keys()], ['/low.mp3']);
   assert.equal(refused.size, 0);
   const spec = specs.get('/low.mp3')!;
@@ -49,21 +49,21 @@ test('only transcoding mounts are wanted, pointed at the master', () => {
 });
 
 test('without a master the mount is still wanted (campaign) but has nothing to run', () => {
-  const spec = wantedTranscoders(state([main, low], null)).specs.get('/low.mp3')!;
+  const spec = wantedTranscoders(state([main, low], null), []).specs.get('/low.mp3')!;
   assert.equal(spec.endpoints, undefined);
   assert.equal(runAction(spec, true, undefined), 'idle');
-  assert.equal(masterEndpoint({ ...master, addresses: [] }), undefined);
+  assert.equal(masterIcecast({ ...master, addresses: [] }, []), undefined);
 });
 
 test('mounts no liquidsoap can run are refused, not campaigned for', () => {
   const bad: Mount = { ...low, path: '/bad.mp3', transcoding: { ...low.transcoding!, bitrate: 9999 } };
-  const { specs, refused } = wantedTranscoders(state([main, low, bad]));
+  const { specs, refused } = wantedTranscoders(state([main, low, bad]), []);
   assert.deepEqual([...specs.keys()], ['/low.mp3']);
   assert.match(refused.get('/bad.mp3')!, /bitrate 9999/);
 });
 
 test('the fingerprint changes with parameters, credentials and master, and only then', () => {
-  const fp = (s: ClusterState) => wantedTranscoders(s).specs.get('/low.mp3')!.fingerprint;
+  const fp = (s: ClusterState) => wantedTranscoders(s, []).specs.get('/low.mp3')!.fingerprint;
   const base = fp(state([main, low]));
   assert.equal(fp(state([main, low], master, ['n1'])), base, 'membership alone does not restart');
   assert.equal(fp(state([main, { ...low, fallback: '/main.mp3' }])), base, 'fallback is Icecast business');
@@ -81,7 +81,7 @@ test('the fingerprint changes with parameters, credentials and master, and only 
 });
 
 test('runAction: run only while leading, restart on a new fingerprint', () => {
-  const spec = wantedTranscoders(state([main, low])).specs.get('/low.mp3')!;
+  const spec = wantedTranscoders(state([main, low]), []).specs.get('/low.mp3')!;
   assert.equal(runAction(spec, true, undefined), 'start');
   assert.equal(runAction(spec, false, undefined), 'idle');
   assert.equal(runAction(spec, true, spec.fingerprint), 'keep');

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { ClusterState, MasterInfo } from '../../coordination/cluster-state.js';
+import { masterIcecast } from '../../coordination/host-port.js';
 import type { IcecastSecrets } from '../../coordination/icecast-secrets.js';
 import type { Mount } from '../../coordination/mount.js';
 
@@ -106,12 +106,6 @@ export function unusedSourcePassword(secrets: IcecastSecrets): string {
   return createHash('sha256').update(`autoradio-global-source:${secrets.adminPassword}`).digest('base64url');
 }
 
-/** The master address to connect to: one of the same family as ours when possible. */
-export function pickMasterAddress(master: MasterInfo, ownAddresses: readonly string[]): string | undefined {
-  const ownFamilies = new Set(ownAddresses.map((a) => isIP(a)).filter((f) => f !== 0));
-  return master.addresses.find((a) => ownFamilies.has(isIP(a))) ?? master.addresses[0];
-}
-
 export interface RelayTarget {
   server: string;
   port: number;
@@ -187,9 +181,10 @@ export function renderIcecastConfig(input: RenderInput): string {
   // Each mount is one source (or relay); a few extra let a source reconnect before the old one timed out.
   const sources = Math.max(16, mounts.length * 2 + 8);
 
+  const masterAt = masterIcecast(input.master, node.addresses);
   const upstream =
-    !isMaster && input.master !== undefined && input.master.name !== node.name
-      ? { server: pickMasterAddress(input.master, node.addresses), port: input.master.icecastPort }
+    !isMaster && masterAt !== undefined && input.master?.name !== node.name
+      ? { server: masterAt.host, port: masterAt.port }
       : undefined;
 
   const lines: string[] = [

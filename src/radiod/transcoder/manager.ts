@@ -111,7 +111,7 @@ export class TranscoderManager {
 
   private reconcile(state: ClusterState): void {
     if (this.stopped) return;
-    const { specs, refused } = wantedTranscoders(state);
+    const { specs, refused } = wantedTranscoders(state, state.nodes.get(this.deps.nodeName)?.addresses ?? []);
     this.logRefused(refused);
     for (const entry of [...this.entries.values()]) {
       if (!specs.has(entry.mount)) void this.retire(entry);

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { ClusterState, MasterInfo } from '../../coordination/cluster-state.js';
 import type { TranscodingParams } from '../../coordination/mount.js';
-import { scriptProblems, type IcecastEndpoint, type TranscoderEndpoints } from './script.js';
+import { masterIcecast } from '../../coordination/host-port.js';
+import { scriptProblems, type TranscoderEndpoints } from './script.js';
 
 /**
  * Which transcoders the cluster wants, what each must be started with, and how long this node
@@ -27,17 +28,10 @@ export interface WantedTranscoders {
   refused: Map<string, string>;
 }
 
-/** Where the master's Icecast listens, from its election value. */
-export function masterEndpoint(master: MasterInfo | undefined): IcecastEndpoint | undefined {
-  const host = master?.addresses[0];
-  if (!master || !host) return undefined;
-  return { host, port: master.icecastPort };
-}
-
-export function wantedTranscoders(state: ClusterState): WantedTranscoders {
+export function wantedTranscoders(state: ClusterState, ownAddresses: readonly string[]): WantedTranscoders {
   const specs = new Map<string, TranscoderSpec>();
   const refused = new Map<string, string>();
-  const icecast = masterEndpoint(state.master);
+  const icecast = masterIcecast(state.master, ownAddresses);
   for (const mount of state.mounts.values()) {
     const params = mount.transcoding;
     if (!params) continue;

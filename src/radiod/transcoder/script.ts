@@ -1,3 +1,4 @@
+import type { HostPort } from '../../coordination/host-port.js';
 import { isIP } from 'node:net';
 import { AutoradioError, ErrorCode } from '../../common/errors.js';
 import {
@@ -30,15 +31,10 @@ export function codecSupported(codec: string): codec is Codec {
   return (SUPPORTED_CODECS as readonly string[]).includes(codec);
 }
 
-export interface IcecastEndpoint {
-  /** IP address or DNS name of the Icecast server. */
-  host: string;
-  port: number;
-}
 
 export interface TranscoderEndpoints {
   /** The master's Icecast: the source mount is read from it and the result is sent to it. */
-  icecast: IcecastEndpoint;
+  icecast: HostPort;
   /** Mount the audio is read from. */
   sourceMount: string;
   /** Mount the re-encoded stream is sent to, with that mount's source credentials. */

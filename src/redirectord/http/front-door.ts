@@ -5,7 +5,9 @@ import type { Metrics } from '../../common/metrics.js';
 import { classifyRequest } from './classify.js';
 import { isPlainListenerHead } from './listener-decision.js';
 import { looksLikeRequestStart, parseRequestHead, type RequestHead } from './request-head.js';
-import { answerAndClose, proxySource, type Endpoint, type SourceSession } from './source-proxy.js';
+import type { HostPort } from '../../coordination/host-port.js';
+import { proxySource, type SourceSession } from './source-proxy.js';
+import { answerAndClose } from './sockets.js';
 import { proxyStream, type StreamSession } from './stream-proxy.js';
 import { ConnectGate } from './connect-gate.js';
 import { plainResponse, preflightResponse } from './stream-response.js';
@@ -46,8 +48,8 @@ export interface FrontDoorOptions {
   /** The HTTP application's server; it never listens, the front door hands it connections. */
   httpServer: HttpServer;
   /** The current master's Icecast, or undefined while no master is known. */
-  master: () => Endpoint | undefined;
-  localIcecast: Endpoint;
+  master: () => HostPort | undefined;
+  localIcecast: HostPort;
   log: Logger;
   metrics: Metrics;
   limits?: FrontDoorLimits;

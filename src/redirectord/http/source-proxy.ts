@@ -2,14 +2,12 @@ import { connect, type Socket } from 'node:net';
 import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import { errorMessage } from '../../common/errors.js';
+import { sameHostPort, type HostPort } from '../../coordination/host-port.js';
 import type { RequestHead } from './request-head.js';
 import { isHoldableSourceRequest, readSourceReply } from './source-reply.js';
 import { plainResponse } from './stream-response.js';
+import { answerAndClose } from './sockets.js';
 
-export interface Endpoint {
-  host: string;
-  port: number;
-}
 
 export interface SourceProxyOptions {
   log: Logger;
@@ -21,7 +19,7 @@ export interface SourceProxyOptions {
   /** The client's first request head (parsed from `buffered`); with `master`, enables holding. */
   head?: RequestHead;
   /** The current master's Icecast, read again on every re-attach attempt. */
-  master?: () => Endpoint | undefined;
+  master?: () => HostPort | undefined;
   /** Longest hold of a streaming client while no master takes its audio; 30 s. 0 disables. */
   holdMs?: number;
   /** Pause between re-attach attempts; 300 ms. */
@@ -34,7 +32,7 @@ export interface SourceProxyOptions {
 
 export interface SourceSession {
   /** The Icecast that gets (or last got) the client's audio. */
-  readonly target: Endpoint;
+  readonly target: HostPort;
   /** Closes both sides at once. */
   close(reason: string): void;
   /**
@@ -66,7 +64,7 @@ const CLIENT_SILENCE_MS = 5000;
 export function proxySource(
   client: Socket,
   buffered: Buffer,
-  initialTarget: Endpoint,
+  initialTarget: HostPort,
   opts: SourceProxyOptions,
 ): SourceSession {
   const connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
@@ -100,7 +98,7 @@ export function proxySource(
   let discarded = 0;
   let attempts = 0;
   let attempt: Socket | undefined;
-  let attemptTarget: Endpoint | undefined;
+  let attemptTarget: HostPort | undefined;
   let attemptTimer: NodeJS.Timeout | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
 
@@ -268,7 +266,7 @@ export function proxySource(
     return Math.max(100, Math.min(ms, holdStart + holdMs - Date.now()));
   }
 
-  function attach(sock: Socket, to: Endpoint): void {
+  function attach(sock: Socket, to: HostPort): void {
     clearTimeout(attemptTimer);
     attempt = undefined;
     upstream = sock;
@@ -365,7 +363,7 @@ export function proxySource(
       }
       // Already held: try the new master now instead of finishing an attempt at the old one.
       const to = master?.();
-      if (attempt && to && attemptTarget && sameEndpoint(to, attemptTarget)) return;
+      if (attempt && to && attemptTarget && sameHostPort(to, attemptTarget)) return;
       if (attempt) {
         const old = attempt;
         attempt = undefined;
@@ -381,25 +379,3 @@ export function proxySource(
 /** A re-attachment lost sooner than this continues the hold it ended. */
 const STABLE_ATTACH_MS = 5000;
 
-function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  return a.host === b.host && a.port === b.port;
-}
-
-/**
- * Writes a final answer and closes: waits briefly for the peer's FIN (unread input would
- * otherwise turn the close into a reset that can eat the answer), then destroys.
- */
-export function answerAndClose(socket: Socket, bytes: Buffer, graceMs = 2000): void {
-  if (socket.destroyed) return;
-  socket.removeAllListeners('data');
-  socket.on('error', () => socket.destroy());
-  socket.end(bytes);
-  socket.resume();
-  const timer = setTimeout(() => socket.destroy(), graceMs);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
-  socket.once('end', () => {
-    if (socket.writableFinished) socket.destroy();
-    else socket.once('finish', () => socket.destroy());
-  });
-}

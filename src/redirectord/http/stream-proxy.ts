@@ -6,13 +6,13 @@ import { isContinuable } from './classify.js';
 import type { ConnectGate } from './connect-gate.js';
 import { IcyReframer, parseMetaint } from './icy-reframer.js';
 import type { RequestHead } from './request-head.js';
-import type { Endpoint } from './source-proxy.js';
-import { answerAndClose } from './source-proxy.js';
+import type { HostPort } from '../../coordination/host-port.js';
+import { answerAndClose } from './sockets.js';
 import { parseResponseHead, plainResponse, withCorsHeaders, type ResponseHead } from './stream-response.js';
 
 export interface StreamProxyOptions {
   /** The local Icecast. */
-  upstream: Endpoint;
+  upstream: HostPort;
   log: Logger;
   metrics: Metrics;
   /** Upstream connect plus response head; 10 s. */
