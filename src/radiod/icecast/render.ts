@@ -54,6 +54,34 @@ export interface RenderInput {
 }
 
 /**
+ * What a render depends on besides the node's fixed settings and secrets. `mounts` is compared
+ * by identity: the cluster view hands out the same map for as long as no mount changed.
+ */
+export interface RenderInputs {
+  mounts: ReadonlyMap<string, Mount>;
+  isMaster: boolean;
+  /** Fenced: rendered as master with every source password locked. */
+  fenced: boolean;
+  master: MasterInfo | undefined;
+}
+
+/** Whether `next` would render the same icecast.xml as `previous` did. */
+export function sameRenderInputs(previous: RenderInputs | undefined, next: RenderInputs): boolean {
+  return (
+    previous !== undefined &&
+    previous.mounts === next.mounts &&
+    previous.isMaster === next.isMaster &&
+    previous.fenced === next.fenced &&
+    sameMaster(previous.master, next.master)
+  );
+}
+
+function sameMaster(a: MasterInfo | undefined, b: MasterInfo | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.name === b.name && a.icecastPort === b.icecastPort && a.addresses.join() === b.addresses.join();
+}
+
+/**
  * A relay retries once about a second after losing its upstream, then waits this long
  * (Icecast's default is 120 s). Short, so a relay picks up the new master's stream within
  * seconds of a failover even if no reload reaches it.
