@@ -202,110 +202,102 @@ function relaySection(localMount: string, t: RelayTarget): string[] {
   return ['<relay>', ...indent(body, 1), '</relay>'];
 }
 
-export function renderIcecastConfig(input: RenderInput): string {
-  const { node, secrets, isMaster } = input;
-  const mounts = sortedMounts(input.state.mounts);
-  const clients = node.maxListeners > 0 ? node.maxListeners + mounts.length * 2 + CLIENT_HEADROOM : UNLIMITED_CLIENTS;
+/** Where the relays of a non-master node connect: the master's Icecast, in our IP family. */
+interface Upstream {
+  server: string;
+  port: number;
+}
+
+function upstreamOf(input: RenderInput): Upstream | undefined {
+  if (input.isMaster || input.master === undefined || input.master.name === input.node.name) return undefined;
+  const at = masterIcecast(input.master, input.node.addresses);
+  return at === undefined ? undefined : { server: at.host, port: at.port };
+}
+
+function section(name: string, body: string[]): string[] {
+  return [`<${name}>`, ...indent(body, 1), `</${name}>`];
+}
+
+function limitsSection(node: IcecastNodeSettings, mountCount: number): string[] {
+  const clients = node.maxListeners > 0 ? node.maxListeners + mountCount * 2 + CLIENT_HEADROOM : UNLIMITED_CLIENTS;
   // Each mount is one source (or relay); a few extra let a source reconnect before the old one timed out.
-  const sources = Math.max(16, mounts.length * 2 + 8);
+  const sources = Math.max(16, mountCount * 2 + 8);
+  return section('limits', [
+    el('clients', clients),
+    el('sources', sources),
+    el('queue-size', LIMIT_DEFAULTS.queueSize),
+    el('client-timeout', LIMIT_DEFAULTS.clientTimeout),
+    el('header-timeout', LIMIT_DEFAULTS.headerTimeout),
+    el('source-timeout', LIMIT_DEFAULTS.sourceTimeout),
+    el('burst-on-connect', 1),
+    el('burst-size', LIMIT_DEFAULTS.burstSize),
+  ]);
+}
 
-  const masterAt = masterIcecast(input.master, node.addresses);
-  const upstream =
-    !isMaster && masterAt !== undefined && input.master?.name !== node.name
-      ? { server: masterAt.host, port: masterAt.port }
-      : undefined;
+function authenticationSection(secrets: IcecastSecrets): string[] {
+  return section('authentication', [
+    el('source-password', unusedSourcePassword(secrets)),
+    el('relay-user', RELAY_USER),
+    el('relay-password', secrets.relayPassword),
+    el('admin-user', 'admin'),
+    el('admin-password', secrets.adminPassword),
+  ]);
+}
 
-  const lines: string[] = [
-    '<!-- Written by autoradio radiod; local changes are overwritten. -->',
-    '<icecast>',
-  ];
-  const body: string[] = [
+/** Everything about the server itself: the same whatever the cluster holds, but for the limits. */
+function serverSections(node: IcecastNodeSettings, secrets: IcecastSecrets, mountCount: number): string[] {
+  return [
     el('location', node.name),
     el('admin', `icemaster@${node.hostname}`),
     el('hostname', node.hostname),
-    '<limits>',
-    ...indent(
-      [
-        el('clients', clients),
-        el('sources', sources),
-        el('queue-size', LIMIT_DEFAULTS.queueSize),
-        el('client-timeout', LIMIT_DEFAULTS.clientTimeout),
-        el('header-timeout', LIMIT_DEFAULTS.headerTimeout),
-        el('source-timeout', LIMIT_DEFAULTS.sourceTimeout),
-        el('burst-on-connect', 1),
-        el('burst-size', LIMIT_DEFAULTS.burstSize),
-      ],
-      1,
-    ),
-    '</limits>',
-    '<authentication>',
-    ...indent(
-      [
-        el('source-password', unusedSourcePassword(secrets)),
-        el('relay-user', RELAY_USER),
-        el('relay-password', secrets.relayPassword),
-        el('admin-user', 'admin'),
-        el('admin-password', secrets.adminPassword),
-      ],
-      1,
-    ),
-    '</authentication>',
-    '<listen-socket>',
-    ...indent([el('port', node.icecastPort), ...(node.bindAddress ? [el('bind-address', node.bindAddress)] : [])], 1),
-    '</listen-socket>',
-    '<http-headers>',
-    '  <header name="Access-Control-Allow-Origin" value="*" />',
-    '</http-headers>',
+    ...limitsSection(node, mountCount),
+    ...authenticationSection(secrets),
+    ...section('listen-socket', [el('port', node.icecastPort), ...(node.bindAddress ? [el('bind-address', node.bindAddress)] : [])]),
+    ...section('http-headers', ['<header name="Access-Control-Allow-Origin" value="*" />']),
     el('master-update-interval', MASTER_UPDATE_INTERVAL_S),
     el('fileserve', 1),
-    '<paths>',
-    ...indent(
-      [
-        el('basedir', node.paths.basedir),
-        el('logdir', node.paths.logdir),
-        el('webroot', node.paths.webroot),
-        el('adminroot', node.paths.adminroot),
-        ...(node.paths.pidfile ? [el('pidfile', node.paths.pidfile)] : []),
-        '<alias source="/" destination="/status.xsl"/>',
-      ],
-      1,
-    ),
-    '</paths>',
-    '<logging>',
-    ...indent(
-      [el('accesslog', 'access.log'), el('errorlog', 'error.log'), el('loglevel', node.logLevel ?? 3), el('logsize', 10000)],
-      1,
-    ),
-    '</logging>',
-    '<security>',
-    '  <chroot>0</chroot>',
-    '</security>',
+    ...section('paths', [
+      el('basedir', node.paths.basedir),
+      el('logdir', node.paths.logdir),
+      el('webroot', node.paths.webroot),
+      el('adminroot', node.paths.adminroot),
+      ...(node.paths.pidfile ? [el('pidfile', node.paths.pidfile)] : []),
+      '<alias source="/" destination="/status.xsl"/>',
+    ]),
+    ...section('logging', [
+      el('accesslog', 'access.log'),
+      el('errorlog', 'error.log'),
+      el('loglevel', node.logLevel ?? 3),
+      el('logsize', 10000),
+    ]),
+    ...section('security', [el('chroot', 0)]),
   ];
+}
 
-  for (const m of mounts) {
-    if (isMaster) {
-      const section = mountSection(m, m.relayUrl === undefined);
-      if (section) body.push(...section);
-      if (m.relayUrl !== undefined) {
-        const target = parseRelayUrl(m.relayUrl);
-        if (target) body.push(...relaySection(m.path, target));
-      }
-    } else {
-      const section = mountSection(m, false);
-      if (section) body.push(...section);
-      if (upstream?.server !== undefined) {
-        body.push(
-          ...relaySection(m.path, {
-            server: upstream.server,
-            port: upstream.port,
-            mount: m.path,
-            username: RELAY_USER,
-            password: secrets.relayPassword,
-          }),
-        );
-      }
-    }
-  }
-  lines.push(...indent(body, 1), '</icecast>', '');
-  return lines.join('\n');
+/** On the master: each mount takes its source here, or pulls it from its outside relay URL. */
+function masterMount(m: Mount): string[] {
+  const lines = mountSection(m, m.relayUrl === undefined) ?? [];
+  const target = m.relayUrl === undefined ? undefined : parseRelayUrl(m.relayUrl);
+  return target ? [...lines, ...relaySection(m.path, target)] : lines;
+}
+
+/** Elsewhere: each mount relays the master's (no relay while the master is unknown). */
+function relayedMount(m: Mount, upstream: Upstream | undefined, secrets: IcecastSecrets): string[] {
+  const lines = mountSection(m, false) ?? [];
+  if (upstream === undefined) return lines;
+  return [
+    ...lines,
+    ...relaySection(m.path, { ...upstream, mount: m.path, username: RELAY_USER, password: secrets.relayPassword }),
+  ];
+}
+
+export function renderIcecastConfig(input: RenderInput): string {
+  const { node, secrets, isMaster } = input;
+  const mounts = sortedMounts(input.state.mounts);
+  const upstream = upstreamOf(input);
+  const body = [
+    ...serverSections(node, secrets, mounts.length),
+    ...mounts.flatMap((m) => (isMaster ? masterMount(m) : relayedMount(m, upstream, secrets))),
+  ];
+  return ['<!-- Written by autoradio radiod; local changes are overwritten. -->', '<icecast>', ...indent(body, 1), '</icecast>', ''].join('\n');
 }
