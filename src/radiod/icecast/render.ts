@@ -275,29 +275,38 @@ function serverSections(node: IcecastNodeSettings, secrets: IcecastSecrets, moun
 }
 
 /** On the master: each mount takes its source here, or pulls it from its outside relay URL. */
-function masterMount(m: Mount): string[] {
-  const lines = mountSection(m, m.relayUrl === undefined) ?? [];
+function pushMasterMount(out: string[], m: Mount): void {
+  const section = mountSection(m, m.relayUrl === undefined);
+  if (section) out.push(...section);
   const target = m.relayUrl === undefined ? undefined : parseRelayUrl(m.relayUrl);
-  return target ? [...lines, ...relaySection(m.path, target)] : lines;
+  if (target) out.push(...relaySection(m.path, target));
 }
 
 /** Elsewhere: each mount relays the master's (no relay while the master is unknown). */
-function relayedMount(m: Mount, upstream: Upstream | undefined, secrets: IcecastSecrets): string[] {
-  const lines = mountSection(m, false) ?? [];
-  if (upstream === undefined) return lines;
-  return [
-    ...lines,
-    ...relaySection(m.path, { ...upstream, mount: m.path, username: RELAY_USER, password: secrets.relayPassword }),
-  ];
+function pushRelayedMount(out: string[], m: Mount, upstream: Upstream | undefined, secrets: IcecastSecrets): void {
+  const section = mountSection(m, false);
+  if (section) out.push(...section);
+  if (upstream === undefined) return;
+  out.push(
+    ...relaySection(m.path, {
+      server: upstream.server,
+      port: upstream.port,
+      mount: m.path,
+      username: RELAY_USER,
+      password: secrets.relayPassword,
+    }),
+  );
 }
 
 export function renderIcecastConfig(input: RenderInput): string {
   const { node, secrets, isMaster } = input;
   const mounts = sortedMounts(input.state.mounts);
   const upstream = upstreamOf(input);
-  const body = [
-    ...serverSections(node, secrets, mounts.length),
-    ...mounts.flatMap((m) => (isMaster ? masterMount(m) : relayedMount(m, upstream, secrets))),
-  ];
+  // One array for the whole file: a cluster has 1,000 mounts, and this runs on every mount change.
+  const body = serverSections(node, secrets, mounts.length);
+  for (const m of mounts) {
+    if (isMaster) pushMasterMount(body, m);
+    else pushRelayedMount(body, m, upstream, secrets);
+  }
   return ['<!-- Written by autoradio radiod; local changes are overwritten. -->', '<icecast>', ...indent(body, 1), '</icecast>', ''].join('\n');
 }
