@@ -20,8 +20,8 @@ const WATCH_CREATE_DEADLINE_MS = 5000;
 const RETRY_MS = 500;
 
 /**
- * Where the view's data comes from. `reading`: a full read (and the watch after it) is under
- * way or being retried; the last state stays in force. `watching`: a watch created right after
+ * Where the view's data comes from. `reading`: a full read (and the watch after it, until etcd
+ * confirms it: `confirming`) is under way or being retried; the last state stays in force. `watching`: a watch created right after
  * a full read at revision R, from R + 1, delivers every change since. `stopped`: for good.
  *
  * Only one transition leads into `watching`: a successful full read followed by a confirmed
@@ -32,7 +32,7 @@ const RETRY_MS = 500;
  * limit fails and the library resumes past it. Events are lost silently either way, so the
  * view never lets the library resume: it reads everything again.
  */
-type Phase = { kind: 'reading' } | { kind: 'watching'; watcher: Watcher } | { kind: 'stopped' };
+type Phase = { kind: 'reading'; confirming?: Watcher } | { kind: 'watching'; watcher: Watcher } | { kind: 'stopped' };
 
 /**
  * The watched, in-memory view of the cluster: mounts, live nodes and the master.
@@ -140,9 +140,13 @@ export class ClusterView implements ClusterStateSource {
    */
   private async watchFrom(revision: bigint): Promise<Watcher> {
     const watcher = this.client.watch().prefix(ROOT).startRevision(revision.toString()).watcher();
-    const isCurrent = () => this.phase.kind === 'watching' && this.phase.watcher === watcher;
+    this.phase = { kind: 'reading', confirming: watcher };
+    // Only the newest watcher counts: an abandoned one may still deliver old events.
+    const isCurrent = () =>
+      (this.phase.kind === 'watching' && this.phase.watcher === watcher) ||
+      (this.phase.kind === 'reading' && this.phase.confirming === watcher);
     watcher.on('data', (res) => {
-      if (this.phase.kind === 'stopped') return;
+      if (!isCurrent()) return;
       const changes = res.events.map((e) => toChange(e.type === 'Delete' ? 'delete' : 'put', e.kv));
       if (changes.length === 0) return;
       this.builder.apply(changes, res.header.revision);
@@ -173,6 +177,7 @@ export class ClusterView implements ClusterStateSource {
         watcher.on('connected', onConnected).on('disconnected', onFailed).on('error', onFailed);
       });
     } catch (err) {
+      if (this.phase.kind === 'reading' && this.phase.confirming === watcher) this.phase = { kind: 'reading' };
       abandon(watcher);
       throw err;
     }
@@ -194,6 +199,7 @@ export class ClusterView implements ClusterStateSource {
 
   private enterReading(): void {
     if (this.phase.kind === 'watching') abandon(this.phase.watcher);
+    if (this.phase.kind === 'reading' && this.phase.confirming) abandon(this.phase.confirming);
     if (this.phase.kind !== 'stopped') this.phase = { kind: 'reading' };
   }
 
@@ -230,6 +236,7 @@ export class ClusterView implements ClusterStateSource {
     clearTimeout(this.emitTimer);
     clearInterval(this.probeTimer);
     if (phase.kind === 'watching') await phase.watcher.cancel().catch(() => {});
+    if (phase.kind === 'reading' && phase.confirming) abandon(phase.confirming);
   }
 }
 
