@@ -6,26 +6,33 @@ import { ClusterStateBuilder, type KeyChange } from '../src/coordination/cluster
 import { mountKey, nodeKey } from '../src/coordination/keys.js';
 import type { Mount } from '../src/coordination/mount.js';
 import type { NodeStatus } from '../src/coordination/node-status.js';
-import { Presence } from '../src/coordination/presence.js';
+import { REFRESH_MS } from '../src/coordination/status-publish-policy.js';
 import { Balancer } from '../src/redirectord/balancer/balancer.js';
 import { DEFAULT_LB_POLICY, parsePolicy } from '../src/redirectord/balancer/policy.js';
 import { DEBIAN_ICECAST_PATHS, renderIcecastConfig } from '../src/radiod/icecast/render.js';
 import { benchArgs, cpuSeconds, machine, median, numFlag, onCleanup, report, round, rssBytes, runBench, sleep } from './lib/common.js';
 import { benchEtcd, benchMount, putMounts, quietLog, startRedirectord } from './lib/fixture.js';
 import { wrk } from './lib/wrk.js';
+import { measureStatusLoad } from './lib/status-load.js';
 
 /**
- * The cluster at the size the project aims for: 1,000 mounts and 50 nodes publishing their
- * status every second against one etcd. Measures the pure decisions (icecast.xml render,
- * balancer choice, cluster-view fold and snapshot), etcd's write rate in steady state, and a
- * real redirectord holding that state (RSS, CPU, redirects end to end). Usage:
- *   node --import tsx bench/scale.ts [--quick] [--mounts N] [--nodes N] [--window S]
+ * The cluster at the size the project aims for: 1,000 mounts and 50 nodes polling their
+ * Icecast every second against one etcd. Measures the pure decisions (icecast.xml render,
+ * balancer choice, cluster-view fold and snapshot), etcd's load in steady state (status
+ * revisions and bytes per second, how fast a health change gets out, the database size
+ * projected with the README's compaction), and a real redirectord holding that state (RSS,
+ * CPU, redirects end to end). Usage:
+ *   node --import tsx bench/scale.ts [--quick] [--mounts N] [--nodes N] [--window S] [--etcd-window S]
  */
 
 const args = benchArgs();
 const MOUNTS = numFlag(args, '--mounts', 1000);
 const NODES = numFlag(args, '--nodes', 50);
 const windowS = numFlag(args, '--window', args.quick ? 3 : 20);
+/** Whole refresh periods, so that every node's periodic rewrite falls in the window the same number of times. */
+const etcdWindowS = numFlag(args, '--etcd-window', (args.quick ? 1 : 4) * (REFRESH_MS / 1000));
+/** etcd's default --quota-backend-bytes. */
+const ETCD_DEFAULT_QUOTA_BYTES = 2 * 1024 ** 3;
 const wrkSeconds = args.quick ? 3 : 10;
 const MICRO_MS = args.quick ? 500 : 2000;
 
@@ -67,16 +74,6 @@ function nodeStatus(i: number, mounts: readonly Mount[]): NodeStatus {
     maxBandwidthKbps: 0,
     reportedAt: Date.now(),
   };
-}
-
-async function etcdCounters(url: string): Promise<{ puts: number; revision: number; dbBytes: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const puts = Number(/^etcd_mvcc_put_total (\S+)$/m.exec(text)?.[1] ?? NaN);
-  const dbBytes = Number(/^etcd_mvcc_db_total_size_in_bytes (\S+)$/m.exec(text)?.[1] ?? NaN);
-  const st = (await (await fetch(`${url}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('/').toString('base64') }) })).json()) as {
-    header: { revision: string };
-  };
-  return { puts, revision: Number(st.header.revision), dbBytes };
 }
 
 runBench('scale', async () => {
@@ -129,35 +126,18 @@ runBench('scale', async () => {
   }, MICRO_MS);
   const snapshot = timeIt(() => builder.snapshot(true), MICRO_MS);
 
-  // 4. etcd: the mounts, then 50 presence publishers reporting every second.
+  // 4. etcd: the mounts, then NODES radiod-like publishers in steady state (bench/lib/status-load.ts).
   const { etcd, client } = await benchEtcd();
   const tPut = performance.now();
   await putMounts(client, mounts);
   const putMountsMs = performance.now() - tPut;
-  const presences = statuses.map((s) => new Presence(client, s.name, { ttlSeconds: 10, log: quietLog }));
-  for (const p of presences) p.start();
-  onCleanup(async () => {
-    await Promise.allSettled(presences.map((p) => p.stop()));
-  });
-  let publishing = true;
-  const publishLoop = (async () => {
-    while (publishing) {
-      const t = Date.now();
-      presences.forEach((p, i) => p.publish({ ...statuses[i]!, reportedAt: t }));
-      await sleep(1000);
-    }
-  })();
-  await sleep(2000);
-  const c0 = await etcdCounters(etcd.url);
-  const t0 = Date.now();
-  await sleep(windowS * 1000);
-  const c1 = await etcdCounters(etcd.url);
-  const dt = (Date.now() - t0) / 1000;
-  const etcdPutsPerSec = round((c1.puts - c0.puts) / dt, 1);
-  const revisionsPerSec = round((c1.revision - c0.revision) / dt, 1);
-  // Every report is a new revision of a ~25 KB value: without compaction the database grows.
-  const dbGrowthMiBPerHour = round(((c1.dbBytes - c0.dbBytes) / dt) * 3600 / 1048576, 0);
-  const writtenMiBPerHour = round((((c1.puts - c0.puts) / dt) * JSON.stringify(statuses[0]).length * 3600) / 1048576, 0);
+  const load = await measureStatusLoad({ client, etcdUrl: etcd.url, mounts, nodes: NODES, windowS: etcdWindowS });
+  // Periodic compaction with a 1 h retention keeps at most 1 h of history plus one compaction
+  // period (at most the retention again): 2 h of status revisions, on top of the live data.
+  const retainedS = 2 * 3600;
+  const overhead = Math.max(1, Number.isFinite(load.dbBytesPerValueByte) ? load.dbBytesPerValueByte : 1);
+  const projectedDbBytes = load.dbInUseBytes + load.valueBytesPerSec * retainedS * overhead;
+  const quotaShare = round((projectedDbBytes / ETCD_DEFAULT_QUOTA_BYTES) * 100, 1);
   const etcdRssMiB = round(rssBytes(etcd.process.child.pid!) / 1048576, 1);
 
   // 5. A real redirectord with that state, churning: RSS, CPU, and redirects end to end.
@@ -183,8 +163,6 @@ runBench('scale', async () => {
   const statusRes = await fetch(`${rd.url}/status.json`);
   const statusBytes = (await statusRes.arrayBuffer()).byteLength;
   const statusMs = round(performance.now() - tStatus, 1);
-  publishing = false;
-  await publishLoop;
 
   const result = {
     bench: 'scale',
@@ -196,7 +174,13 @@ runBench('scale', async () => {
     render: { masterMs: round(renderMaster.usPerOp / 1000, 3), relayMs: round(renderRelay.usPerOp / 1000, 3), xmlBytes },
     balancerChooseUs: choose.usPerOp,
     clusterView: { resetMs: round(reset.usPerOp / 1000, 3), applyOneStatusUs: apply.usPerOp, snapshotUs: snapshot.usPerOp },
-    etcd: { putMountsMs: Math.round(putMountsMs), putsPerSec: etcdPutsPerSec, revisionsPerSec, rssMiB: etcdRssMiB, statusBytes: statusValues[0]!.length, dbBytes: c1.dbBytes, dbGrowthMiBPerHour, writtenMiBPerHour },
+    etcd: {
+      putMountsMs: Math.round(putMountsMs),
+      rssMiB: etcdRssMiB,
+      statusLoad: load,
+      projectedDbBytes24h: Math.round(projectedDbBytes),
+      projectedQuotaPct: quotaShare,
+    },
     redirectord: {
       rssIdleMiB: rdRssIdleMiB,
       rssAfterLoadMiB: rdRssAfterMiB,
@@ -210,8 +194,10 @@ runBench('scale', async () => {
     `  icecast.xml render: ${result.render.masterMs} ms as master, ${result.render.relayMs} ms as relay (${xmlBytes} bytes)`,
     `  Balancer.choose over ${NODES} nodes: ${choose.usPerOp} us`,
     `  cluster view: full reset ${result.clusterView.resetMs} ms; one status report applied ${apply.usPerOp} us; snapshot ${snapshot.usPerOp} us`,
-    `  etcd: ${etcdPutsPerSec} puts/s, ${revisionsPerSec} revisions/s in steady state (status value ${statusValues[0]!.length} bytes); etcd RSS ${etcdRssMiB} MiB; ${MOUNTS} mount puts took ${Math.round(putMountsMs)} ms`,
-    `  etcd values written: ${writtenMiBPerHour} MiB/hour; db file grew at ${dbGrowthMiBPerHour} MiB/hour over the window (${round(c1.dbBytes / 1048576, 1)} MiB now)`,
+    `  etcd, steady state over ${load.windowS} s: ${load.revisionsPerSec} status revisions/s, ${round(load.valueBytesPerSec / 1024, 1)} KB/s of values (mean status ${load.meanStatusBytes} bytes); etcd RSS ${etcdRssMiB} MiB; ${MOUNTS} mount puts took ${Math.round(putMountsMs)} ms`,
+    `  a health change (Icecast down) reached etcd ${load.healthPublishMs} ms after it was published`,
+    `  cluster view: ${load.viewChanges} changes in the window, ${load.mountsMapChanges} of them new mounts maps (radiod renders icecast.xml only for those)`,
+    `  etcd db: ${round(load.dbInUseBytes / 1048576, 1)} MiB in use now; ${load.dbBytesPerValueByte} db bytes per value byte; projected after 24 h with 1 h periodic compaction: ${round(projectedDbBytes / 1048576, 0)} MiB = ${quotaShare} % of the 2 GiB quota`,
     `  redirectord with that state: RSS ${rdRssIdleMiB} MiB idle, ${rdRssAfterMiB} MiB after load; ${rdIdleCpuPct} % CPU just following the reports`,
     `  redirects end to end (random mount, new connection each): ${Math.round(e2e.rps)} req/s, p50 ${round(e2e.p50Ms)} ms, p99 ${round(e2e.p99Ms)} ms, bad ${e2e.badStatus}`,
     `  /status.json: ${statusBytes} bytes in ${statusMs} ms`,

@@ -18,9 +18,17 @@ export type { Etcd3 } from 'etcd3';
  */
 export const CALL_DEADLINE_MS = 1500;
 
+/**
+ * gRPC refuses any message over 4 MB by default (RESOURCE_EXHAUSTED), and a watch that fails
+ * that way on its catch-up batch silently skips the batch. Range reads are paged below this
+ * bound (see prefix-read.ts); a single watch response can still carry one whole transaction.
+ */
+export const ETCD_MAX_RECEIVE_BYTES = 128 * 1024 * 1024;
+
 export function etcdOptions(flags: EtcdFlags): IOptions {
   const options: IOptions = {
     hosts: flags.etcdUrls,
+    grpcOptions: { 'grpc.max_receive_message_length': ETCD_MAX_RECEIVE_BYTES },
     dialTimeout: 2000,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS }),
     faultHandling: {

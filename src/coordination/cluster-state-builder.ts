@@ -41,6 +41,12 @@ export class ClusterStateBuilder {
   private candidates = new Map<string, { createRevision: bigint; value: string }>();
   private revision = '0';
   private membershipSerial = 1;
+  /**
+   * The mounts as last handed out, kept while no mount changes: a snapshot after a node's
+   * status report carries the very same map, so readers can tell "mounts unchanged" by identity
+   * (radiod re-renders icecast.xml only when its inputs changed).
+   */
+  private mountsSnapshot: ReadonlyMap<string, Mount> | undefined;
 
   constructor(private readonly onInvalid: (key: string, problem: string) => void) {}
 
@@ -53,6 +59,7 @@ export class ClusterStateBuilder {
     const previousNodes = new Set(this.nodes.keys());
     const previousMounts = this.mounts;
     this.mounts = new Map();
+    this.mountsSnapshot = undefined;
     this.nodes = new Map();
     this.candidates = new Map();
     for (const c of changes) this.applyOne(c, previousMounts);
@@ -75,11 +82,16 @@ export class ClusterStateBuilder {
   private applyOne(c: KeyChange, previousMounts: ReadonlyMap<string, Mount>): boolean {
     if (c.key.startsWith(MOUNTS_PREFIX)) {
       const path = mountPathFromKey(c.key);
-      if (c.type === 'delete') return this.mounts.delete(path);
+      if (c.type === 'delete') {
+        if (!this.mounts.delete(path)) return false;
+        this.mountsSnapshot = undefined;
+        return true;
+      }
       try {
         const mount = parseStoredMount(c.value);
         if (mount.path !== path) throw new Error(`its path ${mount.path} does not match the key`);
         this.mounts.set(path, mount);
+        this.mountsSnapshot = undefined;
       } catch (err) {
         this.onInvalid(c.key, (err as Error).message);
         const previous = previousMounts.get(path);
@@ -130,7 +142,7 @@ export class ClusterStateBuilder {
 
   snapshot(connected: boolean): ClusterState {
     return {
-      mounts: new Map(this.mounts),
+      mounts: (this.mountsSnapshot ??= new Map(this.mounts)),
       nodes: new Map(this.nodes),
       master: this.master(),
       revision: this.revision,

@@ -31,6 +31,11 @@ export function emptyClusterState(): ClusterState {
   return { mounts: new Map(), nodes: new Map(), master: undefined, revision: '0', connected: false, membershipSerial: 1 };
 }
 
+/** False for the empty state a view starts with: nothing was read yet, which is not "no mounts". */
+export function isLoaded(state: Pick<ClusterState, 'revision'>): boolean {
+  return state.revision !== '0';
+}
+
 /** The master node's status, when it is both elected and present. */
 export function masterNode(state: ClusterState): NodeStatus | undefined {
   return state.master === undefined ? undefined : state.nodes.get(state.master.name);

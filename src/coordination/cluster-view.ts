@@ -1,9 +1,10 @@
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { ThrottledLog, type Logger } from '../common/logger.js';
 import { errorMessage } from '../common/errors.js';
-import { emptyClusterState, type ClusterState } from './cluster-state.js';
+import { emptyClusterState, isLoaded, type ClusterState } from './cluster-state.js';
 import { ClusterStateBuilder, type KeyChange } from './cluster-state-builder.js';
 import { ICECAST_SECRETS_KEY, ROOT } from './keys.js';
+import { readPrefix } from './prefix-read.js';
 
 /** Anything that hands out the current ClusterState and tells when it changes. */
 export interface ClusterStateSource {
@@ -14,27 +15,44 @@ export interface ClusterStateSource {
 /** Changes within this window are delivered as one snapshot (a burst of watch events). */
 const COALESCE_MS = 20;
 const PROBE_INTERVAL_MS = 2000;
+/** A watch that etcd has not confirmed by then is given up and the read starts over. */
+const WATCH_CREATE_DEADLINE_MS = 5000;
+const RETRY_MS = 500;
+
+/**
+ * Where the view's data comes from. `reading`: a full read (and the watch after it, until etcd
+ * confirms it: `confirming`) is under way or being retried; the last state stays in force. `watching`: a watch created right after
+ * a full read at revision R, from R + 1, delivers every change since. `stopped`: for good.
+ *
+ * Only one transition leads into `watching`: a successful full read followed by a confirmed
+ * watch. Any doubt about the watch (it disconnected, etcd cancelled it, or a probe could not
+ * reach etcd) leads back to `reading`. The etcd3 library would resume a broken watch by
+ * itself, but from the revision in the last response header, which is etcd's current revision
+ * while etcd may still be sending a catch-up in batches; a catch-up over the gRPC message
+ * limit fails and the library resumes past it. Events are lost silently either way, so the
+ * view never lets the library resume: it reads everything again.
+ */
+type Phase = { kind: 'reading'; confirming?: Watcher } | { kind: 'watching'; watcher: Watcher } | { kind: 'stopped' };
 
 /**
  * The watched, in-memory view of the cluster: mounts, live nodes and the master.
- *
- * A full read gives a consistent snapshot at revision R; the watch then continues from R + 1,
- * so no change is missed. The etcd3 watcher replays missed events across plain disconnects;
- * when etcd compacted past our revision it fails instead, and we read everything again.
  * While etcd is unreachable the last known state stays in force (with connected = false): a
- * cluster keeps streaming through an etcd outage.
+ * cluster keeps streaming through an etcd outage. A state is only ever published from a
+ * complete read (and the changes after it), never from a partial or empty one.
  */
 export class ClusterView implements ClusterStateSource {
   private readonly builder: ClusterStateBuilder;
   private readonly throttled: ThrottledLog;
   private readonly listeners = new Set<(s: ClusterState) => void>();
   private state: ClusterState = emptyClusterState();
-  private watcher: Watcher | undefined;
+  private phase: Phase = { kind: 'reading' };
   private connected = false;
-  private stopped = false;
+  /** A probe failed: whatever the watch says, the next successful probe reads everything again. */
+  private probeFailed = false;
   private emitTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private resyncing: Promise<void> | undefined;
+  private resyncRequested = false;
 
   constructor(
     private readonly client: Etcd3,
@@ -50,9 +68,14 @@ export class ClusterView implements ClusterStateSource {
     return this.state;
   }
 
+  /** A getter, so that checks after an await see a stop() that happened meanwhile. */
+  private get stopped(): boolean {
+    return this.phase.kind === 'stopped';
+  }
+
   /** True once a full read succeeded: before that, the state is empty, not "no mounts". */
   get loaded(): boolean {
-    return this.state.revision !== '0';
+    return isLoaded(this.state);
   }
 
   onChange(listener: (state: ClusterState) => void): () => void {
@@ -62,71 +85,122 @@ export class ClusterView implements ClusterStateSource {
 
   /** Resolves after the first full read, or after `timeoutMs` if etcd is unreachable (syncing goes on). */
   async start(timeoutMs = 5000): Promise<void> {
-    const first = this.resync();
+    const first = this.resync('start');
     this.probeTimer = setInterval(() => void this.probe(), PROBE_INTERVAL_MS);
     this.probeTimer.unref();
     await Promise.race([first, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
   }
 
-  private resync(): Promise<void> {
-    this.resyncing ??= this.resyncLoop().finally(() => {
+  /** Reads everything again and watches from there; requests during a read cause one more. */
+  private resync(reason: string): Promise<void> {
+    this.resyncRequested = true;
+    this.resyncing ??= (async () => {
+      while (this.resyncRequested && this.phase.kind !== 'stopped') {
+        this.resyncRequested = false;
+        this.log.debug({ reason }, 'reading the whole cluster state');
+        await this.readAndWatch();
+      }
+    })().finally(() => {
       this.resyncing = undefined;
     });
     return this.resyncing;
   }
 
-  private async resyncLoop(): Promise<void> {
-    while (!this.stopped) {
+  /** Retries until a full read and the watch after it both succeed (or the view stops). */
+  private async readAndWatch(): Promise<void> {
+    while (this.phase.kind !== 'stopped') {
+      this.enterReading();
       try {
-        await this.cancelWatcher();
-        const res = await this.client.getAll().prefix(ROOT).exec();
-        const revision = res.header.revision;
-        this.builder.reset(res.kvs.map((kv) => toChange('put', kv)), revision);
-        this.setConnected(true);
-        await this.watchFrom(BigInt(revision) + 1n);
+        const snapshot = await readPrefix(this.client, ROOT);
+        if (this.stopped) return;
+        this.builder.reset(snapshot.kvs.map((kv) => toChange('put', kv)), snapshot.revision);
+        const watcher = await this.watchFrom(BigInt(snapshot.revision) + 1n);
+        if (this.stopped) {
+          abandon(watcher);
+          return;
+        }
+        this.phase = { kind: 'watching', watcher };
+        this.probeFailed = false;
         this.throttled.clear('resync');
-        this.scheduleEmit();
+        this.setConnected(true);
+        // Published at once, not after the coalescing delay: whoever awaited start() reads it next.
+        this.emitNow();
         return;
       } catch (err) {
         this.setConnected(false);
         this.throttled.warn('resync', { err: errorMessage(err) }, 'cannot read cluster state from etcd; keeping the last known state');
-        await new Promise((r) => setTimeout(r, 500));
+        await new Promise((r) => setTimeout(r, RETRY_MS));
       }
     }
   }
 
-  private async watchFrom(revision: bigint): Promise<void> {
-    const watcher = await this.client.watch().prefix(ROOT).startRevision(revision.toString()).create();
-    if (this.stopped) {
-      await watcher.cancel();
-      return;
-    }
-    this.watcher = watcher;
+  /**
+   * A watch from `revision`, confirmed by etcd. Its listeners are attached before it is sent,
+   * so no response can slip by; any sign of trouble sends the view back to a full read.
+   */
+  private async watchFrom(revision: bigint): Promise<Watcher> {
+    const watcher = this.client.watch().prefix(ROOT).startRevision(revision.toString()).watcher();
+    this.phase = { kind: 'reading', confirming: watcher };
+    // Only the newest watcher counts: an abandoned one may still deliver old events.
+    const isCurrent = () =>
+      (this.phase.kind === 'watching' && this.phase.watcher === watcher) ||
+      (this.phase.kind === 'reading' && this.phase.confirming === watcher);
     watcher.on('data', (res) => {
+      if (!isCurrent()) return;
       const changes = res.events.map((e) => toChange(e.type === 'Delete' ? 'delete' : 'put', e.kv));
       if (changes.length === 0) return;
       this.builder.apply(changes, res.header.revision);
       this.scheduleEmit();
     });
-    watcher.on('connected', () => this.setConnected(true));
-    watcher.on('disconnected', () => this.setConnected(false));
-    watcher.on('error', (err) => {
-      if (watcher !== this.watcher) return;
-      this.log.warn({ err: errorMessage(err) }, 'cluster watch failed (compacted?); reading everything again');
-      this.watcher = undefined;
-      void this.resync();
+    watcher.on('disconnected', (err: unknown) => {
+      if (!isCurrent()) return;
+      this.log.warn({ err: errorMessage(err) }, 'cluster watch disconnected; reading everything again');
+      this.setConnected(false);
+      void this.resync('watch disconnected');
     });
+    watcher.on('error', (err: unknown) => {
+      if (!isCurrent()) return;
+      this.log.warn({ err: errorMessage(err) }, 'cluster watch failed (compacted?); reading everything again');
+      void this.resync('watch failed');
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('etcd did not confirm the watch in time')), WATCH_CREATE_DEADLINE_MS);
+        const settle = (err?: unknown) => {
+          clearTimeout(timer);
+          watcher.off('connected', onConnected).off('disconnected', onFailed).off('error', onFailed);
+          if (err === undefined) resolve();
+          else reject(err instanceof Error ? err : new Error(errorMessage(err)));
+        };
+        const onConnected = () => settle();
+        const onFailed = (err: unknown) => settle(err ?? new Error('watch failed'));
+        watcher.on('connected', onConnected).on('disconnected', onFailed).on('error', onFailed);
+      });
+    } catch (err) {
+      if (this.phase.kind === 'reading' && this.phase.confirming === watcher) this.phase = { kind: 'reading' };
+      abandon(watcher);
+      throw err;
+    }
+    return watcher;
   }
 
   /** A blackholed etcd never fails a watch; a cheap read with a deadline notices it. */
   private async probe(): Promise<void> {
-    if (this.stopped || this.resyncing) return;
+    if (this.phase.kind !== 'watching' || this.resyncing) return;
     try {
       await this.client.get(ICECAST_SECRETS_KEY).exec();
-      this.setConnected(this.watcher !== undefined);
+      // Silent for a while: events may have been lost with the stream; don't trust it.
+      if (this.probeFailed) void this.resync('etcd answers again');
     } catch {
+      this.probeFailed = true;
       this.setConnected(false);
     }
+  }
+
+  private enterReading(): void {
+    if (this.phase.kind === 'watching') abandon(this.phase.watcher);
+    if (this.phase.kind === 'reading' && this.phase.confirming) abandon(this.phase.confirming);
+    if (this.phase.kind !== 'stopped') this.phase = { kind: 'reading' };
   }
 
   private setConnected(connected: boolean): void {
@@ -138,33 +212,40 @@ export class ClusterView implements ClusterStateSource {
   }
 
   private scheduleEmit(): void {
-    if (this.emitTimer || this.stopped) return;
-    this.emitTimer = setTimeout(() => {
-      this.emitTimer = undefined;
-      if (this.stopped || this.builder.currentRevision === '0') return;
-      this.state = this.builder.snapshot(this.connected);
-      for (const l of this.listeners) {
-        try {
-          l(this.state);
-        } catch (err) {
-          this.log.error({ err: errorMessage(err) }, 'cluster state listener failed');
-        }
-      }
-    }, COALESCE_MS);
+    if (this.emitTimer || this.phase.kind === 'stopped') return;
+    this.emitTimer = setTimeout(() => this.emitNow(), COALESCE_MS);
   }
 
-  private async cancelWatcher(): Promise<void> {
-    const w = this.watcher;
-    this.watcher = undefined;
-    await w?.cancel().catch(() => {});
+  private emitNow(): void {
+    clearTimeout(this.emitTimer);
+    this.emitTimer = undefined;
+    if (this.phase.kind === 'stopped' || this.builder.currentRevision === '0') return;
+    this.state = this.builder.snapshot(this.connected);
+    for (const l of this.listeners) {
+      try {
+        l(this.state);
+      } catch (err) {
+        this.log.error({ err: errorMessage(err) }, 'cluster state listener failed');
+      }
+    }
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
+    const phase = this.phase;
+    this.phase = { kind: 'stopped' };
     clearTimeout(this.emitTimer);
     clearInterval(this.probeTimer);
-    await this.cancelWatcher();
+    if (phase.kind === 'watching') await phase.watcher.cancel().catch(() => {});
+    if (phase.kind === 'reading' && phase.confirming) abandon(phase.confirming);
   }
+}
+
+/**
+ * Stops a watcher without waiting: on a silent path its cancellation would never be answered.
+ * Its events are ignored from now on (the view checks which watcher is current).
+ */
+function abandon(watcher: Watcher): void {
+  void watcher.cancel().catch(() => {});
 }
 
 /** A one-shot read of the whole cluster state (for radioctl status and tools). */
@@ -172,9 +253,9 @@ export async function readClusterState(
   client: Etcd3,
   onInvalid: (key: string, problem: string) => void = () => {},
 ): Promise<ClusterState> {
-  const res = await client.getAll().prefix(ROOT).exec();
+  const res = await readPrefix(client, ROOT);
   const builder = new ClusterStateBuilder(onInvalid);
-  builder.reset(res.kvs.map((kv) => toChange('put', kv)), res.header.revision);
+  builder.reset(res.kvs.map((kv) => toChange('put', kv)), res.revision);
   return builder.snapshot(true);
 }
 

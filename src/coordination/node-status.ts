@@ -15,7 +15,7 @@ export interface NodeStatus {
   icecastPort: number;
   /** False when the local Icecast did not answer its last status poll. */
   icecastOk: boolean;
-  /** Listeners per mount path on this node's Icecast. */
+  /** Listeners per mount path on this node's Icecast, for the mounts that have any (older versions listed idle ones with 0 too). */
   mounts: Record<string, number>;
   listeners: number;
   /** Outbound audio, kbit/s. */
@@ -93,27 +93,4 @@ export function parseNodeStatus(json: string): NodeStatus {
 /** Fraction of listener capacity in use, 0 when unlimited. */
 export function listenerUtilization(n: NodeStatus): number {
   return n.maxListeners > 0 ? n.listeners / n.maxListeners : 0;
-}
-
-/**
- * Whether `next` tells the balancers something `previous` did not. Every status write is a new
- * etcd revision kept until compaction, so unchanged reports are not written; bandwidth counts
- * as changed beyond 10 % (it wobbles with every poll).
- */
-export function statusChanged(previous: NodeStatus | undefined, next: NodeStatus): boolean {
-  if (!previous) return true;
-  if (
-    previous.icecastOk !== next.icecastOk ||
-    previous.listeners !== next.listeners ||
-    previous.icecastPort !== next.icecastPort ||
-    previous.maxListeners !== next.maxListeners ||
-    previous.maxBandwidthKbps !== next.maxBandwidthKbps ||
-    previous.addresses.join() !== next.addresses.join()
-  ) {
-    return true;
-  }
-  const mounts = new Set([...Object.keys(previous.mounts), ...Object.keys(next.mounts)]);
-  for (const m of mounts) if (previous.mounts[m] !== next.mounts[m]) return true;
-  const bandwidthDelta = Math.abs(next.bandwidthKbps - previous.bandwidthKbps);
-  return bandwidthDelta > Math.max(64, previous.bandwidthKbps * 0.1);
 }

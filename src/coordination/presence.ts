@@ -3,10 +3,8 @@ import { ThrottledLog, type Logger } from '../common/logger.js';
 import { errorMessage } from '../common/errors.js';
 import { KeptLease } from './lease.js';
 import { nodeKey } from './keys.js';
-import { statusChanged, type NodeStatus } from './node-status.js';
-
-/** An unchanged status is still rewritten this often, so readers see its report time move. */
-const REFRESH_MS = 15_000;
+import type { NodeStatus } from './node-status.js';
+import { publishDue } from './status-publish-policy.js';
 
 /**
  * This node's status in etcd, attached to a lease: if the process dies, the key expires with
@@ -37,15 +35,16 @@ export class Presence {
   }
 
   /**
-   * Records the latest status and writes it when it differs meaningfully from what etcd holds
-   * (or every REFRESH_MS); writes never pile up, only the newest counts.
+   * Records the latest status and writes it when the publish policy says so (health at once,
+   * load and detail rate-limited; see status-publish-policy.ts). It is called on every poll, so
+   * a deferred change goes out at the first poll after it is due; writes never pile up, only
+   * the newest counts.
    */
   publish(status: NodeStatus): void {
     this.latest = status;
     const w = this.written;
-    const fresh = w !== undefined && w.leaseId === this.lease.id && Date.now() - w.at < REFRESH_MS;
-    if (fresh && !statusChanged(w.status, status)) return;
-    this.flush();
+    const current = w !== undefined && w.leaseId === this.lease.id ? w : undefined;
+    if (publishDue(current, status, Date.now())) this.flush();
   }
 
   private flush(): void {

@@ -15,20 +15,23 @@ export interface NodeReportSettings {
 
 /**
  * On the master, the other nodes' relays are Icecast listeners too, but not people: per mount,
- * how many other nodes serve it (their Icecast lists a mount only while its relay is connected).
+ * how many other nodes relay it. Every other node with a healthy Icecast relays every mount
+ * (relays are not on demand); a relay still connecting is at most one listener too few for a
+ * moment, and counts never go below zero. Statuses list only mounts with listeners, so they
+ * cannot say which relays are connected.
  */
-export function relaysFromOtherNodes(state: Pick<ClusterState, 'nodes'>, self: string): Record<string, number> {
+export function relaysFromOtherNodes(state: Pick<ClusterState, 'nodes' | 'mounts'>, self: string): Record<string, number> {
+  let relaying = 0;
+  for (const n of state.nodes.values()) if (n.name !== self && n.icecastOk) relaying++;
   const relays: Record<string, number> = {};
-  for (const n of state.nodes.values()) {
-    if (n.name === self) continue;
-    for (const mount of Object.keys(n.mounts)) relays[mount] = (relays[mount] ?? 0) + 1;
-  }
+  if (relaying === 0) return relays;
+  for (const path of state.mounts.keys()) relays[path] = relaying;
   return relays;
 }
 
 /**
  * The status published under the node's lease. `relays` (on the master) is subtracted from
- * each mount's Icecast listener count. `stats` undefined means the local Icecast did
+ * each mount's Icecast listener count; `mounts` lists the mounts that have listeners. `stats` undefined means the local Icecast did
  * not answer: the node stays present (its addresses still serve DNS and the HTTP front door)
  * but reports icecastOk false so balancers stop sending listeners here. Internal mounts
  * (paths starting with `/_`) are not the cluster's and are left out.
@@ -45,7 +48,9 @@ export function buildNodeStatus(
   for (const m of stats?.mounts ?? []) {
     if (m.mount.startsWith('/_')) continue;
     const people = Math.max(0, m.listeners - (relays[m.mount] ?? 0));
-    mounts[m.mount] = people;
+    // Only mounts with listeners: a status lists what a node serves to people, and it is
+    // rewritten in etcd; 1,000 idle mounts would make every report about 30 KB.
+    if (people > 0) mounts[m.mount] = people;
     listeners += people;
   }
   return {

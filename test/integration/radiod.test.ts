@@ -14,6 +14,7 @@ import { MASTER_ELECTION_PREFIX, ICECAST_SECRETS_KEY, mountKey, nodeKey } from '
 import type { Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
 import { listen } from '../support/listen.js';
+import { LOAD_MIN_INTERVAL_MS } from '../../src/coordination/status-publish-policy.js';
 
 /**
  * Three radiod "nodes" on loopback, each with its own Icecast (run as icecast2 on the config
@@ -235,8 +236,9 @@ test('a new mount reaches every Icecast; the master takes the source, the others
   const res = await fetch(`${relayNode.url}${live.path}`, { signal: ctrl.signal });
   assert.equal(res.status, 200);
   try {
+    // A listener count is load: published at most every LOAD_MIN_INTERVAL_MS.
     await waitFor(`${relayNode.name} reports a listener`, async () => (await nodeStatus(relayNode.name))?.mounts[live.path] === 1, {
-      timeoutMs: 8000,
+      timeoutMs: LOAD_MIN_INTERVAL_MS + 8000,
       intervalMs: 100,
     });
   } finally {

@@ -8,6 +8,11 @@ export interface BlackholeProxy {
   url: string;
   /** Silently drop every byte, connections stay open. */
   blackhole(): void;
+  /**
+   * Go silent (as blackhole()) once this many more bytes went from the server to the client:
+   * lets small answers through and swallows the first big one.
+   */
+  blackholeAfter(bytes: number): void;
   /** Reset every connection and every new one until restore(). */
   cut(): void;
   restore(): void;
@@ -17,6 +22,7 @@ export interface BlackholeProxy {
 export async function startBlackholeProxy(target: { host: string; port: number }): Promise<BlackholeProxy> {
   let silent = false;
   let refusing = false;
+  let downstreamBudget = Infinity;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     if (refusing) {
@@ -31,6 +37,10 @@ export async function startBlackholeProxy(target: { host: string; port: number }
         if (!silent) to.write(chunk);
       });
     forward(client, upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      downstreamBudget -= chunk.length;
+      if (downstreamBudget < 0) silent = true;
+    });
     forward(upstream, client);
     const end = () => {
       client.destroy();
@@ -49,12 +59,16 @@ export async function startBlackholeProxy(target: { host: string; port: number }
     blackhole: () => {
       silent = true;
     },
+    blackholeAfter: (bytes) => {
+      downstreamBudget = bytes;
+    },
     cut: () => {
       refusing = true;
       for (const s of sockets) s.resetAndDestroy();
     },
     restore: () => {
       silent = false;
+      downstreamBudget = Infinity;
       refusing = false;
     },
     close: () =>

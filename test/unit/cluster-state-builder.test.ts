@@ -260,3 +260,20 @@ test('a leading candidate with a malformed value gives no master and is reported
   builder.apply([del(`${MASTER_ELECTION_PREFIX}a`)], '8');
   assert.equal(builder.snapshot(true).master?.name, 'n2');
 });
+
+test('a snapshot after a status-only change carries the same mounts map; a mount change a new one', () => {
+  const b = new ClusterStateBuilder(() => {});
+  b.reset([put(mountKey('/a.mp3'), mount('/a.mp3')), put(nodeKey('n1'), nodeStatus('n1'))], String(rev));
+  const first = b.snapshot(true).mounts;
+  b.apply([put(nodeKey('n1'), nodeStatus('n1', { listeners: 5 }))], String(rev));
+  assert.equal(b.snapshot(true).mounts, first, 'a node status report does not change the mounts');
+  b.apply([put(mountKey('/a.mp3'), '{broken')], String(rev));
+  assert.equal(b.snapshot(true).mounts, first, 'an invalid mount value keeps the last valid one');
+  b.apply([put(mountKey('/b.mp3'), mount('/b.mp3'))], String(rev));
+  const second = b.snapshot(true).mounts;
+  assert.notEqual(second, first);
+  assert.deepEqual([...second.keys()], ['/a.mp3', '/b.mp3']);
+  assert.deepEqual([...first.keys()], ['/a.mp3'], 'a map handed out is never changed afterwards');
+  b.apply([del(mountKey('/b.mp3'))], String(rev));
+  assert.notEqual(b.snapshot(true).mounts, second);
+});

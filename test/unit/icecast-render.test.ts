@@ -8,9 +8,11 @@ import {
   escapeXml,
   parseRelayUrl,
   renderIcecastConfig,
+  sameRenderInputs,
   unusedSourcePassword,
   type IcecastNodeSettings,
   type RenderInput,
+  type RenderInputs,
 } from '../../src/radiod/icecast/render.js';
 import { masterIcecast } from '../../src/coordination/host-port.js';
 import { child, childText, children, parseXml, type XmlElement } from '../../src/radiod/icecast/xml.js';
@@ -232,4 +234,17 @@ test('control characters are dropped (XML 1.0 cannot carry them)', () => {
     secrets,
   });
   assert.equal(childText(parseXml(xml), 'hostname'), 'ab');
+});
+
+test('render inputs: equal only with the same mounts map, role, fencing and master', () => {
+  const m = mounts(live);
+  const base: RenderInputs = { mounts: m, isMaster: false, fenced: false, master };
+  assert.equal(sameRenderInputs(undefined, base), false);
+  assert.equal(sameRenderInputs(base, { ...base, master: { ...master, addresses: [...master.addresses] } }), true);
+  assert.equal(sameRenderInputs(base, { ...base, mounts: mounts(live) }), false);
+  assert.equal(sameRenderInputs(base, { ...base, isMaster: true }), false);
+  assert.equal(sameRenderInputs(base, { ...base, fenced: true }), false);
+  assert.equal(sameRenderInputs(base, { ...base, master: undefined }), false);
+  assert.equal(sameRenderInputs(base, { ...base, master: { ...master, icecastPort: 9000 } }), false);
+  assert.equal(sameRenderInputs(base, { ...base, master: { ...master, addresses: ['192.0.2.9'] } }), false);
 });

@@ -2,9 +2,9 @@ import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import { errorMessage } from '../../common/errors.js';
 import type { ClusterStateSource } from '../../coordination/cluster-view.js';
-import type { MasterInfo } from '../../coordination/cluster-state.js';
+import { isLoaded, type MasterInfo } from '../../coordination/cluster-state.js';
 import type { IcecastSecrets } from '../../coordination/icecast-secrets.js';
-import { renderIcecastConfig, type IcecastNodeSettings } from './render.js';
+import { renderIcecastConfig, sameRenderInputs, type IcecastNodeSettings, type RenderInputs } from './render.js';
 import { writeConfigIfChanged } from './config-writer.js';
 import type { Reloader } from './reloader.js';
 import type { MasterRole } from '../candidacy.js';
@@ -42,6 +42,8 @@ export class IcecastController {
   private lastOtherMaster: MasterInfo | undefined;
   private effectiveMasterName: string | undefined;
   private renderedAsMaster = false;
+  /** What the file on disk was last rendered from; an equal input needs no render at all. */
+  private renderedFrom: RenderInputs | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -55,7 +57,11 @@ export class IcecastController {
 
   constructor(private readonly opts: IcecastControllerOptions) {}
 
-  /** Writes the first config (Icecast may not be up yet) and follows the cluster from then on. */
+  /**
+   * Writes the first config once the cluster view is loaded (Icecast may not be up yet) and
+   * follows the cluster from then on. Until then the file on disk stays as it is: an empty
+   * view is "not read yet", and rendering it would drop every mount and relay.
+   */
   async start(): Promise<void> {
     this.unsubscribe = this.opts.source.onChange(() => this.schedule());
     await this.syncNow();
@@ -70,6 +76,7 @@ export class IcecastController {
   /** Icecast came (back) up: it may have read an older file, or missed a skipped reload. */
   icecastStarted(): void {
     this.reloadPending = true;
+    this.renderedFrom = undefined;
     this.schedule(0);
   }
 
@@ -115,17 +122,22 @@ export class IcecastController {
   }
 
   private async sync(): Promise<void> {
+    let state = this.opts.source.current();
+    if (!isLoaded(state)) {
+      this.opts.log.debug('cluster state not read yet; icecast.xml left as it is');
+      return;
+    }
     const noticedAt = this.changeNoticedAt;
     this.changeNoticedAt = undefined;
-    let state = this.opts.source.current();
     const elected = state.master;
     // A fenced master keeps serving as master until etcd names someone else: its streams go
     // on (a lost quorum must not silence the radio), but with locked source passwords no new
     // source can connect here, where it might race a newly elected master.
     const fenced = this.role === 'fenced' && (elected === undefined || elected.name === this.opts.node.name);
     const isMaster = this.role === 'master' || fenced;
-    if (fenced) state = { ...state, mounts: lockSources(state.mounts, this.lockPassword) };
     const master = isMaster ? undefined : this.masterToFollow();
+    const inputs: RenderInputs = { mounts: state.mounts, isMaster, fenced, master };
+    if (fenced) state = { ...state, mounts: lockSources(state.mounts, this.lockPassword) };
 
     const masterName = isMaster ? this.opts.node.name : master?.name;
     if (masterName !== this.effectiveMasterName) {
@@ -141,8 +153,14 @@ export class IcecastController {
       });
     }
 
-    const xml = renderIcecastConfig({ state, isMaster, master, node: this.opts.node, secrets: this.opts.secrets });
-    const changed = await writeConfigIfChanged(this.opts.configPath, xml);
+    // Another node's status report changes nothing here: no render, no write, no reload.
+    let changed = false;
+    if (!sameRenderInputs(this.renderedFrom, inputs)) {
+      const xml = renderIcecastConfig({ state, isMaster, master, node: this.opts.node, secrets: this.opts.secrets });
+      changed = await writeConfigIfChanged(this.opts.configPath, xml);
+      this.renderedFrom = inputs;
+      this.opts.metrics.increment('icecast.config_renders');
+    }
     this.renderedAsMaster = isMaster;
     if (changed) {
       this.opts.metrics.increment('icecast.config_writes');

@@ -54,6 +54,34 @@ export interface RenderInput {
 }
 
 /**
+ * What a render depends on besides the node's fixed settings and secrets. `mounts` is compared
+ * by identity: the cluster view hands out the same map for as long as no mount changed.
+ */
+export interface RenderInputs {
+  mounts: ReadonlyMap<string, Mount>;
+  isMaster: boolean;
+  /** Fenced: rendered as master with every source password locked. */
+  fenced: boolean;
+  master: MasterInfo | undefined;
+}
+
+/** Whether `next` would render the same icecast.xml as `previous` did. */
+export function sameRenderInputs(previous: RenderInputs | undefined, next: RenderInputs): boolean {
+  return (
+    previous !== undefined &&
+    previous.mounts === next.mounts &&
+    previous.isMaster === next.isMaster &&
+    previous.fenced === next.fenced &&
+    sameMaster(previous.master, next.master)
+  );
+}
+
+function sameMaster(a: MasterInfo | undefined, b: MasterInfo | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.name === b.name && a.icecastPort === b.icecastPort && a.addresses.join() === b.addresses.join();
+}
+
+/**
  * A relay retries once about a second after losing its upstream, then waits this long
  * (Icecast's default is 120 s). Short, so a relay picks up the new master's stream within
  * seconds of a failover even if no reload reaches it.
@@ -174,110 +202,111 @@ function relaySection(localMount: string, t: RelayTarget): string[] {
   return ['<relay>', ...indent(body, 1), '</relay>'];
 }
 
-export function renderIcecastConfig(input: RenderInput): string {
-  const { node, secrets, isMaster } = input;
-  const mounts = sortedMounts(input.state.mounts);
-  const clients = node.maxListeners > 0 ? node.maxListeners + mounts.length * 2 + CLIENT_HEADROOM : UNLIMITED_CLIENTS;
+/** Where the relays of a non-master node connect: the master's Icecast, in our IP family. */
+interface Upstream {
+  server: string;
+  port: number;
+}
+
+function upstreamOf(input: RenderInput): Upstream | undefined {
+  if (input.isMaster || input.master === undefined || input.master.name === input.node.name) return undefined;
+  const at = masterIcecast(input.master, input.node.addresses);
+  return at === undefined ? undefined : { server: at.host, port: at.port };
+}
+
+function section(name: string, body: string[]): string[] {
+  return [`<${name}>`, ...indent(body, 1), `</${name}>`];
+}
+
+function limitsSection(node: IcecastNodeSettings, mountCount: number): string[] {
+  const clients = node.maxListeners > 0 ? node.maxListeners + mountCount * 2 + CLIENT_HEADROOM : UNLIMITED_CLIENTS;
   // Each mount is one source (or relay); a few extra let a source reconnect before the old one timed out.
-  const sources = Math.max(16, mounts.length * 2 + 8);
+  const sources = Math.max(16, mountCount * 2 + 8);
+  return section('limits', [
+    el('clients', clients),
+    el('sources', sources),
+    el('queue-size', LIMIT_DEFAULTS.queueSize),
+    el('client-timeout', LIMIT_DEFAULTS.clientTimeout),
+    el('header-timeout', LIMIT_DEFAULTS.headerTimeout),
+    el('source-timeout', LIMIT_DEFAULTS.sourceTimeout),
+    el('burst-on-connect', 1),
+    el('burst-size', LIMIT_DEFAULTS.burstSize),
+  ]);
+}
 
-  const masterAt = masterIcecast(input.master, node.addresses);
-  const upstream =
-    !isMaster && masterAt !== undefined && input.master?.name !== node.name
-      ? { server: masterAt.host, port: masterAt.port }
-      : undefined;
+function authenticationSection(secrets: IcecastSecrets): string[] {
+  return section('authentication', [
+    el('source-password', unusedSourcePassword(secrets)),
+    el('relay-user', RELAY_USER),
+    el('relay-password', secrets.relayPassword),
+    el('admin-user', 'admin'),
+    el('admin-password', secrets.adminPassword),
+  ]);
+}
 
-  const lines: string[] = [
-    '<!-- Written by autoradio radiod; local changes are overwritten. -->',
-    '<icecast>',
-  ];
-  const body: string[] = [
+/** Everything about the server itself: the same whatever the cluster holds, but for the limits. */
+function serverSections(node: IcecastNodeSettings, secrets: IcecastSecrets, mountCount: number): string[] {
+  return [
     el('location', node.name),
     el('admin', `icemaster@${node.hostname}`),
     el('hostname', node.hostname),
-    '<limits>',
-    ...indent(
-      [
-        el('clients', clients),
-        el('sources', sources),
-        el('queue-size', LIMIT_DEFAULTS.queueSize),
-        el('client-timeout', LIMIT_DEFAULTS.clientTimeout),
-        el('header-timeout', LIMIT_DEFAULTS.headerTimeout),
-        el('source-timeout', LIMIT_DEFAULTS.sourceTimeout),
-        el('burst-on-connect', 1),
-        el('burst-size', LIMIT_DEFAULTS.burstSize),
-      ],
-      1,
-    ),
-    '</limits>',
-    '<authentication>',
-    ...indent(
-      [
-        el('source-password', unusedSourcePassword(secrets)),
-        el('relay-user', RELAY_USER),
-        el('relay-password', secrets.relayPassword),
-        el('admin-user', 'admin'),
-        el('admin-password', secrets.adminPassword),
-      ],
-      1,
-    ),
-    '</authentication>',
-    '<listen-socket>',
-    ...indent([el('port', node.icecastPort), ...(node.bindAddress ? [el('bind-address', node.bindAddress)] : [])], 1),
-    '</listen-socket>',
-    '<http-headers>',
-    '  <header name="Access-Control-Allow-Origin" value="*" />',
-    '</http-headers>',
+    ...limitsSection(node, mountCount),
+    ...authenticationSection(secrets),
+    ...section('listen-socket', [el('port', node.icecastPort), ...(node.bindAddress ? [el('bind-address', node.bindAddress)] : [])]),
+    ...section('http-headers', ['<header name="Access-Control-Allow-Origin" value="*" />']),
     el('master-update-interval', MASTER_UPDATE_INTERVAL_S),
     el('fileserve', 1),
-    '<paths>',
-    ...indent(
-      [
-        el('basedir', node.paths.basedir),
-        el('logdir', node.paths.logdir),
-        el('webroot', node.paths.webroot),
-        el('adminroot', node.paths.adminroot),
-        ...(node.paths.pidfile ? [el('pidfile', node.paths.pidfile)] : []),
-        '<alias source="/" destination="/status.xsl"/>',
-      ],
-      1,
-    ),
-    '</paths>',
-    '<logging>',
-    ...indent(
-      [el('accesslog', 'access.log'), el('errorlog', 'error.log'), el('loglevel', node.logLevel ?? 3), el('logsize', 10000)],
-      1,
-    ),
-    '</logging>',
-    '<security>',
-    '  <chroot>0</chroot>',
-    '</security>',
+    ...section('paths', [
+      el('basedir', node.paths.basedir),
+      el('logdir', node.paths.logdir),
+      el('webroot', node.paths.webroot),
+      el('adminroot', node.paths.adminroot),
+      ...(node.paths.pidfile ? [el('pidfile', node.paths.pidfile)] : []),
+      '<alias source="/" destination="/status.xsl"/>',
+    ]),
+    ...section('logging', [
+      el('accesslog', 'access.log'),
+      el('errorlog', 'error.log'),
+      el('loglevel', node.logLevel ?? 3),
+      el('logsize', 10000),
+    ]),
+    ...section('security', [el('chroot', 0)]),
   ];
+}
 
+/** On the master: each mount takes its source here, or pulls it from its outside relay URL. */
+function pushMasterMount(out: string[], m: Mount): void {
+  const section = mountSection(m, m.relayUrl === undefined);
+  if (section) out.push(...section);
+  const target = m.relayUrl === undefined ? undefined : parseRelayUrl(m.relayUrl);
+  if (target) out.push(...relaySection(m.path, target));
+}
+
+/** Elsewhere: each mount relays the master's (no relay while the master is unknown). */
+function pushRelayedMount(out: string[], m: Mount, upstream: Upstream | undefined, secrets: IcecastSecrets): void {
+  const section = mountSection(m, false);
+  if (section) out.push(...section);
+  if (upstream === undefined) return;
+  out.push(
+    ...relaySection(m.path, {
+      server: upstream.server,
+      port: upstream.port,
+      mount: m.path,
+      username: RELAY_USER,
+      password: secrets.relayPassword,
+    }),
+  );
+}
+
+export function renderIcecastConfig(input: RenderInput): string {
+  const { node, secrets, isMaster } = input;
+  const mounts = sortedMounts(input.state.mounts);
+  const upstream = upstreamOf(input);
+  // One array for the whole file: a cluster has 1,000 mounts, and this runs on every mount change.
+  const body = serverSections(node, secrets, mounts.length);
   for (const m of mounts) {
-    if (isMaster) {
-      const section = mountSection(m, m.relayUrl === undefined);
-      if (section) body.push(...section);
-      if (m.relayUrl !== undefined) {
-        const target = parseRelayUrl(m.relayUrl);
-        if (target) body.push(...relaySection(m.path, target));
-      }
-    } else {
-      const section = mountSection(m, false);
-      if (section) body.push(...section);
-      if (upstream?.server !== undefined) {
-        body.push(
-          ...relaySection(m.path, {
-            server: upstream.server,
-            port: upstream.port,
-            mount: m.path,
-            username: RELAY_USER,
-            password: secrets.relayPassword,
-          }),
-        );
-      }
-    }
+    if (isMaster) pushMasterMount(body, m);
+    else pushRelayedMount(body, m, upstream, secrets);
   }
-  lines.push(...indent(body, 1), '</icecast>', '');
-  return lines.join('\n');
+  return ['<!-- Written by autoradio radiod; local changes are overwritten. -->', '<icecast>', ...indent(body, 1), '</icecast>', ''].join('\n');
 }
