@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { waitFor } from '../support/wait.js';
+import { seededRandom } from '../support/fixtures.js';
 import type { HostPort } from '../../src/coordination/host-port.js';
 import { RawClient, feed, startDoor, type Door } from './front-door-harness.js';
 
@@ -113,14 +114,23 @@ async function streamingClient(d: Door, t: { after(fn: () => void): void }): Pro
 
 const answersOk = (conn: FakeConn) => conn.answer(OK);
 
-test('the master moves back while a re-attach attempt waits for its answer: the audio goes to the master', async (t) => {
+/**
+ * A client streaming to A (master) until the master moves to B, which got the replayed head
+ * and answers only when the test says so.
+ */
+async function attemptWaitingAtB(t: { after(fn: () => void): void }) {
   const a = await fake(answersOk);
-  const b = await fake(() => {}); // answers only when told
+  const b = await fake(() => {});
   const d = await door(a.hostPort);
   const c = await streamingClient(d, t);
   await waitFor('audio on A', () => a.audioOn(0) > 4000);
   setMaster(d, b.hostPort);
   await waitFor('head replayed to B', () => b.conns.length === 1 && b.conns[0]!.received.toString() === HEAD);
+  return { a, b, d, c };
+}
+
+test('the master moves back while a re-attach attempt waits for its answer: the audio goes to the master', async (t) => {
+  const { a, b, d, c } = await attemptWaitingAtB(t);
   setMaster(d, a.hostPort);
   // B answers late: its mount is no longer where the listeners are.
   b.conns[0]!.answer(OK);
@@ -133,12 +143,7 @@ test('the master moves back while a re-attach attempt waits for its answer: the 
 });
 
 test('an Icecast that answers 200 after the master moved away from it (change not yet announced) is not attached', async (t) => {
-  const a = await fake(answersOk);
-  const b = await fake(() => {});
-  const d = await door(a.hostPort);
-  const c = await streamingClient(d, t);
-  setMaster(d, b.hostPort);
-  await waitFor('head replayed to B', () => b.conns.length === 1 && b.conns[0]!.received.toString() === HEAD);
+  const { a, b, d, c } = await attemptWaitingAtB(t);
   // master() already names A again; the front door has not called onMasterChange yet.
   d.master.current = a.hostPort;
   b.conns[0]!.answer(OK);
@@ -149,12 +154,7 @@ test('an Icecast that answers 200 after the master moved away from it (change no
 });
 
 test('the master disappears during a re-attach attempt: the attempt is dropped, the hold goes on, the next master gets the source', async (t) => {
-  const a = await fake(answersOk);
-  const b = await fake(() => {});
-  const d = await door(a.hostPort);
-  const c = await streamingClient(d, t);
-  setMaster(d, b.hostPort);
-  await waitFor('head replayed to B', () => b.conns.length === 1 && b.conns[0]!.received.toString() === HEAD);
+  const { a, b, d, c } = await attemptWaitingAtB(t);
   setMaster(d, undefined);
   await waitFor('attempt at B dropped', () => b.conns[0]!.closed, { timeoutMs: 2000 });
   const c2 = await fake(answersOk);
@@ -315,4 +315,63 @@ test('every path leaves no timer or socket behind', async (t) => {
   ).catch((err: Error) => {
     throw new Error(`${err.message}: before ${JSON.stringify([...before])}, now ${JSON.stringify([...activeHandles()])}`);
   });
+});
+
+test('sessions broken at random points throw nothing out of a callback and leave nothing behind', async () => {
+  const seed = Number(process.env.SOURCE_FUZZ_SEED ?? 20261204);
+  const rnd = seededRandom(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const later = (ms: number, fn: () => void) => setTimeout(fn, Math.floor(rnd() * ms));
+  // An Icecast that answers anything at all, and sometimes dies mid-stream.
+  const chaotic = (conn: FakeConn) => {
+    const act = pick(['ok', 'ok', 'ok-then-crash', 'unauth', 'garbage', 'close', 'reset', 'silent'] as const);
+    if (act === 'ok' || act === 'ok-then-crash') conn.answer(OK);
+    if (act === 'ok-then-crash') later(600, () => conn.socket.resetAndDestroy());
+    if (act === 'unauth') conn.socket.end('HTTP/1.0 401 Authentication Required\r\n\r\n');
+    if (act === 'garbage') conn.socket.end(randomBytes(3000));
+    if (act === 'close') conn.socket.destroy();
+    if (act === 'reset') conn.socket.resetAndDestroy();
+  };
+  const x = await fake(chaotic);
+  const y = await fake(chaotic);
+  const d = await door(x.hostPort, 800);
+  const before = activeHandles();
+  const clients: RawClient[] = [];
+  const feeders: { stop(): void }[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  for (let i = 0; i < 40; i++) {
+    timers.push(
+      setTimeout(() => {
+        const c = new RawClient(d.port);
+        clients.push(c);
+        c.send(HEAD);
+        const act = pick(['feed', 'feed', 'half-close', 'reset', 'destroy'] as const);
+        if (act === 'feed') feeders.push(feed(c, AUDIO));
+        if (act === 'half-close') c.socket.end();
+        if (act === 'reset') timers.push(later(800, () => c.socket.resetAndDestroy()));
+        if (act === 'destroy') timers.push(later(800, () => c.destroy()));
+      }, i * 30),
+    );
+  }
+  for (let i = 0; i < 40; i++) timers.push(later(2000, () => setMaster(d, pick([x.hostPort, y.hostPort, undefined]))));
+  // A scenario parameter: the chaos runs this long before every client is made to leave.
+  await delay(2500);
+  for (const f of feeders) f.stop();
+  for (const c of clients) c.destroy();
+  await waitFor('no sessions', () => d.door.counts().sources === 0, { timeoutMs: 5000 });
+  await waitFor(
+    'handles back to the baseline',
+    () => {
+      const now = activeHandles();
+      return [...now.keys()].every((k) => (now.get(k) ?? 0) <= (before.get(k) ?? 0));
+    },
+    { timeoutMs: 5000 },
+  ).catch((err: Error) => {
+    throw new Error(`seed ${seed}: ${err.message}: before ${JSON.stringify([...before])}, now ${JSON.stringify([...activeHandles()])}`);
+  });
+  const started = d.metrics.count('front_door.source');
+  const holds = d.metrics.count('source_proxy.hold');
+  console.log(`# seed ${seed}: ${started} sessions, ${holds} holds, ${d.metrics.count('source_proxy.reattach')} re-attached`);
+  // The chaos did reach the sessions (some clients met no master, some reset before their head).
+  assert.ok(started >= 10, `seed ${seed}: ${started} sessions, ${holds} holds`);
 });
