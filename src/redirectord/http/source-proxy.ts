@@ -6,7 +6,7 @@ import type { RequestHead } from './request-head.js';
 import { isHoldableSourceRequest } from './source-reply.js';
 import { SourceSession } from './source-session.js';
 
-export { SourceSession, type SourceSessionState } from './source-session.js';
+export { SourceSession } from './source-session.js';
 
 export interface SourceProxyOptions {
   log: Logger;

@@ -84,8 +84,6 @@ type State =
   | { name: 'draining'; upstream: Socket; timer: NodeJS.Timeout }
   | { name: 'closed' };
 
-export type SourceSessionState = State['name'];
-
 function socketsOf(s: State): Socket[] {
   switch (s.name) {
     case 'connecting':
@@ -147,10 +145,6 @@ export class SourceSession {
   /** The Icecast taking the client's audio, or the one a re-attach attempt is trying. */
   get target(): HostPort {
     return this.#state.name === 'reattaching' ? this.#state.attempt.to : this.#target;
-  }
-
-  get state(): SourceSessionState {
-    return this.#state.name;
   }
 
   /** Closes both sides at once. */
