@@ -4,9 +4,7 @@ import type { Metrics } from '../../common/metrics.js';
 import type { HostPort } from '../../coordination/host-port.js';
 import type { RequestHead } from './request-head.js';
 import { isHoldableSourceRequest } from './source-reply.js';
-import { SourceSession } from './source-session.js';
-
-export { SourceSession } from './source-session.js';
+import { SourceSession as Session } from './source-session.js';
 
 export interface SourceProxyOptions {
   log: Logger;
@@ -29,6 +27,21 @@ export interface SourceProxyOptions {
   reattachConnectTimeoutMs?: number;
   /** Time Icecast gets to answer one re-attach attempt once connected; 3 s. */
   reattachReplyTimeoutMs?: number;
+}
+
+/** What the front door holds of a source connection (a `SourceSession` of source-session.ts). */
+export interface SourceSession {
+  /** The Icecast that gets (or last got) the client's audio, or the one a re-attach attempt is trying. */
+  readonly target: HostPort;
+  /** Closes both sides at once. */
+  close(reason: string): void;
+  /**
+   * The master is no longer `target`. A streaming MP3/AAC session keeps its client and moves
+   * its audio to the new master; any other session is closed (its client reconnects).
+   */
+  masterMoved(reason: string): void;
+  /** Resolves once the client socket is gone (upstreams are destroyed with it). */
+  readonly closed: Promise<void>;
 }
 
 /**
@@ -54,7 +67,7 @@ export function proxySource(client: Socket, buffered: Buffer, initialTarget: Hos
     master && holdMs > 0 && opts.head && isHoldableSourceRequest(opts.head)
       ? Buffer.from(buffered.subarray(0, opts.head.headEnd))
       : undefined;
-  return new SourceSession(client, buffered, initialTarget, {
+  return new Session(client, buffered, initialTarget, {
     log: opts.log,
     metrics: opts.metrics,
     replayHead,
