@@ -185,6 +185,7 @@ export class SourceSession {
     const kept = new Set(socketsOf(next));
     for (const sock of socketsOf(prev)) if (!kept.has(sock)) sock.destroy();
     this.#state = next;
+    if (prev.name !== next.name) this.s.log.trace({ target: this.target, from: prev.name, to: next.name }, 'source session state');
   }
 
   #wireClient(): void {
