@@ -12,7 +12,7 @@ interface ElectionEvent {
   reason?: string;
 }
 
-const TTL = 2;
+const TTL = 4;
 let etcd: TestEtcd;
 const running: Managed[] = [];
 

@@ -2,7 +2,7 @@ import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import { errorMessage } from '../../common/errors.js';
 import type { ClusterStateSource } from '../../coordination/cluster-view.js';
-import type { MasterInfo } from '../../coordination/cluster-state.js';
+import type { ClusterState, MasterInfo } from '../../coordination/cluster-state.js';
 import type { IcecastSecrets } from '../../coordination/icecast-secrets.js';
 import { renderIcecastConfig, type IcecastNodeSettings } from './render.js';
 import { writeConfigIfChanged } from './config-writer.js';
@@ -52,6 +52,7 @@ export class IcecastController {
   private changeNoticedAt: number | undefined;
   private lastReloadAt = 0;
   private confirmTimer: NodeJS.Timeout | undefined;
+  private writing: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: IcecastControllerOptions) {}
 
@@ -64,6 +65,7 @@ export class IcecastController {
   setRole(role: MasterRole): void {
     if (role === this.role) return;
     this.role = role;
+    if (role === 'fenced') void this.lockSourcesNow();
     this.schedule(0);
   }
 
@@ -114,9 +116,8 @@ export class IcecastController {
     return this.lastOtherMaster;
   }
 
-  private async sync(): Promise<void> {
-    const noticedAt = this.changeNoticedAt;
-    this.changeNoticedAt = undefined;
+  /** What the config must say for the current role and cluster state. */
+  private plan(): { state: ClusterState; fenced: boolean; isMaster: boolean; master: MasterInfo | undefined } {
     let state = this.opts.source.current();
     const elected = state.master;
     // A fenced master keeps serving as master until etcd names someone else: its streams go
@@ -125,7 +126,48 @@ export class IcecastController {
     const fenced = this.role === 'fenced' && (elected === undefined || elected.name === this.opts.node.name);
     const isMaster = this.role === 'master' || fenced;
     if (fenced) state = { ...state, mounts: lockSources(state.mounts, this.lockPassword) };
-    const master = isMaster ? undefined : this.masterToFollow();
+    return { state, fenced, isMaster, master: isMaster ? undefined : this.masterToFollow() };
+  }
+
+  /** Runs one render-and-write at a time (milliseconds), shared by sync() and fencing. */
+  private exclusiveWrite<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.writing.then(step);
+    this.writing = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Fencing jumps the queue: a sync may be running, even stuck in a slow reload command, and
+   * the locked passwords must be live before another node can be elected (see
+   * coordination/fencing-budget.ts). Writes the locked config and reloads at once; the queued
+   * sync that follows finds the file as it should be.
+   */
+  private async lockSourcesNow(): Promise<void> {
+    const since = performance.now();
+    try {
+      const locked = await this.exclusiveWrite(async () => {
+        const plan = this.plan();
+        // Not fenced any more, or etcd already names another master: the normal sync handles it.
+        if (!plan.fenced || this.stopped) return false;
+        const xml = renderIcecastConfig({ state: plan.state, isMaster: true, master: undefined, node: this.opts.node, secrets: this.opts.secrets });
+        await writeConfigIfChanged(this.opts.configPath, xml);
+        this.renderedAsMaster = true;
+        return true;
+      });
+      if (!locked) return;
+      const reloaded = await this.opts.reloader.reload();
+      this.opts.log.info({ ms: Math.round(performance.now() - since), reloaded }, 'fenced: source passwords locked');
+    } catch (err) {
+      this.opts.metrics.increment('errors.icecast_reload');
+      this.opts.log.error({ err: errorMessage(err) }, 'cannot lock the source passwords; the queued sync retries');
+    }
+  }
+
+  private async sync(): Promise<void> {
+    const noticedAt = this.changeNoticedAt;
+    this.changeNoticedAt = undefined;
+    const roleAtStart = this.role;
+    const { state, fenced, isMaster, master } = this.plan();
 
     const masterName = isMaster ? this.opts.node.name : master?.name;
     if (masterName !== this.effectiveMasterName) {
@@ -141,9 +183,15 @@ export class IcecastController {
       });
     }
 
-    const xml = renderIcecastConfig({ state, isMaster, master, node: this.opts.node, secrets: this.opts.secrets });
-    const changed = await writeConfigIfChanged(this.opts.configPath, xml);
-    this.renderedAsMaster = isMaster;
+    const changed = await this.exclusiveWrite(async () => {
+      // The role changed meanwhile (fencing may have written already): the next run renders it.
+      if (this.role !== roleAtStart) return undefined;
+      const xml = renderIcecastConfig({ state, isMaster, master, node: this.opts.node, secrets: this.opts.secrets });
+      const wrote = await writeConfigIfChanged(this.opts.configPath, xml);
+      this.renderedAsMaster = isMaster;
+      return wrote;
+    });
+    if (changed === undefined) return;
     if (changed) {
       this.opts.metrics.increment('icecast.config_writes');
       this.opts.log.info(
