@@ -22,7 +22,7 @@ import { listen } from '../support/listen.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const RADIOD = join(ROOT, 'dist/radiod/main.js');
-const LEASE_TTL = 2;
+const LEASE_TTL = 4;
 
 interface Node {
   name: string;
