@@ -15,14 +15,14 @@ import { etcdRequestsByMethod, requestRates } from './lib/etcd-metrics.js';
  * window (etcd's own metrics), for several N. The figure to watch: requests/s per node must not
  * grow with N. Usage:
  *   node --import tsx bench/elections.ts [--quick] [--nodes K] [--window S] [--lease-ttl S] [--mounts N,N,...]
- * Quick: N = 1, 10, 100, 3 s windows; full: N = 1, 10, 100, 300, 10 s windows.
+ * Quick: N = 1, 10, 100, 3 s windows; full: N = 1, 10, 100, 200, 10 s windows.
  */
 
 const args = benchArgs();
 const NODES = numFlag(args, '--nodes', 3);
 const windowS = numFlag(args, '--window', args.quick ? 3 : 10);
 const ttl = numFlag(args, '--lease-ttl', 5);
-const mountCounts = (args.flags.get('--mounts') ?? (args.quick ? '1,10,100' : '1,10,100,300')).split(',').map(Number);
+const mountCounts = (args.flags.get('--mounts') ?? (args.quick ? '1,10,100' : '1,10,100,200')).split(',').map(Number);
 
 interface Node {
   client: Etcd3;
@@ -52,7 +52,7 @@ runBench('elections', async () => {
   for (const mounts of mountCounts) {
     const nodes = Array.from({ length: NODES }, (_, i) => startNode(etcd.url, `node${i}`, mounts));
     const expected = NODES * (mounts + 1);
-    await waitFor(`${expected} candidacies`, async () => (await electionKeys(client)) === expected, { timeoutMs: 60_000, intervalMs: 200 });
+    await waitFor(`${expected} candidacies`, async () => (await electionKeys(client)) === expected, { timeoutMs: 120_000, intervalMs: 200 });
     // Every election has exactly one leader once the views caught up.
     await waitFor('one leader per election', () => {
       const leaders = nodes.flatMap((n) => n.campaigns.filter((c) => c.isLeader));

@@ -110,7 +110,12 @@ async function inProcessManager(
   await view.start();
   const elector = new Elector(client, { ttlSeconds: TTL, log });
   elector.start();
+  // A private script directory: the default one is named after the node, and another run of
+  // this file on the same machine would share (and remove) it.
+  const workDir = await mkdtemp(join(tmpdir(), `autoradio-tc-${name}-`));
+  t.after(() => rm(workDir, { recursive: true, force: true }));
   const manager = new TranscoderManager({
+    workDir,
     elector,
     state: view,
     nodeName: name,
