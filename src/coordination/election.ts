@@ -26,7 +26,7 @@ export interface CampaignContext {
  */
 type Registration =
   | { kind: 'idle' }
-  | { kind: 'creating'; key: string; leaseId: string }
+  | { kind: 'creating'; key: string; leaseId: string; settled: Promise<void> }
   | { kind: 'placed'; key: string; leaseId: string; revision: bigint }
   | { kind: 'stopped' };
 
@@ -129,9 +129,8 @@ export class Campaign extends EventEmitter {
     const leaseId = this.ctx.lease.id;
     if (!lease || !leaseId) return; // leaseGranted() calls again
     const key = `${this.prefix}${BigInt(leaseId).toString(16)}`;
-    this.registration = { kind: 'creating', key, leaseId };
     // Create only if absent: a retried put must not move us to the back of the queue.
-    this.ctx.client
+    const settled = this.ctx.client
       .if(key, 'Create', '==', 0)
       .then(lease.put(key).value(this.value))
       .commit()
@@ -152,6 +151,7 @@ export class Campaign extends EventEmitter {
           this.retryTimer = setTimeout(() => this.register(), RETRY_MS);
         },
       );
+    this.registration = { kind: 'creating', key, leaseId, settled };
   }
 
   private update(reason: string): void {
@@ -198,7 +198,8 @@ export class Campaign extends EventEmitter {
     }
     this.ctx.forget(this);
     if (r.kind === 'idle') return;
-    const firstAttempt = this.deleteKey(r.key, r.leaseId);
+    // A create still in flight could land after our delete and leave a candidate nobody runs.
+    const firstAttempt = (r.kind === 'creating' ? r.settled : Promise.resolve()).then(() => this.deleteKey(r.key, r.leaseId));
     this.ctx.withdrawing(this.prefix, this.keepDeleting(firstAttempt, r.key, r.leaseId));
     await firstAttempt;
   }
