@@ -6,7 +6,7 @@ import { ELECTION_ROOT, MASTER_ELECTION_PREFIX, transcoderElectionPrefix } from 
 import { waitFor } from '../test/support/wait.js';
 import { benchArgs, machine, numFlag, report, round, runBench, sleep } from './lib/common.js';
 import { benchEtcd, quietLog } from './lib/fixture.js';
-import { etcdRequestsByMethod, requestRates } from './lib/etcd-metrics.js';
+import { etcdRequestsByMethod, requestRates } from '../test/support/etcd-metrics.js';
 
 /**
  * What idle elections cost etcd: K nodes (in this process, each with its own etcd client and

@@ -9,6 +9,11 @@ import { launchIcecast, makeIcecastDir, sourcePutStatus, type TestIcecast } from
 import { freePort } from '../support/ports.js';
 import { ICECAST_SECRETS_KEY, MASTER_ELECTION_PREFIX, mountKey } from '../../src/coordination/keys.js';
 import { fencingBudget } from '../../src/coordination/fencing-budget.js';
+import { connectEtcd } from '../../src/coordination/client.js';
+import { Elector } from '../../src/coordination/elector.js';
+import { transcoderElectionPrefix } from '../../src/coordination/keys.js';
+import { pino } from 'pino';
+import { etcdRequestsByMethod, requestRates } from '../support/etcd-metrics.js';
 import { startProcess, type Managed } from '../support/processes.js';
 import { startBlackholeProxy } from '../support/blackhole-proxy.js';
 import { waitFor } from '../support/wait.js';
@@ -246,4 +251,36 @@ test('a fenced radiod refuses new sources before another node can be elected, ev
     await radiod.stop('SIGTERM', 5000);
     await rm(slowFlag, { force: true });
   }
+});
+
+/** Idle etcd requests/s of one node campaigning for master and for `mounts` transcoding mounts. */
+async function idleRequestRate(mounts: number): Promise<{ total: number; byMethod: Record<string, number> }> {
+  const client = connectEtcd({ etcdUrls: [etcd.url] });
+  const elector = new Elector(client, { ttlSeconds: TTL, log: pino({ level: 'silent' }) });
+  const campaigns = [elector.campaign(MASTER_ELECTION_PREFIX, '{}')];
+  for (let i = 0; i < mounts; i++) campaigns.push(elector.campaign(transcoderElectionPrefix(`/idle/m${i}.mp3`), '{}'));
+  elector.start();
+  for (const c of campaigns) c.start();
+  try {
+    await waitFor('every election led', () => campaigns.every((c) => c.isLeader), { timeoutMs: 20_000 });
+    const windowS = 3;
+    const before = await etcdRequestsByMethod(etcd.url);
+    await new Promise((r) => setTimeout(r, windowS * 1000)); // a measuring window, not synchronisation
+    const byMethod = requestRates(before, await etcdRequestsByMethod(etcd.url), windowS);
+    return { total: Object.values(byMethod).reduce((a, b) => a + b, 0), byMethod };
+  } finally {
+    await elector.stop();
+    client.close();
+  }
+}
+
+test('idle elections cost etcd the same for 1 and for 40 transcoding mounts', async () => {
+  const one = await idleRequestRate(1);
+  const many = await idleRequestRate(40);
+  console.log(`# measured: idle_requests_per_s mounts_1=${one.total} mounts_40=${many.total} ${JSON.stringify(many.byMethod)}`);
+  // One lease's keepalives (three per confirmation window) and no reads, however many elections.
+  const keepalivesPerS = 1000 / fencingBudget(TTL).keepaliveIntervalMs;
+  assert.ok(many.total <= keepalivesPerS + 1, `40 mounts: ${many.total} requests/s (${JSON.stringify(many.byMethod)})`);
+  assert.ok(many.total <= one.total + 1, `1 mount: ${one.total} requests/s, 40 mounts: ${many.total}`);
+  assert.equal(many.byMethod['Range'] ?? 0, 0, 'idle campaigns read etcd');
 });
