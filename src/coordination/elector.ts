@@ -4,6 +4,7 @@ import { monotonicNow, type MonotonicClock } from './clock.js';
 import { Campaign, type CampaignContext } from './election.js';
 import { ElectionView } from './election-view.js';
 import { KeptLease } from './lease.js';
+import { requireFencingBudget } from './fencing-budget.js';
 
 export interface ElectorOptions {
   ttlSeconds: number;
@@ -29,6 +30,7 @@ export class Elector {
     private readonly client: Etcd3,
     private readonly opts: ElectorOptions,
   ) {
+    requireFencingBudget(opts.ttlSeconds);
     this.lease = new KeptLease(client, opts.ttlSeconds, opts.log.child({ component: 'election-lease' }), opts.clock ?? monotonicNow);
     this.view = new ElectionView(client, opts.log.child({ component: 'election-view' }));
     this.context = {

@@ -45,14 +45,14 @@ export interface FencingBudget {
 
 /**
  * The window is TTL/2 for long TTLs (half the lease to spare), and TTL minus the fencing time
- * when that is shorter.
+ * when that is shorter. Below the minimum TTL nothing can be fenced in time; a lease that fences
+ * nothing (presence) may still be that short and keeps half its TTL (marginMs is then negative).
  */
 export function fencingBudget(ttlSeconds: number): FencingBudget {
-  if (!Number.isFinite(ttlSeconds) || ttlSeconds < MIN_LEASE_TTL_SECONDS) {
-    throw new RangeError(`lease TTL must be at least ${MIN_LEASE_TTL_SECONDS} s, got ${ttlSeconds}`);
-  }
+  if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0) throw new RangeError(`lease TTL must be positive, got ${ttlSeconds}`);
   const ttlMs = ttlSeconds * 1000;
-  const confirmationWindowMs = Math.min(ttlMs / 2, ttlMs - FENCE_TAKES_EFFECT_MS);
+  const fencesInTime = ttlSeconds >= MIN_LEASE_TTL_SECONDS;
+  const confirmationWindowMs = fencesInTime ? Math.min(ttlMs / 2, ttlMs - FENCE_TAKES_EFFECT_MS) : ttlMs / 2;
   const fencedByMs = confirmationWindowMs + FENCE_TAKES_EFFECT_MS;
   return {
     ttlMs,
@@ -61,4 +61,12 @@ export function fencingBudget(ttlSeconds: number): FencingBudget {
     fencedByMs,
     marginMs: ttlMs - fencedByMs,
   };
+}
+
+/** The budget of a lease whose holder fences itself (elections): refuses a TTL too short for it. */
+export function requireFencingBudget(ttlSeconds: number): FencingBudget {
+  if (!(ttlSeconds >= MIN_LEASE_TTL_SECONDS)) {
+    throw new RangeError(`lease TTL must be at least ${MIN_LEASE_TTL_SECONDS} s for fencing to take effect in time, got ${ttlSeconds}`);
+  }
+  return fencingBudget(ttlSeconds);
 }

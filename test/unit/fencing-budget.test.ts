@@ -7,7 +7,11 @@ import {
   MIN_CONFIRMATION_WINDOW_MS,
   MIN_LEASE_TTL_SECONDS,
   fencingBudget,
+  requireFencingBudget,
 } from '../../src/coordination/fencing-budget.js';
+import type { Etcd3 } from 'etcd3';
+import { pino } from 'pino';
+import { Elector } from '../../src/coordination/elector.js';
 import { parseRadiodOptions, radiodCommand } from '../../src/radiod/options.js';
 
 test('for every allowed TTL a fenced master stops taking sources before its lease can expire', () => {
@@ -34,7 +38,11 @@ test('the figures for the usual TTLs', () => {
 });
 
 test('TTLs too short for fencing to take effect are refused, by the budget and by radiod', () => {
-  for (const ttl of [0, 1, 2, 3, Number.NaN]) assert.throws(() => fencingBudget(ttl), RangeError);
+  for (const ttl of [0, 1, 2, 3, Number.NaN]) assert.throws(() => requireFencingBudget(ttl), RangeError);
+  // Elections refuse such a lease; presence, which fences nothing, may use one (half its TTL as window).
+  assert.throws(() => new Elector({} as Etcd3, { ttlSeconds: 2, log: pino({ level: 'silent' }) }), /at least 4 s/);
+  assert.equal(fencingBudget(2).confirmationWindowMs, 1000);
+  assert.ok(fencingBudget(2).marginMs < 0);
   const parse = (ttl: string) =>
     parseRadiodOptions(['node', 'radiod', '--domain', 'radio.test', '--name', 'n1', '--ip', '10.0.0.1', '--lease-ttl', ttl], radiodCommand().exitOverride().configureOutput({ writeErr: () => {} }));
   // The old window (TTL/2 = 1 s) plus Icecast's 0.8-1.6 s to apply the locked passwords exceeds a 2 s lease.
