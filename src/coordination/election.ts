@@ -1,166 +1,167 @@
 import { EventEmitter } from 'node:events';
-import type { Etcd3, Watcher } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { ThrottledLog, type Logger } from '../common/logger.js';
 import { errorMessage } from '../common/errors.js';
-import { KeptLease } from './lease.js';
+import type { KeptLease } from './lease.js';
+import type { ElectionView } from './election-view.js';
 
-export interface CampaignOptions {
-  ttlSeconds: number;
-  log: Logger;
+/** What a campaign shares with the other campaigns of its process (see Elector). */
+export interface CampaignContext {
+  client: Etcd3;
+  lease: KeptLease;
+  view: ElectionView;
+  /** Resolves once an earlier candidacy in the same election has removed its key. */
+  withdrawn(prefix: string): Promise<void>;
+  /** Records a withdrawal in progress, so a new candidacy here queues behind the others. */
+  withdrawing(prefix: string, done: Promise<void>): void;
+  forget(campaign: Campaign): void;
 }
 
 /**
- * One candidate in an etcd election (the lowest create revision under the prefix leads).
+ * Where this candidate's key stands. Transitions:
+ *   idle -> creating (start, or a new lease was granted)
+ *   creating -> placed (create-if-absent committed at `revision`) | idle (failed: retried)
+ *   placed -> idle (the lease was lost, or the key vanished from the view)
+ *   any -> stopped (stop)
+ */
+type Registration =
+  | { kind: 'idle' }
+  | { kind: 'creating'; key: string; leaseId: string; settled: Promise<void> }
+  | { kind: 'placed'; key: string; leaseId: string; revision: bigint }
+  | { kind: 'stopped' };
+
+const RETRY_MS = 250;
+const WITHDRAW_RETRY_MS = 500;
+
+/**
+ * One candidate in one etcd election: a key `<prefix><lease hex>` attached to the process's
+ * shared lease; the key with the lowest create revision leads. The place in the queue comes
+ * from the shared ElectionView (a watch), so keepalives cause no reads.
  *
- * Leadership is fenced locally: `isLeader` is true only while this candidate's key is first
- * AND its lease is confirmed (see KeptLease). A candidate cut off from etcd therefore steps
- * down within TTL/2, before its lease can expire on the server and another candidate can be
- * elected: two leaders never act at the same time.
+ * Leadership is fenced locally: `isLeader` is true only while this candidate's key is first in
+ * a view that has seen the key's creation AND the shared lease is confirmed (see KeptLease and
+ * fencing-budget.ts). A candidate cut off from etcd steps down before its lease can expire on
+ * the server and another candidate can be elected.
  *
  * Events: 'elected' and 'deposed' (reason) on every change of isLeader; 'change' on every
  * change of isLeader or heldFirstPlace.
  */
 export class Campaign extends EventEmitter {
-  private readonly lease: KeptLease;
   private readonly throttled: ThrottledLog;
-  private watcher: Watcher | undefined;
-  private ownKey: string | undefined;
+  private registration: Registration = { kind: 'idle' };
+  private started = false;
   private first = false;
   private reportedFirstPlace = false;
   private leading = false;
-  private stopped = false;
-  private evaluating: Promise<void> | undefined;
-  private evaluateAgain = false;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly client: Etcd3,
-    private readonly prefix: string,
+    private readonly ctx: CampaignContext,
+    readonly prefix: string,
     private value: string,
-    private readonly opts: CampaignOptions,
+    private readonly log: Logger,
   ) {
     super();
-    this.throttled = new ThrottledLog(opts.log);
-    this.lease = new KeptLease(client, opts.ttlSeconds, opts.log);
-    this.lease.on('granted', () => this.requestEvaluation());
-    this.lease.on('confirmed', () => this.requestEvaluation());
-    this.lease.on('unconfirmed', () => this.update('lease not confirmed by etcd'));
-    this.lease.on('lost', () => {
-      this.ownKey = undefined;
-      this.first = false;
-      this.update('lease expired');
-    });
+    this.throttled = new ThrottledLog(log);
   }
 
   get isLeader(): boolean {
-    return this.leading && this.lease.confirmed && !this.stopped;
+    return this.leading && this.ctx.lease.confirmed && this.registration.kind !== 'stopped';
   }
 
   /**
-   * True when the last answer etcd gave put this candidate first, even if the lease is not
-   * confirmed right now: "fenced", as opposed to "someone else leads". While etcd is
+   * True when the last known state of the election put this candidate first, even if the lease
+   * is not confirmed right now: "fenced", as opposed to "someone else leads". While etcd is
    * unreachable nobody can tell a partition from a lost quorum; callers use this to keep
    * serving what needs no exclusive right (existing streams) while refusing what does.
    */
   get heldFirstPlace(): boolean {
-    return this.first && !this.stopped;
+    return this.first && this.registration.kind !== 'stopped';
   }
 
   start(): void {
-    this.lease.start();
-    void this.watch();
+    if (this.started || this.registration.kind === 'stopped') return;
+    this.started = true;
+    void this.ctx.withdrawn(this.prefix).then(() => this.register());
   }
 
   /** Changes the announced value (e.g. new addresses) without losing the place in the queue. */
   async proclaim(value: string): Promise<void> {
     this.value = value;
-    if (this.ownKey && this.lease.handle) await this.lease.handle.put(this.ownKey).value(value).exec();
+    const r = this.registration;
+    const lease = this.ctx.lease.handle;
+    if (r.kind === 'placed' && lease && this.ctx.lease.id === r.leaseId) await lease.put(r.key).value(value).exec();
   }
 
-  private async watch(): Promise<void> {
-    while (!this.stopped && !this.watcher) {
-      try {
-        const watcher = await this.client.watch().prefix(this.prefix).create();
-        if (this.stopped) {
-          await watcher.cancel();
-          return;
-        }
-        watcher.on('data', () => this.requestEvaluation());
-        watcher.on('connected', () => this.requestEvaluation());
-        watcher.on('disconnected', () => this.requestEvaluation());
-        watcher.on('error', (err) => {
-          // Compaction or a cancelled watch: start a new one and re-read.
-          this.opts.log.warn({ err: errorMessage(err), prefix: this.prefix }, 'election watch failed; restarting');
-          this.watcher = undefined;
-          void this.watch();
-        });
-        this.watcher = watcher;
-        this.requestEvaluation();
-      } catch (err) {
-        this.throttled.warn('watch', { err: errorMessage(err) }, 'cannot watch election; retrying');
-        await new Promise((r) => setTimeout(r, 500));
-      }
+  /** The shared lease was (re-)granted: keys of an earlier lease are gone with it. */
+  leaseGranted(): void {
+    const r = this.registration;
+    if (r.kind === 'placed' || r.kind === 'creating') {
+      if (r.leaseId === this.ctx.lease.id) return;
+      this.registration = { kind: 'idle' };
     }
+    this.register();
   }
 
-  private requestEvaluation(): void {
-    if (this.stopped) return;
-    if (this.evaluating) {
-      this.evaluateAgain = true;
+  /** etcd forgot the shared lease: our key is gone. A new grant follows (leaseGranted). */
+  leaseLost(): void {
+    if (this.registration.kind === 'stopped') return;
+    this.registration = { kind: 'idle' };
+    this.update('lease expired');
+  }
+
+  /** The view changed for our election, or the lease's confirmation did: re-derive our place. */
+  refresh(): void {
+    const r = this.registration;
+    if (r.kind === 'placed' && this.ctx.view.revision >= r.revision && !this.ctx.view.has(r.key)) {
+      // Deleted by hand, or expired with a lease we still think is ours: create it again.
+      this.registration = { kind: 'idle' };
+      this.update('candidate key disappeared');
+      this.register();
       return;
     }
-    this.evaluating = this.evaluate().finally(() => {
-      this.evaluating = undefined;
-      if (this.evaluateAgain) {
-        this.evaluateAgain = false;
-        this.requestEvaluation();
-      }
-    });
+    this.update('another candidate leads');
   }
 
-  /** Makes sure our key exists under the current lease, then checks whether it is first. */
-  private async evaluate(): Promise<void> {
-    const lease = this.lease.handle;
-    const leaseId = this.lease.id;
-    if (!lease || !leaseId) return;
-    try {
-      const key = `${this.prefix}${BigInt(leaseId).toString(16)}`;
-      if (this.ownKey !== key) {
-        // Create only if absent: a retried put must not move us to the back of the queue.
-        await this.client
-          .if(key, 'Create', '==', 0)
-          .then(lease.put(key).value(this.value))
-          .commit();
-        this.ownKey = key;
-      }
-      const res = await this.client.getAll().prefix(this.prefix).sort('Create', 'Ascend').limit(1).exec();
-      const leader = res.kvs[0]?.key.toString();
-      if (leader === undefined || (leader !== key && !(await this.keyExists(key)))) {
-        // Our key vanished (deleted by hand, or the lease expired meanwhile): recreate it.
-        this.ownKey = undefined;
-        this.first = false;
-        this.update('candidate key disappeared');
-        this.requestEvaluationLater();
-        return;
-      }
-      this.first = leader === key;
-      this.throttled.clear('evaluate');
-      this.update(this.first ? 'elected' : `${leader} leads`);
-    } catch (err) {
-      this.throttled.warn('evaluate', { err: errorMessage(err), prefix: this.prefix }, 'election check failed');
-      this.requestEvaluationLater();
-    }
-  }
-
-  private async keyExists(key: string): Promise<boolean> {
-    return (await this.client.get(key).exec()).kvs.length > 0;
-  }
-
-  private requestEvaluationLater(): void {
-    setTimeout(() => this.requestEvaluation(), 250).unref();
+  private register(): void {
+    if (!this.started || this.registration.kind !== 'idle') return;
+    const lease = this.ctx.lease.handle;
+    const leaseId = this.ctx.lease.id;
+    if (!lease || !leaseId) return; // leaseGranted() calls again
+    const key = `${this.prefix}${BigInt(leaseId).toString(16)}`;
+    // Create only if absent: a retried put must not move us to the back of the queue.
+    const settled = this.ctx.client
+      .if(key, 'Create', '==', 0)
+      .then(lease.put(key).value(this.value))
+      .commit()
+      .then(
+        (res) => {
+          const r = this.registration;
+          if (r.kind !== 'creating' || r.key !== key) return;
+          this.registration = { kind: 'placed', key, leaseId, revision: BigInt(res.header.revision) };
+          this.throttled.clear('register');
+          this.refresh();
+        },
+        (err: unknown) => {
+          const r = this.registration;
+          if (r.kind !== 'creating' || r.key !== key) return;
+          this.registration = { kind: 'idle' };
+          this.throttled.warn('register', { err: errorMessage(err), prefix: this.prefix }, 'cannot register the candidacy; retrying');
+          clearTimeout(this.retryTimer);
+          this.retryTimer = setTimeout(() => this.register(), RETRY_MS);
+        },
+      );
+    this.registration = { kind: 'creating', key, leaseId, settled };
   }
 
   private update(reason: string): void {
-    const now = this.first && this.lease.confirmed && !this.stopped;
+    const r = this.registration;
+    if (r.kind === 'placed') {
+      if (this.ctx.view.revision >= r.revision) this.first = this.ctx.view.leader(this.prefix) === r.key;
+    } else {
+      this.first = false;
+    }
+    const now = this.first && this.ctx.lease.confirmed;
     const place = this.heldFirstPlace;
     if (place !== this.reportedFirstPlace) {
       this.reportedFirstPlace = place;
@@ -169,29 +170,55 @@ export class Campaign extends EventEmitter {
     if (now === this.leading) return;
     this.leading = now;
     if (now) {
-      this.opts.log.info({ prefix: this.prefix }, 'elected');
+      this.log.info({ prefix: this.prefix }, 'elected');
       this.emit('elected');
     } else {
-      this.opts.log.info({ prefix: this.prefix, reason }, 'deposed');
-      this.emit('deposed', reason);
+      const why = this.first ? 'lease not confirmed by etcd' : reason;
+      this.log.info({ prefix: this.prefix, reason: why }, 'deposed');
+      this.emit('deposed', why);
     }
     this.emit('change');
   }
 
-  /** Steps down at once and removes the candidacy, so the next candidate takes over within milliseconds. */
+  /**
+   * Steps down at once and deletes the key, so the next candidate takes over within
+   * milliseconds. Resolves after the first delete attempt; if etcd did not answer, deleting goes
+   * on in the background until it succeeds or the lease is gone (the key goes with it).
+   */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+    const r = this.registration;
+    if (r.kind === 'stopped') return;
+    this.registration = { kind: 'stopped' };
+    clearTimeout(this.retryTimer);
     this.first = false;
     if (this.leading) {
       this.leading = false;
       this.emit('deposed', 'stopped');
       this.emit('change');
     }
-    const watcher = this.watcher;
-    this.watcher = undefined;
-    await watcher?.cancel().catch(() => {});
-    if (this.ownKey) await this.client.delete().key(this.ownKey).exec().catch(() => {});
-    await this.lease.stop();
+    this.ctx.forget(this);
+    if (r.kind === 'idle') return;
+    // A create still in flight could land after our delete and leave a candidate nobody runs.
+    const firstAttempt = (r.kind === 'creating' ? r.settled : Promise.resolve()).then(() => this.deleteKey(r.key, r.leaseId));
+    this.ctx.withdrawing(this.prefix, this.keepDeleting(firstAttempt, r.key, r.leaseId));
+    await firstAttempt;
+  }
+
+  private async deleteKey(key: string, leaseId: string): Promise<boolean> {
+    try {
+      await this.ctx.client.delete().key(key).exec();
+      return true;
+    } catch (err) {
+      this.throttled.warn('withdraw', { err: errorMessage(err), key }, 'cannot delete the candidate key; retrying');
+      return this.ctx.lease.id !== leaseId;
+    }
+  }
+
+  private async keepDeleting(attempt: Promise<boolean>, key: string, leaseId: string): Promise<void> {
+    while (!(await attempt)) {
+      await new Promise((r) => setTimeout(r, WITHDRAW_RETRY_MS));
+      if (this.ctx.lease.id !== leaseId || this.ctx.lease.handle === undefined) return;
+      attempt = this.deleteKey(key, leaseId);
+    }
   }
 }

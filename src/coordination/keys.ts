@@ -5,15 +5,17 @@
  *   /autoradio/v1/mounts/<path>                    Mount JSON (path without its leading slash)
  *   /autoradio/v1/nodes/<name>                     NodeStatus JSON, attached to the node's lease
  *   /autoradio/v1/election/master/<lease hex>      master candidates (lowest create revision leads)
- *   /autoradio/v1/election/transcoder/<path>/<lease hex>   one election per transcoding mount
+ *   /autoradio/v1/election/transcoder/<encoded path>/<lease hex>   one election per transcoding mount
  *   /autoradio/v1/cluster/icecast-secrets          admin and relay passwords, created once
  */
 export const ROOT = '/autoradio/v1/';
 
 export const MOUNTS_PREFIX = `${ROOT}mounts/`;
 export const NODES_PREFIX = `${ROOT}nodes/`;
-export const MASTER_ELECTION_PREFIX = `${ROOT}election/master/`;
-export const TRANSCODER_ELECTION_ROOT = `${ROOT}election/transcoder/`;
+/** Every election lives under here: one watch on it serves all of a node's campaigns. */
+export const ELECTION_ROOT = `${ROOT}election/`;
+export const MASTER_ELECTION_PREFIX = `${ELECTION_ROOT}master/`;
+export const TRANSCODER_ELECTION_ROOT = `${ELECTION_ROOT}transcoder/`;
 export const ICECAST_SECRETS_KEY = `${ROOT}cluster/icecast-secrets`;
 
 export function mountKey(path: string): string {
@@ -32,7 +34,24 @@ export function nodeNameFromKey(key: string): string {
   return key.slice(NODES_PREFIX.length);
 }
 
-/** Trailing slash: a transcoder election for /a must not see candidates of /a/b. */
+/**
+ * The mount path (without its leading slash) is one key segment: its slashes are encoded, so
+ * that no election's prefix is a prefix of another's (/live and /live/low are `live/` and
+ * `live%2Flow/`). Mount paths never contain '%', so the encoding is one-to-one; a path without
+ * inner slashes keeps the key it had before the encoding was introduced.
+ */
 export function transcoderElectionPrefix(path: string): string {
-  return `${TRANSCODER_ELECTION_ROOT}${path.replace(/^\//, '')}/`;
+  return `${TRANSCODER_ELECTION_ROOT}${encodeURIComponent(path.replace(/^\//, ''))}/`;
+}
+
+/**
+ * Splits a candidate key into its election (everything up to the last '/') and the candidate's
+ * own segment. Elections are told apart by this exact prefix, never by prefix matching.
+ */
+export function electionOfKey(key: string): { election: string; candidate: string } | undefined {
+  if (!key.startsWith(ELECTION_ROOT)) return undefined;
+  const cut = key.lastIndexOf('/');
+  const candidate = key.slice(cut + 1);
+  if (candidate === '' || cut < ELECTION_ROOT.length) return undefined;
+  return { election: key.slice(0, cut + 1), candidate };
 }

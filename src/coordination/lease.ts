@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events';
 import { EtcdLeaseInvalidError, type Etcd3, type Lease } from 'etcd3';
 import { ThrottledLog, type Logger } from '../common/logger.js';
 import { errorMessage } from '../common/errors.js';
+import { monotonicNow, type MonotonicClock } from './clock.js';
+import { fencingBudget, type FencingBudget } from './fencing-budget.js';
 
 /**
  * An etcd lease this process keeps alive by itself, with a local notion of "confirmed".
@@ -9,8 +11,10 @@ import { errorMessage } from '../common/errors.js';
  * The etcd3 client reports a lost lease only after 2 x TTL without a successful keepalive,
  * about one TTL after another node could already have taken over. Here every keepalive records
  * the time it was *sent*; the server's expiry is at least that time + TTL, so as long as a
- * confirmation sent less than TTL/2 ago exists, the lease is certainly still alive on the
- * server, with TTL/2 to spare for clock drift and scheduling delays.
+ * confirmation sent less than the confirmation window ago exists, the lease is certainly still
+ * alive on the server, with enough of the TTL left for fencing to take effect (see
+ * fencing-budget.ts). All of it is measured on a monotonic clock: a wall-clock step must not
+ * move the window.
  *
  * Events: 'granted' (leaseId) after every (re-)grant, 'confirmed' after each successful
  * keepalive, 'unconfirmed' when the confirmation window closes, 'lost' when etcd says the
@@ -19,7 +23,9 @@ import { errorMessage } from '../common/errors.js';
 export class KeptLease extends EventEmitter {
   private lease: Lease | undefined;
   private leaseId: string | undefined;
-  private confirmedSentAt = 0;
+  /** Monotonic time the newest answered keepalive was sent; undefined when none counts. */
+  private confirmedSentAt: number | undefined;
+  private readonly budget: FencingBudget;
   private timer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -29,19 +35,21 @@ export class KeptLease extends EventEmitter {
     private readonly client: Etcd3,
     readonly ttlSeconds: number,
     private readonly log: Logger,
+    private readonly clock: MonotonicClock = monotonicNow,
   ) {
     super();
     this.throttled = new ThrottledLog(log);
+    this.budget = fencingBudget(ttlSeconds);
   }
 
-  /** How often keepalives are sent: four per TTL, so one slow answer does not close the window. */
+  /** How often keepalives are sent: several per window, so one slow answer does not close it. */
   get intervalMs(): number {
-    return Math.max(200, (this.ttlSeconds * 1000) / 4);
+    return this.budget.keepaliveIntervalMs;
   }
 
   /** The window after a keepalive was sent during which the lease is known to be alive. */
   get confirmationWindowMs(): number {
-    return (this.ttlSeconds * 1000) / 2;
+    return this.budget.confirmationWindowMs;
   }
 
   get id(): string | undefined {
@@ -53,9 +61,14 @@ export class KeptLease extends EventEmitter {
     return this.lease;
   }
 
-  /** True while a keepalive sent less than TTL/2 ago was answered by etcd. */
+  /** True while a keepalive sent less than the confirmation window ago was answered by etcd. */
   get confirmed(): boolean {
-    return !this.stopped && this.leaseId !== undefined && Date.now() - this.confirmedSentAt < this.confirmationWindowMs;
+    return !this.stopped && this.leaseId !== undefined && this.windowRemainingMs() > 0;
+  }
+
+  private windowRemainingMs(): number {
+    if (this.confirmedSentAt === undefined) return 0;
+    return this.confirmedSentAt + this.confirmationWindowMs - this.clock();
   }
 
   start(): void {
@@ -83,7 +96,7 @@ export class KeptLease extends EventEmitter {
   }
 
   private async grant(): Promise<void> {
-    const sentAt = Date.now();
+    const sentAt = this.clock();
     const lease = this.client.lease(this.ttlSeconds, { autoKeepAlive: false });
     // A failed grant must not leave a half-made lease behind, nor an unhandled 'lost' event.
     lease.on('lost', () => {});
@@ -106,9 +119,10 @@ export class KeptLease extends EventEmitter {
   }
 
   private async keepalive(): Promise<void> {
-    const sentAt = Date.now();
+    const sentAt = this.clock();
     const lease = this.lease!;
     try {
+      // gRPC wants an epoch deadline; it turns it into a timer at once, so a step later does not matter.
       await lease.keepaliveOnce({ deadline: Date.now() + Math.max(500, this.intervalMs) });
     } catch (err) {
       if (!(err instanceof EtcdLeaseInvalidError) || lease !== this.lease) throw err;
@@ -127,16 +141,15 @@ export class KeptLease extends EventEmitter {
     this.confirmedSentAt = sentAt;
     this.emit('confirmed');
     clearTimeout(this.watchdog);
-    const remaining = sentAt + this.confirmationWindowMs - Date.now();
-    this.watchdog = setTimeout(() => this.onWindowClosed(), Math.max(0, remaining) + 1);
+    this.watchdog = setTimeout(() => this.onWindowClosed(), Math.max(0, this.windowRemainingMs()) + 1);
   }
 
   private onWindowClosed(): void {
     if (this.stopped) return;
-    const remaining = this.confirmedSentAt + this.confirmationWindowMs - Date.now();
+    const remaining = this.windowRemainingMs();
     if (remaining > 0) {
-      // Timers run on a monotonic clock and may fire a millisecond before Date.now() agrees:
-      // check again rather than never reporting the closed window.
+      // Timers may fire a millisecond before the clock agrees (they round): check again rather
+      // than never reporting the closed window.
       this.watchdog = setTimeout(() => this.onWindowClosed(), remaining + 1);
       return;
     }
@@ -147,7 +160,7 @@ export class KeptLease extends EventEmitter {
     this.lease?.release();
     this.lease = undefined;
     this.leaseId = undefined;
-    this.confirmedSentAt = 0;
+    this.confirmedSentAt = undefined;
     clearTimeout(this.watchdog);
   }
 

@@ -1,7 +1,7 @@
-import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../common/logger.js';
 import { errorMessage } from '../common/errors.js';
-import { Campaign } from '../coordination/election.js';
+import type { Campaign } from '../coordination/election.js';
+import type { Elector } from '../coordination/elector.js';
 import { MASTER_ELECTION_PREFIX } from '../coordination/keys.js';
 import type { MasterInfo } from '../coordination/cluster-state.js';
 
@@ -16,16 +16,17 @@ export type MasterRole = 'master' | 'fenced' | 'none';
 /**
  * This node's candidacy for master, held only while the local Icecast works: a master whose
  * Icecast is down would take every source and serve nobody. A Campaign cannot restart after
- * stop(), so each period of candidacy gets a fresh one.
+ * stop(), so each period of candidacy gets a fresh one; the Elector queues it behind the
+ * others once the previous one's key is deleted. Presence stays on its own lease meanwhile.
  */
 export class MasterCandidacy {
   private campaign: Campaign | undefined;
   private stopping: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly client: Etcd3,
+    private readonly elector: Elector,
     private readonly info: MasterInfo,
-    private readonly opts: { ttlSeconds: number; log: Logger; onChange: (role: MasterRole) => void },
+    private readonly opts: { log: Logger; onChange: (role: MasterRole) => void },
   ) {}
 
   get active(): boolean {
@@ -44,16 +45,10 @@ export class MasterCandidacy {
 
   start(): void {
     if (this.campaign) return;
-    const campaign = new Campaign(this.client, MASTER_ELECTION_PREFIX, JSON.stringify(this.info), {
-      ttlSeconds: this.opts.ttlSeconds,
-      log: this.opts.log,
-    });
+    const campaign = this.elector.campaign(MASTER_ELECTION_PREFIX, JSON.stringify(this.info), this.opts.log);
     campaign.on('change', () => this.campaign === campaign && this.opts.onChange(this.role));
     this.campaign = campaign;
-    // Let a previous resignation finish first so our new key queues behind the others.
-    void this.stopping.then(() => {
-      if (this.campaign === campaign) campaign.start();
-    });
+    campaign.start();
     this.opts.log.info('campaigning for master');
   }
 

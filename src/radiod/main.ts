@@ -8,6 +8,7 @@ import { connectEtcd } from '../coordination/client.js';
 import { ClusterView } from '../coordination/cluster-view.js';
 import { ensureIcecastSecrets, type IcecastSecrets } from '../coordination/icecast-secrets.js';
 import { Presence } from '../coordination/presence.js';
+import { Elector } from '../coordination/elector.js';
 import type { MasterInfo } from '../coordination/cluster-state.js';
 import { parseRadiodOptions, radiodCommand, resolveAddresses } from './options.js';
 import { TranscoderManager } from './transcoder/manager.js';
@@ -175,8 +176,10 @@ async function main(): Promise<void> {
   await controller.start();
 
   const masterInfo: MasterInfo = { name: opts.name, addresses, icecastPort: opts.icecastPort };
-  const candidacy = new MasterCandidacy(client, masterInfo, {
-    ttlSeconds: opts.leaseTtl,
+  const elector = new Elector(client, { ttlSeconds: opts.leaseTtl, log: log.child({ component: 'election' }) });
+  cleanups.push(() => elector.stop());
+  elector.start();
+  const candidacy = new MasterCandidacy(elector, masterInfo, {
     log: log.child({ component: 'election' }),
     onChange: (role) => {
       log.info({ role }, role === 'master' ? 'this node is master' : role === 'fenced' ? 'master role fenced: etcd does not confirm it' : 'this node is not master');
@@ -199,11 +202,10 @@ async function main(): Promise<void> {
 
   // Pushed after the candidacy's cleanup, so on shutdown transcoders stop before it resigns.
   const transcoders = new TranscoderManager({
-    client,
+    elector,
     state: view,
     nodeName: opts.name,
     liquidsoapPath: opts.liquidsoap,
-    ttlSeconds: opts.leaseTtl,
     log: log.child({ component: 'transcoders' }),
     metrics,
   });

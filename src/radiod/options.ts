@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { Command, Option } from 'commander';
 import { addDaemonOptions, intFlag, numberFlag, icecastPortOption, type DaemonFlags } from '../common/flags.js';
 import { nodeIdentityProblems } from '../coordination/node-status.js';
+import { MAX_LEASE_TTL_SECONDS, MIN_LEASE_TTL_SECONDS } from '../coordination/fencing-budget.js';
 import { DEBIAN_ICECAST_PATHS } from './icecast/render.js';
 
 export interface RadiodOptions extends DaemonFlags {
@@ -84,10 +85,13 @@ export function radiodCommand(): Command {
         .argParser(intFlag('--max-listeners', 0, 10_000_000)),
     )
     .addOption(
-      new Option('--lease-ttl <seconds>', 'etcd lease TTL for presence and master election')
+      new Option(
+        '--lease-ttl <seconds>',
+        `etcd lease TTL for presence and elections (at least ${MIN_LEASE_TTL_SECONDS}: a cut-off master must be fenced before it expires)`,
+      )
         .env('AUTORADIO_LEASE_TTL')
         .default(5)
-        .argParser(intFlag('--lease-ttl', 2, 300)),
+        .argParser(intFlag('--lease-ttl', MIN_LEASE_TTL_SECONDS, MAX_LEASE_TTL_SECONDS)),
     )
     .addOption(
       new Option('--liquidsoap <path>', 'liquidsoap binary for transcoding mounts')

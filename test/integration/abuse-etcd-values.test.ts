@@ -67,7 +67,7 @@ before(async () => {
         '--icecast-logdir', join(dir, 'log'),
         '--icecast-pidfile', join(dir, 'icecast.pid'),
         '--metrics-listen', `127.0.0.1:${await freePort()}`,
-        '--lease-ttl', '2',
+        '--lease-ttl', '4',
       ],
       { cwd: ROOT },
     );

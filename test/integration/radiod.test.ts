@@ -1,12 +1,11 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
-import { launchIcecast, makeIcecastDir, type TestIcecast } from '../support/icecast.js';
+import { launchIcecast, makeIcecastDir, sourcePutStatus, type TestIcecast } from '../support/icecast.js';
 import { freePort } from '../support/ports.js';
 import { startProcess, type Managed } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
@@ -23,7 +22,7 @@ import { LOAD_MIN_INTERVAL_MS } from '../../src/coordination/status-publish-poli
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const RADIOD = join(ROOT, 'dist/radiod/main.js');
-const LEASE_TTL = 2;
+const LEASE_TTL = 4;
 
 interface Node {
   name: string;
@@ -108,16 +107,8 @@ function startSource(port: number, password: string, mount = live.path): Managed
 }
 
 
-/** HTTP status of an empty source PUT with these credentials (Icecast closes it at once). */
 function sourceAuth(port: number, password: string, mount = live.path): Promise<string> {
-  return new Promise((resolve) => {
-    execFile(
-      'curl',
-      ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: audio/mpeg', '-H', 'Expect:',
-        '--data-binary', '', '-u', `source:${password}`, '-m', '1', `http://127.0.0.1:${port}${mount}`],
-      (_err, stdout) => resolve(String(stdout).trim()),
-    );
-  });
+  return sourcePutStatus(port, password, mount);
 }
 
 async function nodeStatus(name: string): Promise<NodeStatus | undefined> {

@@ -6,6 +6,7 @@
 import { pino } from 'pino';
 import { connectEtcd } from '../../src/coordination/client.js';
 import { ClusterView } from '../../src/coordination/cluster-view.js';
+import { Elector } from '../../src/coordination/elector.js';
 import { createMetrics } from '../../src/common/metrics.js';
 import { TranscoderManager } from '../../src/radiod/transcoder/manager.js';
 
@@ -14,12 +15,13 @@ const log = pino({ level: 'info', base: { node: nodeName } }, pino.destination(2
 const client = connectEtcd({ etcdUrls: [url] });
 const view = new ClusterView(client, log);
 await view.start();
+const elector = new Elector(client, { ttlSeconds: Number(ttl), log });
+elector.start();
 const manager = new TranscoderManager({
-  client,
+  elector,
   state: view,
   nodeName,
   liquidsoapPath: 'liquidsoap',
-  ttlSeconds: Number(ttl),
   log,
   metrics: createMetrics(undefined, 'radiod', nodeName, () => {}),
   ...(workDir ? { workDir } : {}),
@@ -28,6 +30,7 @@ manager.start();
 process.stdout.write(`${JSON.stringify({ started: nodeName })}\n`);
 process.on('SIGTERM', () => {
   void manager.stop().then(async () => {
+    await elector.stop();
     await view.stop();
     client.close();
     process.exit(0);

@@ -5,21 +5,24 @@
  */
 import { pino } from 'pino';
 import { connectEtcd } from '../../src/coordination/client.js';
-import { Campaign } from '../../src/coordination/election.js';
+import { Elector } from '../../src/coordination/elector.js';
 
 const [url, name, ttlText, prefix = '/autoradio/v1/election/test/'] = process.argv.slice(2);
 const client = connectEtcd({ etcdUrls: [url!] });
 const log = pino({ level: 'warn' }, pino.destination(2));
-const campaign = new Campaign(client, prefix, JSON.stringify({ name }), { ttlSeconds: Number(ttlText), log });
+const elector = new Elector(client, { ttlSeconds: Number(ttlText), log });
+const campaign = elector.campaign(prefix, JSON.stringify({ name }));
 const say = (event: string, extra: Record<string, unknown> = {}) =>
   process.stdout.write(`${JSON.stringify({ event, name, t: Date.now(), ...extra })}\n`);
 campaign.on('elected', () => say('elected'));
 campaign.on('deposed', (reason: string) => say('deposed', { reason }));
+elector.start();
 campaign.start();
 say('started');
 process.on('SIGTERM', () => {
-  void campaign.stop().then(() => {
+  void campaign.stop().then(async () => {
     say('stopped');
+    await elector.stop();
     client.close();
     process.exit(0);
   });

@@ -1,5 +1,5 @@
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProcess, type Managed } from './processes.js';
@@ -157,4 +157,19 @@ export async function launchIcecast(o: {
     }
   }
   return handle;
+}
+
+/**
+ * HTTP status of an empty source PUT with these credentials on 127.0.0.1:port: 401 refused;
+ * 200 accepted (Icecast holds it open until curl's 1 s limit), 403 accepted but the mount is busy.
+ */
+export function sourcePutStatus(port: number, password: string, mount: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(
+      'curl',
+      ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: audio/mpeg', '-H', 'Expect:',
+        '--data-binary', '', '-u', `source:${password}`, '-m', '1', `http://127.0.0.1:${port}${mount}`],
+      (_err, stdout) => resolve(String(stdout).trim()),
+    );
+  });
 }

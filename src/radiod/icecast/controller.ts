@@ -2,7 +2,7 @@ import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import { errorMessage } from '../../common/errors.js';
 import type { ClusterStateSource } from '../../coordination/cluster-view.js';
-import { isLoaded, type MasterInfo } from '../../coordination/cluster-state.js';
+import { isLoaded, type ClusterState, type MasterInfo } from '../../coordination/cluster-state.js';
 import type { IcecastSecrets } from '../../coordination/icecast-secrets.js';
 import { renderIcecastConfig, sameRenderInputs, type IcecastNodeSettings, type RenderInputs } from './render.js';
 import { writeConfigIfChanged } from './config-writer.js';
@@ -34,6 +34,16 @@ const RELOAD_SETTLE_MS = 1500;
  * Keeps icecast.xml equal to render(cluster state, master, settings) and reloads Icecast when
  * the file changed. Runs are serialized; a change arriving during a run triggers one more.
  */
+interface ConfigPlan {
+  /** The state to render: the mounts carry locked passwords when fenced. */
+  state: ClusterState;
+  fenced: boolean;
+  isMaster: boolean;
+  master: MasterInfo | undefined;
+  /** What the render depends on, before locking (compared to skip renders that change nothing). */
+  inputs: RenderInputs;
+}
+
 export class IcecastController {
   private role: MasterRole = 'none';
   /** Replaces every source password while fenced; never stored anywhere, so nobody knows it. */
@@ -54,6 +64,7 @@ export class IcecastController {
   private changeNoticedAt: number | undefined;
   private lastReloadAt = 0;
   private confirmTimer: NodeJS.Timeout | undefined;
+  private writing: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: IcecastControllerOptions) {}
 
@@ -70,6 +81,7 @@ export class IcecastController {
   setRole(role: MasterRole): void {
     if (role === this.role) return;
     this.role = role;
+    if (role === 'fenced') void this.lockSourcesNow();
     this.schedule(0);
   }
 
@@ -121,14 +133,13 @@ export class IcecastController {
     return this.lastOtherMaster;
   }
 
-  private async sync(): Promise<void> {
+  /**
+   * What the config must say for the current role and cluster state; undefined while the view
+   * is not loaded (an empty view is "not read yet", never "no mounts").
+   */
+  private plan(): ConfigPlan | undefined {
     let state = this.opts.source.current();
-    if (!isLoaded(state)) {
-      this.opts.log.debug('cluster state not read yet; icecast.xml left as it is');
-      return;
-    }
-    const noticedAt = this.changeNoticedAt;
-    this.changeNoticedAt = undefined;
+    if (!isLoaded(state)) return undefined;
     const elected = state.master;
     // A fenced master keeps serving as master until etcd names someone else: its streams go
     // on (a lost quorum must not silence the radio), but with locked source passwords no new
@@ -138,6 +149,54 @@ export class IcecastController {
     const master = isMaster ? undefined : this.masterToFollow();
     const inputs: RenderInputs = { mounts: state.mounts, isMaster, fenced, master };
     if (fenced) state = { ...state, mounts: lockSources(state.mounts, this.lockPassword) };
+    return { state, fenced, isMaster, master, inputs };
+  }
+
+  /** Runs one render-and-write at a time (milliseconds), shared by sync() and fencing. */
+  private exclusiveWrite<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.writing.then(step);
+    this.writing = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Fencing jumps the queue: a sync may be running, even stuck in a slow reload command, and
+   * the locked passwords must be live before another node can be elected (see
+   * coordination/fencing-budget.ts). Writes the locked config and reloads at once; the queued
+   * sync that follows finds the file as it should be.
+   */
+  private async lockSourcesNow(): Promise<void> {
+    const since = performance.now();
+    try {
+      const locked = await this.exclusiveWrite(async () => {
+        const plan = this.plan();
+        // Not fenced any more, or etcd already names another master: the normal sync handles it.
+        if (!plan?.fenced || this.stopped) return false;
+        const xml = renderIcecastConfig({ state: plan.state, isMaster: true, master: undefined, node: this.opts.node, secrets: this.opts.secrets });
+        await writeConfigIfChanged(this.opts.configPath, xml);
+        this.renderedFrom = plan.inputs;
+        this.renderedAsMaster = true;
+        return true;
+      });
+      if (!locked) return;
+      const reloaded = await this.opts.reloader.reload();
+      this.opts.log.info({ ms: Math.round(performance.now() - since), reloaded }, 'fenced: source passwords locked');
+    } catch (err) {
+      this.opts.metrics.increment('errors.icecast_reload');
+      this.opts.log.error({ err: errorMessage(err) }, 'cannot lock the source passwords; the queued sync retries');
+    }
+  }
+
+  private async sync(): Promise<void> {
+    const plan = this.plan();
+    if (plan === undefined) {
+      this.opts.log.debug('cluster state not read yet; icecast.xml left as it is');
+      return;
+    }
+    const noticedAt = this.changeNoticedAt;
+    this.changeNoticedAt = undefined;
+    const roleAtStart = this.role;
+    const { state, fenced, isMaster, master, inputs } = plan;
 
     const masterName = isMaster ? this.opts.node.name : master?.name;
     if (masterName !== this.effectiveMasterName) {
@@ -153,15 +212,19 @@ export class IcecastController {
       });
     }
 
-    // Another node's status report changes nothing here: no render, no write, no reload.
-    let changed = false;
-    if (!sameRenderInputs(this.renderedFrom, inputs)) {
+    const changed = await this.exclusiveWrite(async () => {
+      // The role changed meanwhile (fencing may have written already): the next run renders it.
+      if (this.role !== roleAtStart) return undefined;
+      this.renderedAsMaster = isMaster;
+      // Another node's status report changes nothing here: no render, no write, no reload.
+      if (sameRenderInputs(this.renderedFrom, inputs)) return false;
       const xml = renderIcecastConfig({ state, isMaster, master, node: this.opts.node, secrets: this.opts.secrets });
-      changed = await writeConfigIfChanged(this.opts.configPath, xml);
+      const wrote = await writeConfigIfChanged(this.opts.configPath, xml);
       this.renderedFrom = inputs;
       this.opts.metrics.increment('icecast.config_renders');
-    }
-    this.renderedAsMaster = isMaster;
+      return wrote;
+    });
+    if (changed === undefined) return;
     if (changed) {
       this.opts.metrics.increment('icecast.config_writes');
       this.opts.log.info(

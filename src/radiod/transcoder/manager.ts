@@ -2,13 +2,13 @@ import { lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import { errorMessage } from '../../common/errors.js';
 import type { ClusterState } from '../../coordination/cluster-state.js';
 import type { ClusterStateSource } from '../../coordination/cluster-view.js';
-import { Campaign } from '../../coordination/election.js';
+import type { Campaign } from '../../coordination/election.js';
+import type { Elector } from '../../coordination/elector.js';
 import { transcoderElectionPrefix } from '../../coordination/keys.js';
 import type { BackoffOptions } from './backoff.js';
 import { DEFAULT_SPREAD, campaignDelayMs, runAction, wantedTranscoders, type SpreadOptions, type TranscoderSpec } from './plan.js';
@@ -16,12 +16,11 @@ import { TranscoderProcess, type TranscoderExit } from './process.js';
 import { transcoderScript } from './script.js';
 
 export interface TranscoderManagerDeps {
-  client: Etcd3;
+  /** The node's candidacies: every mount's election shares its lease and watch. */
+  elector: Elector;
   state: ClusterStateSource;
   nodeName: string;
   liquidsoapPath: string;
-  /** Lease TTL of the per-mount elections. */
-  ttlSeconds: number;
   log: Logger;
   metrics: Metrics;
   /**
@@ -63,9 +62,10 @@ const YIELD_AFTER_CRASHES = 5;
  * sends the re-encoded stream to the master's Icecast.
  *
  * Exactly one per mount: a process runs only while its campaign leads; it is stopped as soon as
- * the campaign is deposed (the election fences itself within TTL/2 of losing etcd, before
- * another node can be elected), and a mount's process is always stopped before its candidacy
- * is resigned. Parameter, credential or master changes restart the process.
+ * the campaign is deposed (the election fences itself within the confirmation window of losing
+ * etcd, before another node can be elected; see fencing-budget.ts), and a mount's process is
+ * always stopped before its candidacy is resigned. All campaigns share the node's Elector, so
+ * idle elections cost etcd nothing per mount. Parameter, credential or master changes restart the process.
  */
 export class TranscoderManager {
   private readonly entries = new Map<string, Entry>();
@@ -155,11 +155,10 @@ export class TranscoderManager {
       entry.campaignTimer = undefined;
       if (entry.retired) return;
       const log = this.deps.log.child({ component: 'transcoder-election', mount: entry.mount });
-      const campaign = new Campaign(
-        this.deps.client,
+      const campaign = this.deps.elector.campaign(
         transcoderElectionPrefix(entry.mount),
         JSON.stringify({ name: this.deps.nodeName }),
-        { ttlSeconds: this.deps.ttlSeconds, log },
+        log,
       );
       campaign.on('elected', () => {
         this.deps.metrics.increment('transcoder.elected');
