@@ -30,10 +30,6 @@ export interface IcecastControllerOptions {
 /** Icecast rereads its config within about a second of a HUP; HUPs closer than this may merge. */
 const RELOAD_SETTLE_MS = 1500;
 
-/**
- * Keeps icecast.xml equal to render(cluster state, master, settings) and reloads Icecast when
- * the file changed. Runs are serialized; a change arriving during a run triggers one more.
- */
 interface ConfigPlan {
   /** The state to render: the mounts carry locked passwords when fenced. */
   state: ClusterState;
@@ -44,6 +40,10 @@ interface ConfigPlan {
   inputs: RenderInputs;
 }
 
+/**
+ * Keeps icecast.xml equal to render(cluster state, master, settings) and reloads Icecast when
+ * the file changed. Runs are serialized; a change arriving during a run triggers one more.
+ */
 export class IcecastController {
   private role: MasterRole = 'none';
   /** Replaces every source password while fenced; never stored anywhere, so nobody knows it. */
