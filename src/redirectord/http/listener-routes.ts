@@ -86,7 +86,7 @@ export function createListenerAnswer(deps: HttpAppDeps, isOtherRoute: (path: str
   const log = deps.log;
   let dateSecond = -1;
   let date = '';
-  return (head, remoteAddress, keepAlive) => {
+  const answer: ListenerAnswer = (head, remoteAddress, keepAlive) => {
     if (head.method !== 'GET' && head.method !== 'HEAD') return undefined;
     const q = head.target.indexOf('?');
     const path = q === -1 ? head.target : head.target.slice(0, q);
@@ -106,5 +106,15 @@ export function createListenerAnswer(deps: HttpAppDeps, isOtherRoute: (path: str
       date = new Date(now).toUTCString();
     }
     return encodeListenerResponse(res, { head: head.method === 'HEAD', date, keepAlive });
+  };
+  // Called from the front door's socket callback: a failure is logged and the request handed
+  // to fastify (whose error handler answers 500), never thrown into the socket handler.
+  return (head, remoteAddress, keepAlive) => {
+    try {
+      return answer(head, remoteAddress, keepAlive);
+    } catch (err) {
+      log.error({ err, target: head.target.slice(0, 200) }, 'listener fast path failed; handing the request over');
+      return undefined;
+    }
   };
 }
