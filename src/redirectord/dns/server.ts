@@ -51,9 +51,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   const throttled = new ThrottledLog(log);
   const responder = new DnsResponder({ zone: opts.zone, state: opts.state.current() });
   const unsubscribe = opts.state.onChange((s) => responder.setState(s));
-  let tcpConnections = 0;
-  let tcpRefused = 0;
-  let tcpEvicted = 0;
+  const tcpTally: TcpTally = { connections: 0, refused: 0, evicted: 0 };
   let errors = 0;
   let udpUnanswerable = 0;
   const sockets = new Set<Socket>();
@@ -95,30 +93,13 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     maxTotal: opts.maxTcpConnections ?? 256,
     maxPerClient: opts.maxTcpConnectionsPerClient ?? 8,
   });
-  tcp.on('connection', (socket) => {
-    const admission = table.admit(socket, socket.remoteAddress, Date.now());
-    if (admission.kind === 'refused') {
-      tcpRefused++;
-      socket.on('error', () => {});
-      socket.destroy();
-      return;
-    }
-    for (const idle of admission.evict) {
-      tcpEvicted++;
-      idle.destroy();
-    }
-    tcpConnections++;
-    sockets.add(socket);
-    socket.on('close', () => {
-      sockets.delete(socket);
-      table.remove(socket);
-    });
-    serveTcp(socket, idleMs, {
+  tcp.on('connection', (socket) =>
+    acceptTcp(socket, table, sockets, tcpTally, {
+      idleMs,
       answer: (msg) => answer(msg, 'tcp'),
-      active: () => table.touch(socket, Date.now()),
       onError: (err) => throttled.warn('tcp', { err }, 'DNS TCP connection error'),
-    });
-  });
+    }),
+  );
   tcp.on('error', (err) => {
     errors++;
     throttled.warn('tcp-server', { err }, 'DNS TCP server error');
@@ -126,33 +107,15 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
 
   const counters = (): DnsServerCounters => ({
     ...responder.counters(),
-    tcpConnections,
+    tcpConnections: tcpTally.connections,
     tcpConnectionsOpen: sockets.size,
-    tcpRefused,
-    tcpEvicted,
+    tcpRefused: tcpTally.refused,
+    tcpEvicted: tcpTally.evicted,
     errors,
     dropped: responder.counters().dropped + udpUnanswerable,
   });
 
-  // statsd gets deltas of the in-process counters, batched, so the hot path never formats metric names.
-  const sent = new Map<string, number>();
-  const flushMetrics = () => {
-    const c = counters();
-    const push = (name: string, total: number, labels?: Record<string, string>) => {
-      const key = labels ? `${name}.${Object.values(labels).join('.')}` : name;
-      const delta = total - (sent.get(key) ?? 0);
-      if (delta > 0) opts.metrics.increment(name, delta, labels);
-      sent.set(key, total);
-    };
-    for (const [t, n] of Object.entries(c.queries)) push('dns.query', n, { type: t });
-    for (const [r, n] of Object.entries(c.rcodes)) push('dns.rcode', n, { rcode: r });
-    push('dns.dropped', c.dropped);
-    push('dns.truncated', c.truncated);
-    push('dns.tcp.connections', c.tcpConnections);
-    push('dns.tcp.refused', c.tcpRefused);
-    push('dns.tcp.evicted', c.tcpEvicted);
-    push('dns.errors', c.errors);
-  };
+  const flushMetrics = startCounterFlush(counters, opts.metrics);
   const metricsTimer = setInterval(flushMetrics, opts.metricsIntervalMs ?? 1000);
   metricsTimer.unref();
 
@@ -179,6 +142,62 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
       })();
       return closing;
     },
+  };
+}
+
+interface TcpTally {
+  connections: number;
+  refused: number;
+  evicted: number;
+}
+
+/** Admits a new TCP connection into `table` (or refuses it), closing whatever the table evicts. */
+function acceptTcp(
+  socket: Socket,
+  table: TcpConnectionTable<Socket>,
+  sockets: Set<Socket>,
+  tally: TcpTally,
+  o: { idleMs: number; answer: (msg: Buffer) => Buffer | undefined; onError: (err: Error) => void },
+): void {
+  const admission = table.admit(socket, socket.remoteAddress, Date.now());
+  if (admission.kind === 'refused') {
+    tally.refused++;
+    socket.on('error', () => {});
+    socket.destroy();
+    return;
+  }
+  for (const idle of admission.evict) {
+    tally.evicted++;
+    idle.destroy();
+  }
+  tally.connections++;
+  sockets.add(socket);
+  socket.on('close', () => {
+    sockets.delete(socket);
+    table.remove(socket);
+  });
+  serveTcp(socket, o.idleMs, { answer: o.answer, active: () => table.touch(socket, Date.now()), onError: o.onError });
+}
+
+/** statsd gets deltas of the in-process counters, batched, so the hot path never formats metric names. */
+function startCounterFlush(counters: () => DnsServerCounters, metrics: Metrics): () => void {
+  const sent = new Map<string, number>();
+  return () => {
+    const c = counters();
+    const push = (name: string, total: number, labels?: Record<string, string>) => {
+      const key = labels ? `${name}.${Object.values(labels).join('.')}` : name;
+      const delta = total - (sent.get(key) ?? 0);
+      if (delta > 0) metrics.increment(name, delta, labels);
+      sent.set(key, total);
+    };
+    for (const [t, n] of Object.entries(c.queries)) push('dns.query', n, { type: t });
+    for (const [r, n] of Object.entries(c.rcodes)) push('dns.rcode', n, { rcode: r });
+    push('dns.dropped', c.dropped);
+    push('dns.truncated', c.truncated);
+    push('dns.tcp.connections', c.tcpConnections);
+    push('dns.tcp.refused', c.tcpRefused);
+    push('dns.tcp.evicted', c.tcpEvicted);
+    push('dns.errors', c.errors);
   };
 }
 
