@@ -54,7 +54,16 @@ export async function startMetricsServer(
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: scrape /metrics\n');
       return;
     }
-    const body = registry.render();
+    let body: string;
+    try {
+      body = registry.render();
+    } catch (err) {
+      // A scrape is a network input: its failure is logged and answered, never thrown out of
+      // the request handler (that would end the daemon, DNS and front door included).
+      log.error({ err }, 'cannot render the metrics');
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('Metrics unavailable\n');
+      return;
+    }
     res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-cache' });
     res.end(req.method === 'HEAD' ? undefined : body);
   });

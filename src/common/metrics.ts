@@ -95,6 +95,10 @@ export function createMetrics(
   const targets: Metrics[] = [];
   if (target) {
     const [host, portText] = splitHostPort(target, 8125);
+    // dgram rejects such a port on every send; refuse it once, at startup, instead.
+    if (!host || !Number.isInteger(portText) || portText < 1 || portText > 65535) {
+      throw new Error(`--statsd must be host:port with a port from 1 to 65535, got "${target}"`);
+    }
     const client = new StatsD({
       host,
       port: portText,

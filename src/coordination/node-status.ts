@@ -26,6 +26,8 @@ export interface NodeStatus {
   maxBandwidthKbps: number;
   /** Milliseconds since the epoch when radiod produced this report. */
   reportedAt: number;
+  /** Set while the node is drained: it takes no new listeners (absent means false). */
+  draining?: boolean;
 }
 
 const nodeStatusSchema = {
@@ -54,6 +56,7 @@ const nodeStatusSchema = {
     maxListeners: { type: 'integer', minimum: 0 },
     maxBandwidthKbps: { type: 'number', minimum: 0 },
     reportedAt: { type: 'number' },
+    draining: { type: 'boolean' },
   },
 } as const;
 

@@ -4,7 +4,7 @@ import { AutoradioError, ErrorCode } from '../../src/common/errors.js';
 import { DEFAULT_LB_POLICY, parsePolicy } from '../../src/redirectord/balancer/policy.js';
 import { bandwidthAvailable, icecastOk, listenersAvailable, sameIpFamily } from '../../src/redirectord/balancer/filters.js';
 import { bandwidthScore, listenersScore } from '../../src/redirectord/balancer/scorers.js';
-import { best, random, weighted } from '../../src/redirectord/balancer/policies.js';
+import { best, random, weighted } from '../../src/redirectord/balancer/pickers.js';
 import type { BalancerContext } from '../../src/redirectord/balancer/types.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
 import { nodeStatus } from '../support/fixtures.js';

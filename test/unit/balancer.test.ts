@@ -13,6 +13,13 @@ function node(name: string, over: Partial<NodeStatus> = {}): NodeStatus {
 
 const ctx: BalancerContext = { clientFamily: 4, mount: '/live.mp3' };
 
+/** Each call a different listener address, so the per-client cap of the predictive load stays out of the way. */
+let listenerSeq = 0;
+function fresh(c: BalancerContext): BalancerContext {
+  listenerSeq++;
+  return { ...c, clientAddress: `10.${(listenerSeq >> 16) & 255}.${(listenerSeq >> 8) & 255}.${listenerSeq & 255}` };
+}
+
 /** Pearson's chi-square statistic of observed counts against expected probabilities. */
 function chiSquare(observed: number[], expectedP: number[]): number {
   const total = observed.reduce((a, b) => a + b, 0);
@@ -38,7 +45,7 @@ test('weighted spreads listeners in proportion to spare capacity', () => {
         node('c', { listeners: 75, reportedAt: i }),
         node('full', { listeners: 100, reportedAt: i }),
       ];
-      const chosen = b.choose(nodes, ctx);
+      const chosen = b.choose(nodes, fresh(ctx));
       assert.ok(chosen);
       counts[chosen.name] = (counts[chosen.name] ?? 0) + 1;
     }
@@ -59,7 +66,7 @@ test('random spreads uniformly over the nodes that pass the filters', () => {
       node('down', { icecastOk: false, reportedAt: i }),
       node('n2', { listeners: 10, reportedAt: i }),
     ];
-    const chosen = b.choose(nodes, ctx);
+    const chosen = b.choose(nodes, fresh(ctx));
     assert.ok(chosen && chosen.name !== 'down');
     counts[Number(chosen.name.slice(1))]! += 1;
   }
@@ -71,7 +78,7 @@ test('best always picks the node with the most spare capacity', () => {
   const b = new Balancer(parsePolicy('listeners_available,listeners_score,best'), seededRandom(3));
   for (let i = 0; i < 100; i++) {
     const nodes = [node('a', { listeners: 40, reportedAt: i }), node('b', { listeners: 20, reportedAt: i })];
-    assert.equal(b.choose(nodes, ctx)?.name, 'b');
+    assert.equal(b.choose(nodes, fresh(ctx))?.name, 'b');
   }
 });
 
@@ -80,7 +87,7 @@ test('predictive load: redirects count until the next report, nobody goes above 
   const report1 = [node('a', { listeners: 0, maxListeners: 10 }), node('b', { listeners: 5, maxListeners: 10 })];
   const counts: Record<string, number> = { a: 0, b: 0 };
   for (let i = 0; i < 15; i++) {
-    const chosen = b.choose(report1, ctx);
+    const chosen = b.choose(report1, fresh(ctx));
     assert.ok(chosen, `redirect ${i} found no node although capacity was left`);
     counts[chosen.name]! += 1;
   }
@@ -88,8 +95,8 @@ test('predictive load: redirects count until the next report, nobody goes above 
   assert.deepEqual(counts, { a: 10, b: 5 });
   assert.equal(b.pendingListeners('a'), 10);
   // Between reports the cluster now counts as full: 503.
-  assert.equal(b.choose(report1, ctx), undefined);
-  assert.equal(b.choose(report1, ctx), undefined);
+  assert.equal(b.choose(report1, fresh(ctx)), undefined);
+  assert.equal(b.choose(report1, fresh(ctx)), undefined);
 
   // a reports: only 4 of the 10 redirected listeners actually arrived. Its count restarts
   // from the report; b's estimate (no new report) still holds.
@@ -98,9 +105,9 @@ test('predictive load: redirects count until the next report, nobody goes above 
     node('b', { listeners: 5, maxListeners: 10 }),
   ];
   const again: Record<string, number> = { a: 0, b: 0 };
-  for (let i = 0; i < 6; i++) again[b.choose(report2, ctx)!.name]! += 1;
+  for (let i = 0; i < 6; i++) again[b.choose(report2, fresh(ctx))!.name]! += 1;
   assert.deepEqual(again, { a: 6, b: 0 });
-  assert.equal(b.choose(report2, ctx), undefined);
+  assert.equal(b.choose(report2, fresh(ctx)), undefined);
 });
 
 test('predictive load also counts bandwidth between reports', () => {
@@ -109,20 +116,20 @@ test('predictive load also counts bandwidth between reports', () => {
   const bitrate = { ...ctx, bitrateKbps: 128 };
   // 128 * 7 = 896 + 128 = 1024 > 1000: the 8th listener would not fit.
   let sent = 0;
-  while (b.choose(nodes, bitrate)) sent += 1;
+  while (b.choose(nodes, fresh(bitrate))) sent += 1;
   assert.equal(sent, 7);
 });
 
 test('undefined (503) when every node is full, down, or there are none', () => {
   const b = new Balancer(parsePolicy('listeners_available,icecast_ok,listeners_score,weighted'), seededRandom(1));
-  assert.equal(b.choose([], ctx), undefined);
+  assert.equal(b.choose([], fresh(ctx)), undefined);
   assert.equal(
-    b.choose([node('a', { listeners: 100 }), node('b', { listeners: 50, icecastOk: false })], ctx),
+    b.choose([node('a', { listeners: 100 }), node('b', { listeners: 50, icecastOk: false })], fresh(ctx)),
     undefined,
   );
   // Without the filter, the scorer alone still keeps listeners off a full node.
   const scoreOnly = new Balancer(parsePolicy('listeners_score,weighted'), seededRandom(1));
-  assert.equal(scoreOnly.choose([node('a', { listeners: 100 })], ctx), undefined);
+  assert.equal(scoreOnly.choose([node('a', { listeners: 100 })], fresh(ctx)), undefined);
 });
 
 test('same_ip_family keeps IPv6 listeners on nodes with an IPv6 address', () => {
@@ -136,8 +143,8 @@ test('same_ip_family keeps IPv6 listeners on nodes with an IPv6 address', () => 
 
 test('nodes that left are forgotten by the predictive bookkeeping', () => {
   const b = new Balancer(parsePolicy('random'), seededRandom(2));
-  b.choose([node('gone')], ctx);
+  b.choose([node('gone')], fresh(ctx));
   assert.equal(b.pendingListeners('gone'), 1);
-  b.choose([node('other')], ctx);
+  b.choose([node('other')], fresh(ctx));
   assert.equal(b.pendingListeners('gone'), 0);
 });

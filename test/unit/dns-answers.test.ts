@@ -84,7 +84,7 @@ test('apex A is shuffled: different queries see different sets and orders', () =
   assert.equal(orders.size, 6);
 });
 
-test('apex A leaves out unhealthy nodes, but answers with all live nodes when none is healthy', () => {
+test('apex A never names an unhealthy node, not even when no node is healthy (NODATA then)', () => {
   const nodes = [
     node('a', ['10.0.0.1'], { icecastOk: false }),
     node('b', ['10.0.0.2']),
@@ -95,7 +95,25 @@ test('apex A leaves out unhealthy nodes, but answers with all live nodes when no
   }
   const sick = nodes.map((n) => ({ ...n, icecastOk: false }));
   const a = answerQuery(q(APEX, QTYPE.A), state(sick), ZONE, seededRandom(3));
-  assert.deepEqual(addresses(a).sort(), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+  assert.deepEqual(addresses(a), []);
+  assert.equal(a.rcode, RCODE.NOERROR);
+  assert.equal(a.authority[0]?.type, 'SOA', 'NODATA carries the SOA for the negative TTL');
+});
+
+test('apex A/AAAA never names a draining node or one whose report is stale', () => {
+  const nodes = [
+    node('drained', ['10.0.0.1', '2001:db8::1'], { draining: true, reportedAt: 100_000 }),
+    node('stale', ['10.0.0.2', '2001:db8::2'], { reportedAt: 100_000 - 46_000 }),
+    node('slightlyBehind', ['10.0.0.3', '2001:db8::3'], { reportedAt: 100_000 - 20_000 }),
+    node('fresh', ['10.0.0.4', '2001:db8::4'], { reportedAt: 100_000 }),
+  ];
+  for (let i = 0; i < 50; i++) {
+    assert.deepEqual(addresses(answerQuery(q(APEX, QTYPE.A), state(nodes), ZONE, seededRandom(i))).sort(), ['10.0.0.3', '10.0.0.4']);
+    assert.deepEqual(addresses(answerQuery(q(APEX, QTYPE.AAAA), state(nodes), ZONE, seededRandom(i))).sort(), [
+      '2001:db8::3',
+      '2001:db8::4',
+    ]);
+  }
 });
 
 test('apex A prefers spare capacity; full nodes only when nothing else is left', () => {
@@ -128,10 +146,14 @@ test('apex A prefers spare capacity; full nodes only when nothing else is left',
 });
 
 test('apex selection helpers: candidate weights and sampling without replacement', () => {
-  const c = apexCandidates([
-    node('u', ['10.0.0.1']),
-    node('h', ['10.0.0.2'], { listeners: 50, maxListeners: 100 }),
-  ]);
+  const c = apexCandidates(
+    [
+      node('u', ['10.0.0.1']),
+      node('h', ['10.0.0.2'], { listeners: 50, maxListeners: 100 }),
+      node('v6only', ['2001:db8::9']),
+    ],
+    4,
+  );
   assert.deepEqual(
     c.map((x) => [x.node.name, x.weight]),
     [

@@ -1,6 +1,6 @@
 import { AutoradioError, ErrorCode } from '../../common/errors.js';
 import { FILTERS } from './filters.js';
-import { PICKERS } from './policies.js';
+import { PICKERS } from './pickers.js';
 import { SCORERS } from './scorers.js';
 import type { NodeFilter, NodePicker, NodeScorer, Policy } from './types.js';
 

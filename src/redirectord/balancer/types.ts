@@ -7,6 +7,10 @@ export interface BalancerContext {
   mount: string;
   /** The mount's bitrate when known (transcoded mounts); otherwise estimated from the node's traffic. */
   bitrateKbps?: number;
+  /** The listener's address: redirects count per client (IPv6 per /64) in the predictive load. */
+  clientAddress?: string;
+  /** A request that does not become a listener (HEAD): placed like a GET but never counted. */
+  probe?: boolean;
 }
 
 /** Drops nodes that must not take the listener. */

@@ -170,8 +170,7 @@ export function buildZoneView(state: ClusterState, zone: ZoneConfig): ZoneView {
 }
 
 function apexEntries(live: NodeStatus[], type: 'A' | 'AAAA', apex: string, ttl: number): ApexCandidate<ApexEntry>[] {
-  const withFamily = live.filter((n) => n.addresses.some((a) => familyOf(a) === type));
-  return apexCandidates(withFamily).map(({ node, weight }) => ({
+  return apexCandidates(live, type === 'A' ? 4 : 6).map(({ node, weight }) => ({
     weight,
     node: { name: node.name, records: addressRecords(node, type, apex, ttl) },
   }));

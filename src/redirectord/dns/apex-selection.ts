@@ -1,4 +1,5 @@
 import type { NodeStatus } from '../../coordination/node-status.js';
+import { eligibleNodes } from '../balancer/eligibility.js';
 
 /** A node that may appear in the zone apex answer, with its selection weight (> 0). */
 export interface ApexCandidate<T = NodeStatus> {
@@ -10,15 +11,15 @@ export interface ApexCandidate<T = NodeStatus> {
 export const APEX_MAX_NODES = 5;
 
 /**
- * Which nodes the apex may name, and how strongly each is preferred. Healthy nodes (their
- * Icecast answered the last poll) come first; when none is healthy every live node is
- * offered, since an answer that may work beats an empty one. Among those, nodes with spare
- * listener capacity are preferred, weighted by how much they have left; nodes at or above
- * their limit appear only when nothing else is left, all equally weighted.
+ * Which nodes the apex may name for address records of `family`, and how strongly each is
+ * preferred. Only nodes the balancer's hard rule allows are named (healthy Icecast, not
+ * draining, current report, an address of the family: balancer/eligibility.ts); when none is,
+ * the answer is empty (NODATA) rather than an address that leads to a dead Icecast. Among
+ * them, nodes with spare listener capacity are preferred, weighted by how much they have
+ * left; nodes at or above their limit appear only when nothing else is left, equally weighted.
  */
-export function apexCandidates(nodes: readonly NodeStatus[]): ApexCandidate[] {
-  const healthy = nodes.filter((n) => n.icecastOk);
-  const pool = healthy.length > 0 ? healthy : nodes;
+export function apexCandidates(nodes: readonly NodeStatus[], family: 4 | 6): ApexCandidate[] {
+  const pool = eligibleNodes(nodes, family);
   const spare: ApexCandidate[] = [];
   for (const node of pool) {
     const weight = spareWeight(node);

@@ -9,7 +9,7 @@ import { clientFamily, publicStreamUrl, redirectTarget } from './urls.js';
  * The answer to a listener's `GET`/`HEAD` on a stream or playlist URL, decided once for both
  * ways a request can arrive: the fastify route (listener-routes.ts) and the front door's fast
  * path, which writes the 302 itself without node:http. Pure apart from the balancer's own
- * bookkeeping (a redirect counts as a pending listener on the chosen node).
+ * bookkeeping (a GET's redirect counts as a pending listener on the chosen node; a HEAD's not).
  */
 
 /** Seconds a listener is told to wait when no node can take it (about one status report). */
@@ -23,6 +23,8 @@ export interface ListenerContext {
   enableIcecastProxy: boolean;
   /** The listener's address as the socket reports it (selects the address family). */
   remoteAddress: string | undefined;
+  /** A HEAD is answered like a GET but never counts as a pending listener on the chosen node. */
+  method: 'GET' | 'HEAD';
 }
 
 /** What happened, for metrics and logs (kept out of the decision so it stays pure). */
@@ -43,7 +45,7 @@ export interface ListenerResponse {
 const CORS: ReadonlyArray<readonly [string, string]> = Object.entries(CORS_RESPONSE_HEADERS);
 const TEXT_TYPE = 'text/plain; charset=utf-8';
 
-/** Decides the answer to `GET rawUrl` (path and query as sent) on the listener route. */
+/** Decides the answer to `GET`/`HEAD rawUrl` (path and query as sent) on the listener route. */
 export function decideListenerResponse(
   rawUrl: string,
   state: ClusterState,
@@ -82,6 +84,8 @@ export function decideListenerResponse(
         clientFamily: family,
         mount,
         bitrateKbps: target.mount.transcoding?.bitrate,
+        clientAddress: ctx.remoteAddress,
+        probe: ctx.method === 'HEAD',
       });
       if (!node) {
         return {

@@ -19,7 +19,8 @@ export const LISTENER_ROUTE = '/*';
 /** Stream redirects and playlists: every path that is not `/` or `/status.json`. */
 export function registerListenerRoutes(app: FastifyInstance, deps: HttpAppDeps): void {
   function listener(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-    const res = decideListenerResponse(request.raw.url ?? '/', deps.state.current(), deps.balancer, context(deps, request.socket.remoteAddress));
+    const method = request.method === 'HEAD' ? 'HEAD' : 'GET';
+    const res = decideListenerResponse(request.raw.url ?? '/', deps.state.current(), deps.balancer, context(deps, request.socket.remoteAddress, method));
     recordListenerOutcome(res.outcome, deps.metrics, request.log);
     for (const [name, value] of res.headers) void reply.header(name, value);
     void reply.code(res.status);
@@ -43,8 +44,8 @@ export function registerListenerRoutes(app: FastifyInstance, deps: HttpAppDeps):
   app.options('/*', (_request, reply) => reply.code(204).headers(CORS_PREFLIGHT_HEADERS).send());
 }
 
-function context(deps: HttpAppDeps, remoteAddress: string | undefined): ListenerContext {
-  return { domain: deps.domain, httpPort: deps.httpPort, enableIcecastProxy: deps.enableIcecastProxy, remoteAddress };
+function context(deps: HttpAppDeps, remoteAddress: string | undefined, method: 'GET' | 'HEAD'): ListenerContext {
+  return { domain: deps.domain, httpPort: deps.httpPort, enableIcecastProxy: deps.enableIcecastProxy, remoteAddress, method };
 }
 
 /** Metrics and logs of a listener answer, the same whichever path sent it. */
@@ -85,14 +86,14 @@ export function createListenerAnswer(deps: HttpAppDeps, isOtherRoute: (path: str
   const log = deps.log;
   let dateSecond = -1;
   let date = '';
-  return (head, remoteAddress, keepAlive) => {
+  const answer: ListenerAnswer = (head, remoteAddress, keepAlive) => {
     if (head.method !== 'GET' && head.method !== 'HEAD') return undefined;
     const q = head.target.indexOf('?');
     const path = q === -1 ? head.target : head.target.slice(0, q);
     if (isOtherRoute(path)) return undefined;
     const state = deps.state.current();
     if (!state.mounts.has(path)) return undefined;
-    const res = decideListenerResponse(head.target, state, deps.balancer, context(deps, remoteAddress));
+    const res = decideListenerResponse(head.target, state, deps.balancer, context(deps, remoteAddress, head.method));
     // A known mount path is always a stream: only "no node" (503) is left to fastify, and the
     // balancer records nothing then.
     if (res.status !== 302) return undefined;
@@ -105,5 +106,15 @@ export function createListenerAnswer(deps: HttpAppDeps, isOtherRoute: (path: str
       date = new Date(now).toUTCString();
     }
     return encodeListenerResponse(res, { head: head.method === 'HEAD', date, keepAlive });
+  };
+  // Called from the front door's socket callback: a failure is logged and the request handed
+  // to fastify (whose error handler answers 500), never thrown into the socket handler.
+  return (head, remoteAddress, keepAlive) => {
+    try {
+      return answer(head, remoteAddress, keepAlive);
+    } catch (err) {
+      log.error({ err, target: head.target.slice(0, 200) }, 'listener fast path failed; handing the request over');
+      return undefined;
+    }
   };
 }
