@@ -113,7 +113,8 @@ export class DoorConnection {
     this.enter({ kind: 'answering', rest });
     if (flushed) {
       setImmediate(() => {
-        if (this.phase.kind === 'answering') this.read(rest, true);
+        // `rest` may have grown by a chunk that was already on its way when the socket paused.
+        if (this.phase.kind === 'answering') this.read(this.phase.rest, true);
       });
     } else {
       this.arm(this.times.sendTimeoutMs, () => {

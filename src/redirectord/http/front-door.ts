@@ -1,5 +1,5 @@
 import { Server, type Socket } from 'node:net';
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import { errorMessage } from '../../common/errors.js';
@@ -152,9 +152,11 @@ export class FrontDoor extends Server implements ConnectionOwner {
     // Requests node:http parses itself (every one after a hand-over) get the same treatment as
     // the heads classified here: an absolute-form target loses its authority, so no answer
     // (e.g. the /_stream 307) can repeat a host the client chose.
-    opts.httpServer.prependListener('request', (req) => {
+    const toOriginForm = (req: IncomingMessage): void => {
       if (req.url !== undefined) req.url = originForm(req.url);
-    });
+    };
+    opts.httpServer.prependListener('request', toOriginForm);
+    this.once('close', () => opts.httpServer.removeListener('request', toOriginForm));
   }
 
   /**
