@@ -96,6 +96,24 @@ test('Icy-MetaData, CORS, and the listener survives its source being killed and 
   await waitFor('front door forgot the stream', () => d.door.counts().streams === 0);
 });
 
+test('a listener that half-closes right after its request still gets the stream', async (t) => {
+  source('/half.mp3');
+  await live('/half.mp3');
+  const listener = new RawClient(d.port);
+  t.after(() => listener.destroy());
+  // The FIN follows the request at once: the listener has nothing more to say, and still reads.
+  listener.socket.end('GET /_stream/half.mp3 HTTP/1.1\r\nHost: x\r\nIcy-MetaData: 1\r\n\r\n');
+  await waitFor('audio after the half-close', () => listener.received.length > 70_000, { timeoutMs: 10_000 });
+  assert.match(listener.text(), /^HTTP\/1\.0 200 OK\r\n/);
+  assert.equal(listener.closed, false);
+  // Gone for good, it is noticed on the next write and its upstream released.
+  listener.destroy();
+  await waitFor('Icecast listener released', async () => (await icecastMounts(icecast.url)).get('/half.mp3')?.listeners === 0, {
+    timeoutMs: 5000,
+  });
+  await waitFor('front door forgot the stream', () => d.door.counts().streams === 0);
+});
+
 test('a 404 passes through unchanged and is not retried', async () => {
   const c = new RawClient(d.port);
   const t0 = Date.now();

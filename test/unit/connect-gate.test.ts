@@ -77,3 +77,44 @@ test('a long queue drains completely (the consumed prefix is dropped along the w
   assert.equal(gate.waiting(), 0);
   assert.equal(gate.running(), 0);
 });
+
+test('the queue is bounded in length: a newcomer beyond it is refused at once, as "full"', () => {
+  const gate = new ConnectGate(1, { maxWaiting: 2 });
+  const refused: string[] = [];
+  const started: number[] = [];
+  for (let i = 0; i < 5; i++) gate.enter(() => started.push(i), (why) => refused.push(`${i}:${why}`));
+  assert.deepEqual(started, [0]);
+  assert.equal(gate.waiting(), 2);
+  assert.deepEqual(refused, ['3:full', '4:full']);
+});
+
+test('a withdrawn entry frees its place in the bounded queue', () => {
+  const gate = new ConnectGate(1, { maxWaiting: 1 });
+  gate.enter(() => {});
+  const leave = gate.enter(() => assert.fail('withdrawn'));
+  leave();
+  assert.equal(gate.waiting(), 0);
+  let refused = false;
+  gate.enter(() => {}, () => (refused = true));
+  assert.equal(refused, false);
+  assert.equal(gate.waiting(), 1);
+});
+
+test('waiting is bounded in time: expired entries are refused in order, never started', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const gate = new ConnectGate(1, { maxWaitMs: 1000 });
+  const events: string[] = [];
+  let release!: () => void;
+  gate.enter((r) => (release = r));
+  gate.enter(() => events.push('a started'), (why) => events.push(`a ${why}`));
+  t.mock.timers.tick(400);
+  gate.enter(() => events.push('b started'), (why) => events.push(`b ${why}`));
+  t.mock.timers.tick(600);
+  assert.deepEqual(events, ['a expired']);
+  assert.equal(gate.waiting(), 1);
+  release();
+  assert.deepEqual(events, ['a expired', 'b started']);
+  t.mock.timers.tick(5000);
+  assert.deepEqual(events, ['a expired', 'b started']);
+  assert.equal(gate.waiting(), 0);
+});

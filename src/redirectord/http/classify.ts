@@ -1,5 +1,5 @@
 import { isValidMountPath } from '../../coordination/mount.js';
-import { hasFramedBody, splitTarget, type RequestHead } from './request-head.js';
+import { hasFramedBody, originForm, splitTarget, type RequestHead } from './request-head.js';
 import { STREAM_PREFIX } from './urls.js';
 
 /**
@@ -30,7 +30,8 @@ export interface ClassifyOptions {
 
 export function classifyRequest(head: RequestHead, opts: ClassifyOptions = {}): Classification {
   const method = head.method;
-  const { path, query } = splitTarget(head.target);
+  // Absolute form is classified by its path: `GET http://any.host/_stream/x` is a stream too.
+  const { path, query } = splitTarget(originForm(head.target));
 
   if (method === 'SOURCE') return { kind: 'source' };
   // ffmpeg's icecast:// PUT streams with neither Content-Length nor chunking; an HTTP PUT has one.

@@ -1,16 +1,20 @@
-import { createServer, type Server, type Socket } from 'node:net';
-import type { Server as HttpServer } from 'node:http';
+import { Server, type Socket } from 'node:net';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
+import { errorMessage } from '../../common/errors.js';
 import { classifyRequest } from './classify.js';
 import { isPlainListenerHead } from './listener-decision.js';
-import { looksLikeRequestStart, parseRequestHead, type RequestHead } from './request-head.js';
+import { originForm, type RequestHead } from './request-head.js';
 import type { HostPort } from '../../coordination/host-port.js';
 import { proxySource, type SourceSession } from './source-proxy.js';
-import { answerAndClose } from './sockets.js';
-import { proxyStream, type StreamSession } from './stream-proxy.js';
+import { StreamSession } from './stream-proxy.js';
 import { ConnectGate } from './connect-gate.js';
 import { plainResponse, preflightResponse } from './stream-response.js';
+import { addressKey } from './client-address.js';
+import { ConnectionBudget } from './connection-budget.js';
+import { DoorConnection, type ConnectionOwner, type ConnectionTimes } from './door-connection.js';
+import { SpliceMeter } from './splice-meter.js';
 
 export interface FrontDoorLimits {
   /** Largest request head accepted (431 above). 16 KiB. */
@@ -19,18 +23,30 @@ export interface FrontDoorLimits {
   headTimeoutMs?: number;
   /** Time a kept-alive connection gets to send its next request head. 5 s, as node:http. */
   keepAliveTimeoutMs?: number;
+  /** Time a kept-alive client gets to read an answer before its connection is dropped. 10 s. */
+  sendTimeoutMs?: number;
   /**
-   * Connections still sending their head, all addresses together. 512. When full, the oldest
-   * one is dropped to admit the newcomer: a slow-header flood then only costs its own sockets,
-   * while real clients (who send their head within a round trip) still get through.
+   * Connections that cost without streaming (heads still arriving, kept-alive connections),
+   * all addresses together. 512. When full, the oldest kept-alive one, else the oldest head,
+   * is dropped to admit the newcomer (see connection-budget.ts).
    */
   maxPendingHeads?: number;
-  /** Open connections per client address (streams included). 256. */
+  /**
+   * Connections per client address (IPv6: per /64) that are not streaming: heads arriving,
+   * kept-alive connections, and connections handed to the HTTP application. 256. Listener
+   * streams and sources are not counted: many phones share one carrier-grade-NAT address.
+   */
   maxConnectionsPerIp?: number;
+  /** Every connection together, streams included: the descriptors stay within the process's limit. 28,000. */
+  maxConnections?: number;
   /** Connect timeout towards the master's Icecast. 5 s. */
   upstreamConnectTimeoutMs?: number;
   /** Listener connections waiting for the local Icecast's answer at once (its backlog is 5). 16. */
   icecastConnectsInFlight?: number;
+  /** Listeners queued for a connect to the local Icecast; beyond, 503. 4096. */
+  icecastQueueLength?: number;
+  /** Longest a listener waits in that queue before a 503. 40 s. */
+  icecastQueueWaitMs?: number;
 }
 
 export interface ContinuityOptions {
@@ -68,22 +84,17 @@ export interface FrontDoorOptions {
 }
 
 export interface FrontDoorCounts {
+  /** Connections whose request head is arriving. */
   pendingHeads: number;
+  /** Kept-alive connections the front door still reads (idle, or their answer unread). */
+  keptAlive: number;
   sources: number;
   streams: number;
   connections: number;
 }
 
-export interface FrontDoor extends Server {
-  /**
-   * Call when the master may have changed: streaming MP3/AAC sources still tied to an old master
-   * move to the new one with their client held; other sources are closed.
-   */
-  onMasterChange(): void;
-  /** Destroys every connection the front door still owns (sources, streams, pending heads). */
-  destroyConnections(): void;
-  counts(): FrontDoorCounts;
-}
+/** Seconds a refused client is told to wait. */
+const RETRY_AFTER_SECONDS = 10;
 
 /**
  * The node's port 80. Neither node:http nor fastify can carry a source stream (no body framing,
@@ -93,289 +104,241 @@ export interface FrontDoor extends Server {
  * (`answerListener`: node:http and fastify would cost more than the answer; on a kept-alive
  * connection the next head is read the same way), or hand the untouched bytes to the HTTP
  * application, which then owns the connection.
+ *
+ * Each connection is a DoorConnection (its phases are documented there) admitted by the
+ * ConnectionBudget; what follows a head is decided in `onHead`.
  */
-export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
-  const maxHeadBytes = opts.limits?.maxHeadBytes ?? 16_384;
-  const headTimeoutMs = opts.limits?.headTimeoutMs ?? 10_000;
-  const keepAliveTimeoutMs = opts.limits?.keepAliveTimeoutMs ?? 5000;
-  const maxPendingHeads = opts.limits?.maxPendingHeads ?? 512;
-  const maxPerIp = opts.limits?.maxConnectionsPerIp ?? 256;
-  const connectTimeoutMs = opts.limits?.upstreamConnectTimeoutMs ?? 5000;
-  const icecastGate = new ConnectGate(opts.limits?.icecastConnectsInFlight ?? 16);
-  const { log, metrics } = opts;
+export class FrontDoor extends Server implements ConnectionOwner {
+  private readonly times: ConnectionTimes;
+  private readonly budget: ConnectionBudget<DoorConnection>;
+  private readonly icecastGate: ConnectGate;
+  private readonly sources = new Map<SourceSession, Socket>();
+  private readonly streams = new Map<StreamSession, Socket>();
+  private readonly meter: SpliceMeter;
+  private readonly log: Logger;
+  private readonly metrics: Metrics;
 
-  const perIp = new Map<string, number>();
-  /** Sockets still sending their head, oldest first (Map keeps insertion order), with their abort. */
-  const pending = new Map<Socket, () => void>();
-  const sources = new Map<SourceSession, Socket>();
-  const streams = new Map<StreamSession, Socket>();
-  let connections = 0;
-
-  // allowHalfOpen: a client that half-closes after its request still gets the answer.
-  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
-    const ip = normaliseIp(socket.remoteAddress);
-    const count = (perIp.get(ip) ?? 0) + 1;
-    perIp.set(ip, count);
-    connections++;
-    socket.once('close', () => {
-      connections--;
-      const n = (perIp.get(ip) ?? 1) - 1;
-      if (n <= 0) perIp.delete(ip);
-      else perIp.set(ip, n);
+  constructor(private readonly opts: FrontDoorOptions) {
+    // allowHalfOpen: a client that half-closes after its request still gets the answer.
+    super({ pauseOnConnect: true, allowHalfOpen: true });
+    const limits = opts.limits ?? {};
+    this.log = opts.log;
+    this.metrics = opts.metrics;
+    this.times = {
+      maxHeadBytes: limits.maxHeadBytes ?? 16_384,
+      headTimeoutMs: limits.headTimeoutMs ?? 10_000,
+      keepAliveTimeoutMs: limits.keepAliveTimeoutMs ?? 5000,
+      sendTimeoutMs: limits.sendTimeoutMs ?? 10_000,
+    };
+    this.budget = new ConnectionBudget({
+      perAddress: limits.maxConnectionsPerIp ?? 256,
+      pending: limits.maxPendingHeads ?? 512,
+      total: limits.maxConnections ?? 28_000,
     });
-    if (count > maxPerIp) {
-      metrics.increment('front_door.rejected', 1, { reason: 'per_ip' });
-      answerAndClose(socket, plainResponse(503, 'Too many connections from your address.'), 500);
-      return;
-    }
-    if (pending.size >= maxPendingHeads) {
-      metrics.increment('front_door.rejected', 1, { reason: 'pending' });
-      const oldest = pending.values().next();
-      if (!oldest.done) oldest.value();
-    }
-    sniff(socket, Buffer.alloc(0));
-  });
-
-  /** Reads a request head; `idle`: a kept-alive connection after an answer, which may just end. */
-  function sniff(socket: Socket, initial: Buffer, idle = false): void {
-    pending.set(socket, () => {
-      stop();
-      socket.destroy();
+    // The flash-crowd benchmark (5,000 listeners in 10 s on one node) peaked near 3,200 queued
+    // and its slowest listener waited 29 s: both bounds stay above that.
+    this.icecastGate = new ConnectGate(limits.icecastConnectsInFlight ?? 16, {
+      maxWaiting: limits.icecastQueueLength ?? 4096,
+      maxWaitMs: limits.icecastQueueWaitMs ?? 40_000,
     });
-    let buf = initial;
-    const timer = setTimeout(() => {
-      if (!idle || buf.length > 0) metrics.increment('front_door.rejected', 1, { reason: 'head_timeout' });
-      stop();
-      socket.destroy();
-    }, idle ? keepAliveTimeoutMs : headTimeoutMs);
-    const onData = (chunk: Buffer) => {
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-      inspect();
+    this.meter = new SpliceMeter(opts.metrics);
+    this.on('connection', (socket: Socket) => this.accept(socket));
+    // Accept fails with EMFILE when descriptors run out: that is load, not a reason to exit.
+    this.on('error', (err: NodeJS.ErrnoException) => {
+      this.metrics.increment('front_door.accept_error');
+      this.log.error({ err: errorMessage(err), code: err.code }, 'front door socket error');
+    });
+    this.once('close', () => this.meter.stop());
+    // Requests node:http parses itself (every one after a hand-over) get the same treatment as
+    // the heads classified here: an absolute-form target loses its authority, so no answer
+    // (e.g. the /_stream 307) can repeat a host the client chose.
+    const toOriginForm = (req: IncomingMessage): void => {
+      if (req.url !== undefined) req.url = originForm(req.url);
     };
-    const onEnd = () => {
-      stop();
-      // A kept-alive client that is done: whatever it was answered still goes out.
-      if (idle && buf.length === 0) answerAndClose(socket, Buffer.alloc(0));
-      else socket.destroy();
-    };
-    const onError = () => {
-      stop();
-      socket.destroy();
-    };
-    function stop(): void {
-      clearTimeout(timer);
-      pending.delete(socket);
-      socket.pause();
-      socket.removeListener('data', onData);
-      socket.removeListener('end', onEnd);
-      socket.removeListener('error', onError);
-      socket.removeListener('close', stop);
-    }
-    function inspect(): void {
-      if (buf.length === 0) return;
-      if (!looksLikeRequestStart(buf)) {
-        stop();
-        handOver(socket, buf); // the HTTP server answers 400
-        return;
-      }
-      const parsed = parseRequestHead(buf);
-      if (parsed.kind === 'incomplete') {
-        if (buf.length > maxHeadBytes) tooLarge();
-        return;
-      }
-      if (parsed.kind === 'complete' && parsed.head.headEnd > maxHeadBytes) {
-        tooLarge();
-        return;
-      }
-      stop();
-      if (parsed.kind === 'invalid') handOver(socket, buf);
-      else dispatch(socket, buf, parsed.head, idle);
-    }
-    function tooLarge(): void {
-      stop();
-      metrics.increment('front_door.rejected', 1, { reason: 'head_too_large' });
-      answerAndClose(socket, plainResponse(431, 'Request head too large.'), 500);
-    }
-    socket.on('data', onData);
-    socket.on('end', onEnd);
-    socket.on('error', onError);
-    socket.on('close', stop);
-    inspect();
-    if (pending.has(socket)) socket.resume();
+    opts.httpServer.prependListener('request', toOriginForm);
+    this.once('close', () => opts.httpServer.removeListener('request', toOriginForm));
   }
 
-  /** `keptAlive`: the head follows an answer on the same connection. */
-  function dispatch(socket: Socket, buf: Buffer, head: RequestHead, keptAlive: boolean): void {
-    const c = classifyRequest(head, { streamProxy: opts.streamProxy, isMount: opts.isMount });
+  /**
+   * Call when the master may have changed: streaming MP3/AAC sources still tied to an old master
+   * move to the new one with their client held; other sources are closed.
+   */
+  onMasterChange(): void {
+    const now = this.opts.master();
+    for (const session of this.sources.keys()) {
+      const t = session.target;
+      if (!now || now.host !== t.host || now.port !== t.port) session.masterMoved('the master changed');
+    }
+  }
+
+  /** Destroys every connection the front door still owns (sources, streams, pending heads). */
+  destroyConnections(): void {
+    for (const conn of this.budget.pendingConnections()) conn.destroy();
+    for (const session of this.sources.keys()) session.close('shutting down');
+    for (const session of this.streams.keys()) session.close('shutting down');
+  }
+
+  counts(): FrontDoorCounts {
+    const c = this.budget.counts();
+    return { pendingHeads: c.heads, keptAlive: c.kept, sources: this.sources.size, streams: this.streams.size, connections: c.total };
+  }
+
+  private accept(socket: Socket): void {
+    const conn = new DoorConnection(socket, this.times, this);
+    const admission = this.budget.admit(conn, addressKey(socket.remoteAddress));
+    if (admission.kind === 'refused') {
+      this.metrics.increment('front_door.rejected', 1, { reason: admission.reason });
+      const text = admission.reason === 'total' ? 'The server is full; try again shortly.' : 'Too many connections from your address.';
+      conn.answerAndClose(plainResponse(503, text, [`Retry-After: ${RETRY_AFTER_SECONDS}`]), 500);
+      return;
+    }
+    for (const victim of admission.evicted) {
+      this.metrics.increment('front_door.rejected', 1, { reason: 'pending' });
+      victim.destroy();
+    }
+    conn.start();
+  }
+
+  onCostChange(conn: DoorConnection): void {
+    const cls = conn.costClass();
+    if (cls) this.budget.reclassify(conn, cls);
+  }
+
+  onRejected(_conn: DoorConnection, reason: string): void {
+    this.metrics.increment('front_door.rejected', 1, { reason });
+  }
+
+  onClosed(conn: DoorConnection): void {
+    this.budget.release(conn);
+  }
+
+  onNotOurs(conn: DoorConnection, bytes: Buffer): void {
+    this.handOver(conn, bytes); // the HTTP server answers 400
+  }
+
+  onHead(conn: DoorConnection, bytes: Buffer, head: RequestHead): void {
+    const c = classifyRequest(head, { streamProxy: this.opts.streamProxy, isMount: this.opts.isMount });
     switch (c.kind) {
-      case 'http': {
-        const keepAlive = wantsKeepAlive(head);
-        const answer =
-          opts.answerListener && isPlainListenerHead(buf, head) ? opts.answerListener(head, socket.remoteAddress, keepAlive) : undefined;
-        if (answer) {
-          metrics.increment('front_door.redirect');
-          // Kept alive, the connection stays with the front door: a follow-up /_stream request
-          // on it is recognised like one on a new connection.
-          if (keepAlive) answerAndContinue(socket, answer, buf.subarray(head.headEnd));
-          else answerAndClose(socket, answer);
-        } else {
-          handOver(socket, buf);
-        }
+      case 'http':
+        this.answerOrHandOver(conn, bytes, head);
         return;
-      }
       case 'source':
-        if (keptAlive) {
+        if (conn.keptAlive) {
           // A source owns its whole connection (byte counts, hold and replay): pipelined behind
           // listener requests it is more likely smuggled than meant.
-          metrics.increment('front_door.rejected', 1, { reason: 'source_after_request' });
-          answerAndClose(socket, plainResponse(400, 'A source client must connect on a new connection.'));
+          this.metrics.increment('front_door.rejected', 1, { reason: 'source_after_request' });
+          conn.answerAndClose(plainResponse(400, 'A source client must connect on a new connection.'));
           return;
         }
-        startSource(socket, buf, head);
+        this.startSource(conn, bytes, head);
         return;
       case 'stream':
-        startStream(socket, buf, head, c.upstreamTarget);
+        this.startStream(conn, bytes, head, c.upstreamTarget);
         return;
       case 'stream-preflight': {
-        metrics.increment('front_door.preflight');
+        this.metrics.increment('front_door.preflight');
         const keepAlive = wantsKeepAlive(head) && !hasBody(head);
         const answer = preflightResponse(keepAlive, head.headers.get('access-control-request-headers'));
-        if (keepAlive) answerAndContinue(socket, answer, buf.subarray(head.headEnd));
-        else answerAndClose(socket, answer);
+        if (keepAlive) conn.answerAndContinue(answer, bytes.subarray(head.headEnd));
+        else conn.answerAndClose(answer);
         return;
       }
       case 'reject':
-        metrics.increment('front_door.rejected', 1, { reason: String(c.status) });
-        log.info({ method: head.method, path: head.target.slice(0, 200), status: c.status }, c.reason);
-        answerAndClose(socket, plainResponse(c.status, `${c.reason}.`));
+        this.metrics.increment('front_door.rejected', 1, { reason: String(c.status) });
+        this.log.info({ method: head.method, path: head.target.slice(0, 200), status: c.status }, c.reason);
+        conn.answerAndClose(plainResponse(c.status, `${c.reason}.`));
         return;
     }
   }
 
-  /** Sends an answer and reads the next request head on the same connection (HTTP keep-alive). */
-  function answerAndContinue(socket: Socket, answer: Buffer, rest: Buffer): void {
-    const flushed = socket.write(answer);
-    if (flushed && rest.length === 0) {
-      sniff(socket, rest, true);
+  private answerOrHandOver(conn: DoorConnection, bytes: Buffer, head: RequestHead): void {
+    const keepAlive = wantsKeepAlive(head);
+    const answerListener = this.opts.answerListener;
+    const answer =
+      answerListener && isPlainListenerHead(bytes, head) ? answerListener(head, conn.socket.remoteAddress, keepAlive) : undefined;
+    if (!answer) {
+      this.handOver(conn, bytes);
       return;
     }
-    // A client that does not read its answers is not sent more; pipelined requests are taken
-    // one per turn of the event loop, so one connection cannot hold the others up.
-    const onError = () => socket.destroy();
-    socket.on('error', onError);
-    const next = () => {
-      socket.removeListener('error', onError);
-      if (!socket.destroyed) sniff(socket, rest, true);
-    };
-    if (flushed) setImmediate(next);
-    else socket.once('drain', next);
+    this.metrics.increment('front_door.redirect');
+    // Kept alive, the connection stays with the front door: a follow-up /_stream request
+    // on it is recognised like one on a new connection.
+    if (keepAlive) conn.answerAndContinue(answer, bytes.subarray(head.headEnd));
+    else conn.answerAndClose(answer);
   }
 
-  function handOver(socket: Socket, buf: Buffer): void {
-    metrics.increment('front_door.http');
-    socket.unshift(buf);
-    opts.httpServer.emit('connection', socket);
+  private handOver(conn: DoorConnection, bytes: Buffer): void {
+    const socket = conn.socket;
+    conn.handOff();
+    if (socket.destroyed) return;
+    this.budget.reclassify(conn, 'http');
+    this.metrics.increment('front_door.http');
+    socket.unshift(bytes);
+    this.opts.httpServer.emit('connection', socket);
     socket.resume();
   }
 
-  function startSource(socket: Socket, buf: Buffer, head: RequestHead): void {
-    const target = opts.master();
+  private startSource(conn: DoorConnection, bytes: Buffer, head: RequestHead): void {
+    const socket = conn.socket;
+    const master = this.opts.master();
     const fields = { method: head.method, path: head.target.slice(0, 200), client: socket.remoteAddress };
-    if (!target) {
-      metrics.increment('front_door.source.no_master');
-      log.warn(fields, 'source client refused: no master known');
-      answerAndClose(socket, plainResponse(503, 'No master Icecast server is known right now; try again shortly.'));
+    if (!master) {
+      this.metrics.increment('front_door.source.no_master');
+      this.log.warn(fields, 'source client refused: no master known');
+      conn.answerAndClose(plainResponse(503, 'No master Icecast server is known right now; try again shortly.'));
       return;
     }
-    metrics.increment('front_door.source');
-    log.info({ ...fields, master: `${target.host}:${target.port}` }, 'source connection proxied to the master');
-    const session = proxySource(socket, buf, target, {
-      log,
-      metrics,
-      connectTimeoutMs,
+    conn.handOff();
+    this.budget.reclassify(conn, 'streaming');
+    this.metrics.increment('front_door.source');
+    this.log.info({ ...fields, master: `${master.host}:${master.port}` }, 'source connection proxied to the master');
+    const continuity = this.opts.continuity;
+    const session = proxySource(socket, bytes, master, {
+      log: this.log,
+      metrics: this.metrics,
+      connectTimeoutMs: this.opts.limits?.upstreamConnectTimeoutMs ?? 5000,
       head,
-      master: opts.master,
-      holdMs: opts.continuity?.sourceHoldMs,
-      reattachIntervalMs: opts.continuity?.sourceIntervalMs,
+      master: this.opts.master,
+      holdMs: continuity?.sourceHoldMs,
+      reattachIntervalMs: continuity?.sourceIntervalMs,
     });
-    sources.set(session, socket);
-    countBytes(socket, 'source');
-    metrics.gauge('front_door.sources', sources.size);
+    this.track(this.sources, session, socket, 'source');
+  }
+
+  private startStream(conn: DoorConnection, bytes: Buffer, head: RequestHead, upstreamTarget: string): void {
+    const socket = conn.socket;
+    conn.handOff();
+    this.budget.reclassify(conn, 'streaming');
+    this.metrics.increment('front_door.stream');
+    const session = new StreamSession(socket, bytes, head, upstreamTarget, {
+      upstream: this.opts.localIcecast,
+      log: this.log,
+      metrics: this.metrics,
+      maxHeadBytes: this.times.maxHeadBytes,
+      headTimeoutMs: this.times.headTimeoutMs,
+      reattachWaitMs: this.opts.continuity?.waitMs,
+      reattachIntervalMs: this.opts.continuity?.intervalMs,
+      connectGate: this.icecastGate,
+      retryAfterSeconds: RETRY_AFTER_SECONDS,
+    });
+    this.track(this.streams, session, socket, 'stream');
+  }
+
+  private track<S extends { closed: Promise<void> }>(sessions: Map<S, Socket>, session: S, socket: Socket, kind: 'source' | 'stream'): void {
+    const gauge = `front_door.${kind}s`;
+    sessions.set(session, socket);
+    this.meter.track(socket, kind);
+    this.metrics.gauge(gauge, sessions.size);
     void session.closed.then(() => {
-      sources.delete(session);
-      flushBytes(socket);
-      metrics.gauge('front_door.sources', sources.size);
+      sessions.delete(session);
+      this.meter.flush(socket);
+      this.metrics.gauge(gauge, sessions.size);
     });
   }
-
-  function startStream(socket: Socket, buf: Buffer, head: RequestHead, upstreamTarget: string): void {
-    metrics.increment('front_door.stream');
-    const session = proxyStream(socket, buf, head, upstreamTarget, {
-      upstream: opts.localIcecast,
-      log,
-      metrics,
-      maxHeadBytes,
-      headTimeoutMs,
-      reattachWaitMs: opts.continuity?.waitMs,
-      reattachIntervalMs: opts.continuity?.intervalMs,
-      connectGate: icecastGate,
-    });
-    streams.set(session, socket);
-    countBytes(socket, 'stream');
-    metrics.gauge('front_door.streams', streams.size);
-    void session.closed.then(() => {
-      streams.delete(session);
-      flushBytes(socket);
-      metrics.gauge('front_door.streams', streams.size);
-    });
-  }
-
-  // Bytes spliced per client socket ("in" = from the client, "out" = to it), sent as deltas once
-  // a second and when the session ends: a metric call per audio chunk would cost more than the
-  // splice itself.
-  const spliced = new Map<Socket, { kind: 'source' | 'stream'; read: number; written: number }>();
-  function countBytes(socket: Socket, kind: 'source' | 'stream'): void {
-    spliced.set(socket, { kind, read: 0, written: 0 });
-  }
-  function flushBytes(socket: Socket, keep = false): void {
-    const c = spliced.get(socket);
-    if (!c) return;
-    const read = socket.bytesRead;
-    const written = socket.bytesWritten;
-    if (read > c.read) metrics.increment('front_door.bytes', read - c.read, { kind: c.kind, direction: 'in' });
-    if (written > c.written) metrics.increment('front_door.bytes', written - c.written, { kind: c.kind, direction: 'out' });
-    c.read = read;
-    c.written = written;
-    if (!keep) spliced.delete(socket);
-  }
-  const bytesTimer = setInterval(() => {
-    for (const socket of spliced.keys()) flushBytes(socket, true);
-  }, 1000);
-  bytesTimer.unref();
-  server.once('close', () => clearInterval(bytesTimer));
-
-  return Object.assign(server, {
-    onMasterChange(): void {
-      const now = opts.master();
-      for (const session of sources.keys()) {
-        const t = session.target;
-        if (!now || now.host !== t.host || now.port !== t.port) session.masterMoved('the master changed');
-      }
-    },
-    destroyConnections(): void {
-      for (const abort of [...pending.values()]) abort();
-      for (const session of sources.keys()) session.close('shutting down');
-      for (const session of streams.keys()) session.close('shutting down');
-    },
-    counts(): FrontDoorCounts {
-      return { pendingHeads: pending.size, sources: sources.size, streams: streams.size, connections };
-    },
-  });
 }
 
-function normaliseIp(addr: string | undefined): string {
-  if (!addr) return 'unknown';
-  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
+  return new FrontDoor(opts);
 }
 
 function wantsKeepAlive(head: RequestHead): boolean {

@@ -71,8 +71,7 @@ const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
  * TLS handshakes and other binary junk to the HTTP server at once instead of waiting for a
  * head that will never come.
  */
-export function looksLikeRequestStart(buf: Uint8Array): boolean {
-  const start = skipLeadingBlankLines(buf);
+export function looksLikeRequestStart(buf: Uint8Array, start = skipLeadingBlankLines(buf)): boolean {
   const end = Math.min(buf.length, start + 24);
   for (let i = start; i < end; i++) {
     const c = buf[i]!;
@@ -152,6 +151,19 @@ function splitLines(text: string, from: number): Line[] {
     i = stop + 1;
   }
   return lines;
+}
+
+/**
+ * The origin form of an absolute-form request-target (`http://host/p?q` -> `/p?q`); any other
+ * target unchanged. The authority a client names is never ours to trust or to repeat (a
+ * redirect echoing it would send listeners to any host), and an origin server may serve
+ * absolute form as if the path had been sent alone.
+ */
+export function originForm(target: string): string {
+  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+  if (!m) return target;
+  const rest = target.slice(m[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 /** Splits a request-target into its path and query ("?..." or ""). */

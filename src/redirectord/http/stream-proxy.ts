@@ -1,14 +1,14 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
-import { errorMessage } from '../../common/errors.js';
 import { isContinuable } from './classify.js';
 import type { ConnectGate } from './connect-gate.js';
+import { IcecastAttempt, type AttemptEvents } from './icecast-attempt.js';
 import { IcyReframer, parseMetaint } from './icy-reframer.js';
 import type { RequestHead } from './request-head.js';
 import type { HostPort } from '../../coordination/host-port.js';
 import { answerAndClose } from './sockets.js';
-import { parseResponseHead, plainResponse, withCorsHeaders, type ResponseHead } from './stream-response.js';
+import { plainResponse, withCorsHeaders, type ResponseHead } from './stream-response.js';
 
 export interface StreamProxyOptions {
   /** The local Icecast. */
@@ -24,12 +24,8 @@ export interface StreamProxyOptions {
   reattachIntervalMs?: number;
   /** Shared by every listener of the upstream: connects queue here rather than overflow its backlog. */
   connectGate?: ConnectGate;
-}
-
-export interface StreamSession {
-  /** Closes the listener and its upstream. */
-  close(reason: string): void;
-  readonly closed: Promise<void>;
+  /** Retry-After of the 503 a listener gets when the connect queue refuses it. 10 s. */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -46,11 +42,234 @@ export function upstreamRequest(request: Buffer, head: RequestHead, upstreamTarg
 }
 
 /**
+ * A listener's life on the stream proxy:
+ *
+ * | state       | meaning                                                         | next                                  |
+ * | ----------- | --------------------------------------------------------------- | ------------------------------------- |
+ * | connecting  | no answer yet: queued, connecting, or retrying a failed connect  | streaming (head), ended (502, 503, error) |
+ * | streaming   | the listener has its head; the body flows from `attempt`        | reattaching (upstream lost, continuable), ended |
+ * | reattaching | held without an upstream until `deadline`, retrying every interval | streaming (same format), ended          |
+ * | ended       | the listener is being closed or is gone                         | -                                     |
+ *
+ * The listener's own socket: its FIN only says it has nothing more to send (a request sent
+ * with a half-close still gets the stream); it is gone when a write fails or the socket closes.
+ */
+type State =
+  | { kind: 'connecting'; attempts: number }
+  | { kind: 'streaming' }
+  | { kind: 'reattaching'; deadline: number }
+  | { kind: 'ended' };
+
+/** Connection attempts for a listener's first upstream before it is answered 502. */
+const FIRST_CONNECT_ATTEMPTS = 3;
+
+/**
  * Raw listener proxy to the local Icecast: Icecast's response head gets CORS headers, the
  * close-delimited body (with any ICY metadata) flows through with socket backpressure only.
  * When Icecast drops an MP3/Ogg listener (its relay lost the master) the listener is kept
  * and re-attached to a fresh upstream response, re-framed to its original metadata cycle.
  */
+export class StreamSession implements AttemptEvents {
+  readonly closed: Promise<void>;
+  private state: State = { kind: 'connecting', attempts: 0 };
+  private attempt: IcecastAttempt | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private continuable = false;
+  private contentType: string | undefined;
+  private reframer: IcyReframer | undefined;
+  private resolveClosed!: () => void;
+  private readonly request: Buffer;
+  private readonly log: Logger;
+  private readonly headTimeoutMs: number;
+  private readonly reattachWaitMs: number;
+  private readonly reattachIntervalMs: number;
+
+  constructor(
+    private readonly client: Socket,
+    request: Buffer,
+    private readonly head: RequestHead,
+    upstreamTarget: string,
+    private readonly opts: StreamProxyOptions,
+  ) {
+    this.closed = new Promise<void>((r) => (this.resolveClosed = r));
+    this.request = upstreamRequest(request, head, upstreamTarget);
+    this.log = opts.log.child({ stream: upstreamTarget });
+    this.headTimeoutMs = opts.headTimeoutMs ?? 10_000;
+    this.reattachWaitMs = opts.reattachWaitMs ?? 20_000;
+    this.reattachIntervalMs = opts.reattachIntervalMs ?? 250;
+    client.setNoDelay(true);
+    client.setKeepAlive(true, 60_000);
+    client.on('end', () => this.log.debug('listener half-closed; streaming on'));
+    client.on('error', () => this.finish('listener error'));
+    client.once('close', () => this.finish('listener left'));
+    client.on('drain', () => this.attempt?.resume());
+    // Reading keeps EOF and resets detectable; any further bytes (a pipelined request) are ignored.
+    client.on('data', () => {});
+    client.resume();
+    this.connect();
+  }
+
+  /** Closes the listener and its upstream. */
+  close(reason: string): void {
+    this.finish(reason);
+  }
+
+  private connect(): void {
+    this.retryTimer = undefined;
+    const state = this.state;
+    if (state.kind === 'ended') return;
+    if (state.kind === 'connecting') state.attempts++;
+    const timeoutMs =
+      state.kind === 'reattaching' ? Math.max(500, Math.min(this.headTimeoutMs, state.deadline - Date.now())) : this.headTimeoutMs;
+    this.attempt = new IcecastAttempt(
+      this.opts.upstream,
+      this.request,
+      { headTimeoutMs: timeoutMs, maxHeadBytes: this.opts.maxHeadBytes ?? 16_384, gate: this.opts.connectGate },
+      this,
+    );
+    this.attempt.start();
+  }
+
+  onHead(attempt: IcecastAttempt, res: ResponseHead, raw: Buffer, rest: Buffer): void {
+    if (attempt !== this.attempt) return;
+    const state = this.state;
+    if (state.kind === 'connecting') this.answer(res, raw);
+    else if (state.kind === 'reattaching' && !this.reattached(attempt, res)) return;
+    if (rest.length > 0) this.onBody(attempt, rest);
+  }
+
+  onBody(attempt: IcecastAttempt, chunk: Buffer): void {
+    if (attempt !== this.attempt || this.state.kind !== 'streaming') return;
+    const out = this.reframer ? this.reframer.push(chunk) : [chunk];
+    let ok = true;
+    for (const b of out) if (b.length > 0) ok = this.client.write(b) && ok;
+    if (!ok) attempt.pause();
+  }
+
+  onFailed(attempt: IcecastAttempt, reason: string, kind: 'timeout' | 'refused' | 'error'): void {
+    if (attempt !== this.attempt) return;
+    this.attempt = undefined;
+    const state = this.state;
+    if (state.kind === 'connecting') this.connectFailed(state.attempts, reason, kind);
+    else if (state.kind === 'streaming') this.upstreamLost(reason);
+    else if (state.kind === 'reattaching') this.retryBefore(state.deadline, reason);
+  }
+
+  /** The first answer: the listener gets Icecast's head with CORS added. */
+  private answer(res: ResponseHead, raw: Buffer): void {
+    this.state = { kind: 'streaming' };
+    this.contentType = res.headers.get('content-type');
+    this.continuable =
+      this.reattachWaitMs > 0 && this.head.method === 'GET' && res.status === 200 && isContinuable(this.contentType);
+    const metaint = res.status === 200 ? parseMetaint(res.headers.get('icy-metaint')) : undefined;
+    // Without reconnects the metadata cycle never shifts, so nothing needs re-framing.
+    if (this.continuable && metaint !== undefined) this.reframer = new IcyReframer(metaint);
+    this.client.write(withCorsHeaders(raw));
+  }
+
+  /** A re-attach answered: the listener already has its head, so only the body continues. */
+  private reattached(attempt: IcecastAttempt, res: ResponseHead): boolean {
+    if (res.status !== 200) {
+      attempt.close();
+      this.onFailed(attempt, `upstream answered ${res.status}`, 'error');
+      return false;
+    }
+    if (mediaType(res.headers.get('content-type')) !== mediaType(this.contentType)) {
+      attempt.close();
+      this.giveUp('the stream changed format');
+      return false;
+    }
+    this.reframer?.restartUpstream(parseMetaint(res.headers.get('icy-metaint')));
+    this.state = { kind: 'streaming' };
+    this.opts.metrics.increment('stream_proxy.reattach');
+    this.log.info('listener re-attached to a new upstream');
+    return true;
+  }
+
+  private connectFailed(attempts: number, reason: string, kind: 'timeout' | 'refused' | 'error'): void {
+    if (kind === 'refused') {
+      this.opts.metrics.increment('stream_proxy.queue_refused');
+      this.log.warn({ reason }, 'listener refused: the connect queue to Icecast is full or too slow');
+      const retryAfter = this.opts.retryAfterSeconds ?? 10;
+      this.end(plainResponse(503, 'The stream server is busy; try again shortly.', [`Retry-After: ${retryAfter}`, ...corsLines()]));
+      return;
+    }
+    if (kind === 'error' && attempts < FIRST_CONNECT_ATTEMPTS) {
+      // Icecast listens with a backlog of 5: in a crowd of arrivals a connection can be
+      // reset before Icecast accepts it. A short retry beats a 502.
+      this.retryTimer = setTimeout(() => this.connect(), 100 * attempts);
+      return;
+    }
+    this.opts.metrics.increment('stream_proxy.upstream_error');
+    this.log.warn({ reason }, 'local Icecast unreachable for a listener');
+    this.end(plainResponse(502, 'The stream server is unreachable.', corsLines()));
+  }
+
+  private upstreamLost(reason: string): void {
+    // A listener whose own socket is backed up was most likely dropped by Icecast for being
+    // too slow: holding it would only keep a dead connection around.
+    if (!this.continuable || this.client.writableNeedDrain) {
+      this.finishGracefully(reason);
+      return;
+    }
+    const deadline = Date.now() + this.reattachWaitMs;
+    this.state = { kind: 'reattaching', deadline };
+    this.log.info({ reason }, 'upstream lost; holding the listener while re-attaching');
+    this.retryBefore(deadline, reason);
+  }
+
+  private retryBefore(deadline: number, reason: string): void {
+    if (Date.now() + this.reattachIntervalMs > deadline) {
+      this.giveUp(reason);
+      return;
+    }
+    this.retryTimer = setTimeout(() => this.connect(), this.reattachIntervalMs);
+  }
+
+  private giveUp(reason: string): void {
+    this.opts.metrics.increment('stream_proxy.reattach_failed');
+    this.log.info({ reason }, 'no upstream came back; closing the listener');
+    this.finishGracefully(reason);
+  }
+
+  /** A final answer before any head was sent. */
+  private end(answer: Buffer): void {
+    this.stop();
+    answerAndClose(this.client, answer);
+  }
+
+  /** Ends the listener after its pending bytes are flushed. */
+  private finishGracefully(reason: string): void {
+    if (this.state.kind === 'ended') return;
+    this.log.debug({ reason }, 'stream ended');
+    this.stop();
+    const client = this.client;
+    client.end();
+    const t = setTimeout(() => client.destroy(), 5000);
+    t.unref();
+    client.once('close', () => clearTimeout(t));
+  }
+
+  private finish(reason: string): void {
+    if (this.state.kind !== 'ended') {
+      this.log.debug({ reason }, 'stream ended');
+      this.stop();
+    }
+    this.client.destroy();
+  }
+
+  /** Leaves every state for `ended`: no timer, no upstream; `closed` resolves with the socket. */
+  private stop(): void {
+    this.state = { kind: 'ended' };
+    clearTimeout(this.retryTimer);
+    this.attempt?.close();
+    this.attempt = undefined;
+    if (this.client.destroyed) this.resolveClosed();
+    else this.client.once('close', () => this.resolveClosed());
+  }
+}
+
+/** The stream proxy for one listener (see StreamSession). */
 export function proxyStream(
   client: Socket,
   request: Buffer,
@@ -58,222 +277,8 @@ export function proxyStream(
   upstreamTarget: string,
   opts: StreamProxyOptions,
 ): StreamSession {
-  const headTimeoutMs = opts.headTimeoutMs ?? 10_000;
-  const maxHeadBytes = opts.maxHeadBytes ?? 16_384;
-  const reattachWaitMs = opts.reattachWaitMs ?? 20_000;
-  const reattachIntervalMs = opts.reattachIntervalMs ?? 250;
-  const reqBytes = upstreamRequest(request, head, upstreamTarget);
-  const log = opts.log.child({ stream: upstreamTarget });
-
-  let done = false;
-  let upstream: Socket | undefined;
-  let retryTimer: NodeJS.Timeout | undefined;
-  let headTimer: NodeJS.Timeout | undefined;
-  /** Set once the listener got a response head; later upstreams only contribute body bytes. */
-  let answered = false;
-  let continuable = false;
-  let contentType: string | undefined;
-  let reframer: IcyReframer | undefined;
-  let reattachDeadline = 0;
-  let firstAttempts = 0;
-  let leaveGate: (() => void) | undefined;
-  let resolveClosed!: () => void;
-  const closed = new Promise<void>((r) => (resolveClosed = r));
-
-  client.setNoDelay(true);
-  client.setKeepAlive(true, 60_000);
-  // The listener sends nothing after its head; EOF or an error means it left.
-  client.on('end', () => finish('listener left'));
-  client.on('error', () => finish('listener error'));
-  client.once('close', () => finish('listener left'));
-  client.on('drain', () => upstream?.resume());
-  // Reading keeps EOF detectable; any further bytes (a pipelined request) are ignored.
-  client.on('data', () => {});
-  client.resume();
-
-  attempt();
-
-  function attempt(): void {
-    retryTimer = undefined;
-    if (done) return;
-    if (!answered) firstAttempts++;
-    if (opts.connectGate) leaveGate = opts.connectGate.enter(connectUpstream);
-    else connectUpstream(() => {});
-  }
-
-  /** `release`: the connect slot, given back once Icecast answered or the attempt failed. */
-  function connectUpstream(release: () => void): void {
-    if (done) {
-      release();
-      return;
-    }
-    const sock = connect({ host: opts.upstream.host, port: opts.upstream.port });
-    upstream = sock;
-    sock.once('close', release);
-    sock.setNoDelay(true);
-    let buf: Buffer = Buffer.alloc(0);
-    let gotHead = false;
-    const limit = answered ? Math.max(500, Math.min(headTimeoutMs, reattachDeadline - Date.now())) : headTimeoutMs;
-    headTimer = setTimeout(() => {
-      sock.destroy();
-      upstreamFailed(sock, 'upstream head timeout');
-    }, limit);
-
-    sock.on('connect', () => sock.write(reqBytes));
-    sock.on('data', (chunk: Buffer) => {
-      if (done || upstream !== sock) return;
-      if (gotHead) {
-        forward(chunk, sock);
-        return;
-      }
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-      const parsed = parseResponseHead(buf);
-      if (parsed.kind === 'incomplete') {
-        if (buf.length > maxHeadBytes) {
-          sock.destroy();
-          upstreamFailed(sock, 'upstream head too large');
-        }
-        return;
-      }
-      clearTimeout(headTimer);
-      release();
-      if (parsed.kind === 'invalid') {
-        sock.destroy();
-        upstreamFailed(sock, `upstream answer unreadable: ${parsed.reason}`);
-        return;
-      }
-      gotHead = true;
-      onHead(parsed.head, buf, sock);
-    });
-    sock.on('error', (err) => upstreamFailed(sock, `upstream error: ${errorMessage(err)}`));
-    sock.on('close', () => upstreamFailed(sock, 'upstream closed'));
-  }
-
-  function onHead(resHead: ResponseHead, buf: Buffer, sock: Socket): void {
-    const rest = buf.subarray(resHead.headEnd);
-    if (!answered) {
-      answered = true;
-      contentType = resHead.headers.get('content-type');
-      continuable =
-        reattachWaitMs > 0 && head.method === 'GET' && resHead.status === 200 && isContinuable(contentType);
-      const metaint = resHead.status === 200 ? parseMetaint(resHead.headers.get('icy-metaint')) : undefined;
-      // Without reconnects the metadata cycle never shifts, so nothing needs re-framing.
-      if (continuable && metaint !== undefined) reframer = new IcyReframer(metaint);
-      client.write(withCorsHeaders(buf.subarray(0, resHead.headEnd)));
-      if (rest.length > 0) forward(rest, sock);
-      return;
-    }
-    // A re-attach: the listener already has its head, so only the body continues.
-    if (resHead.status !== 200) {
-      sock.destroy();
-      upstreamFailed(sock, `upstream answered ${resHead.status}`);
-      return;
-    }
-    if (mediaType(resHead.headers.get('content-type')) !== mediaType(contentType)) {
-      sock.destroy();
-      giveUp('the stream changed format');
-      return;
-    }
-    reframer?.restartUpstream(parseMetaint(resHead.headers.get('icy-metaint')));
-    // The next drop starts a fresh wait.
-    reattachDeadline = 0;
-    opts.metrics.increment('stream_proxy.reattach');
-    log.info('listener re-attached to a new upstream');
-    if (rest.length > 0) forward(rest, sock);
-  }
-
-  function forward(chunk: Buffer, sock: Socket): void {
-    const out = reframer ? reframer.push(chunk) : [chunk];
-    let ok = true;
-    for (const b of out) if (b.length > 0) ok = client.write(b) && ok;
-    if (!ok) sock.pause();
-  }
-
-  function upstreamFailed(sock: Socket, reason: string): void {
-    if (upstream !== sock) return;
-    clearTimeout(headTimer);
-    upstream = undefined;
-    sock.destroy();
-    if (done) return;
-    if (!answered && firstAttempts < FIRST_CONNECT_ATTEMPTS && reason !== 'upstream head timeout') {
-      // Icecast listens with a backlog of 5: in a crowd of arrivals a connection can be
-      // reset before Icecast accepts it. A short retry beats a 502.
-      retryTimer = setTimeout(attempt, 100 * firstAttempts);
-      return;
-    }
-    if (!answered) {
-      opts.metrics.increment('stream_proxy.upstream_error');
-      log.warn({ reason }, 'local Icecast unreachable for a listener');
-      done = true;
-      answerAndClose(client, plainResponse(502, 'The stream server is unreachable.', corsLines()));
-      cleanup();
-      return;
-    }
-    // A listener whose own socket is backed up was most likely dropped by Icecast for being
-    // too slow: holding it would only keep a dead connection around.
-    if (!continuable || client.writableNeedDrain) {
-      finishGracefully(reason);
-      return;
-    }
-    const now = Date.now();
-    if (reattachDeadline === 0) {
-      reattachDeadline = now + reattachWaitMs;
-      log.info({ reason }, 'upstream lost; holding the listener while re-attaching');
-    }
-    if (now + reattachIntervalMs > reattachDeadline) {
-      giveUp(reason);
-      return;
-    }
-    retryTimer = setTimeout(attempt, reattachIntervalMs);
-  }
-
-  function giveUp(reason: string): void {
-    opts.metrics.increment('stream_proxy.reattach_failed');
-    log.info({ reason }, 'no upstream came back; closing the listener');
-    finishGracefully(reason);
-  }
-
-  /** Ends the listener after its pending bytes are flushed. */
-  function finishGracefully(reason: string): void {
-    if (done) return;
-    done = true;
-    log.debug({ reason }, 'stream ended');
-    cleanup();
-    client.end();
-    const t = setTimeout(() => client.destroy(), 5000);
-    t.unref();
-    client.once('close', () => clearTimeout(t));
-  }
-
-  function finish(reason: string): void {
-    if (!done) {
-      done = true;
-      log.debug({ reason }, 'stream ended');
-      cleanup();
-    }
-    client.destroy();
-  }
-
-  function cleanup(): void {
-    leaveGate?.();
-    clearTimeout(retryTimer);
-    clearTimeout(headTimer);
-    upstream?.destroy();
-    upstream = undefined;
-    if (client.destroyed) resolveClosed();
-    else client.once('close', () => resolveClosed());
-  }
-
-  return {
-    closed,
-    close(reason: string) {
-      finish(reason);
-    },
-  };
+  return new StreamSession(client, request, head, upstreamTarget, opts);
 }
-
-/** Connection attempts for a listener's first upstream before it is answered 502. */
-const FIRST_CONNECT_ATTEMPTS = 3;
 
 function mediaType(ct: string | undefined): string {
   return (ct ?? '').split(';')[0]!.trim().toLowerCase();
