@@ -6,7 +6,7 @@ import {
   mountPathFromKey,
   nodeNameFromKey,
 } from './keys.js';
-import { parseStoredMount, type Mount } from './mount.js';
+import { parseStoredMountAt, type Mount } from './mount.js';
 import { parseNodeStatus, type NodeStatus } from './node-status.js';
 import { Ajv } from 'ajv';
 
@@ -77,8 +77,7 @@ export class ClusterStateBuilder {
       const path = mountPathFromKey(c.key);
       if (c.type === 'delete') return this.mounts.delete(path);
       try {
-        const mount = parseStoredMount(c.value);
-        if (mount.path !== path) throw new Error(`its path ${mount.path} does not match the key`);
+        const mount = parseStoredMountAt(c.key, c.value);
         this.mounts.set(path, mount);
       } catch (err) {
         this.onInvalid(c.key, (err as Error).message);

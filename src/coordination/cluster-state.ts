@@ -30,8 +30,3 @@ export interface MasterInfo {
 export function emptyClusterState(): ClusterState {
   return { mounts: new Map(), nodes: new Map(), master: undefined, revision: '0', connected: false, membershipSerial: 1 };
 }
-
-/** The master node's status, when it is both elected and present. */
-export function masterNode(state: ClusterState): NodeStatus | undefined {
-  return state.master === undefined ? undefined : state.nodes.get(state.master.name);
-}

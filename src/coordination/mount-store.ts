@@ -2,13 +2,14 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Etcd3, ICompare, IRequestOp, ITxnRequest } from 'etcd3';
 import { AutoradioError, ErrorCode } from '../common/errors.js';
 import { classifyEtcdFailure, etcdFailureReason } from './etcd-failure.js';
-import { MOUNTS_PREFIX, mountKey, mountPathFromKey } from './keys.js';
+import { MOUNTS_PREFIX, mountKey } from './keys.js';
 import {
   assertMountPath,
   mountProblems,
   mountReferenceProblems,
   mountsReferring,
   parseStoredMount,
+  parseStoredMountAt,
   type Mount,
 } from './mount.js';
 import { parseBackup, type Backup } from './backup.js';
@@ -68,8 +69,7 @@ export class MountStore {
     for (const kv of res.kvs) {
       const key = kv.key.toString();
       try {
-        const mount = parseStoredMount(kv.value.toString());
-        if (mount.path !== mountPathFromKey(key)) throw new Error(`its path ${mount.path} does not match the key`);
+        const mount = parseStoredMountAt(key, kv.value.toString());
         listing.mounts.set(mount.path, { mount, modRevision: kv.mod_revision });
       } catch (err) {
         listing.invalid.push({ key, problem: (err as Error).message });
