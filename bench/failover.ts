@@ -11,8 +11,8 @@ import { benchArgs, machine, numFlag, onCleanup, percentile, report, round, runB
  * and disconnects; and how long a new mount takes to reach every node's icecast.xml (and,
  * with a source, to be served by every node's Icecast). Usage:
  *   node --import tsx bench/failover.ts [--quick] [--runs N] [--crashes N] [--mounts N] [--lease-ttl S]
- * Quick: 2 radiod kills, 1 node crash, 2 mounts; full: 10, 10 and 20. Reference: NOTES §2
- * measured 0.8-1.15 x TTL for the same election algorithm driven by hand.
+ * Quick: 2 radiod kills, 1 node crash, 2 mounts; full: 10, 10 and 20. Reference: 0.8-1.15 x
+ * TTL, measured for the same election algorithm driven by hand.
  */
 
 const args = benchArgs();
@@ -150,11 +150,11 @@ runBench('failover', async () => {
   };
   report(result, [
     `Failover/propagation benchmark: ${c.nodes.length}-node namespace cluster, lease TTL ${leaseTtl} s, cluster up in ${startMs} ms; load ${before.loadavg}`,
-    `  kill -9 master radiod -> new master: p50 ${result.newMasterMs.p50} ms, p99 ${result.newMasterMs.p99} ms (${failoverMs.join(', ')}); ${result.newMasterPerTtl} x TTL (reference: 0.8-1.15 x TTL by hand, NOTES §2)`,
+    `  kill -9 master radiod -> new master: p50 ${result.newMasterMs.p50} ms, p99 ${result.newMasterMs.p99} ms (${failoverMs.join(', ')}); ${result.newMasterPerTtl} x TTL (reference: 0.8-1.15 x TTL measured by hand)`,
     `  kill -9 of the whole master node (${crashRuns} runs): new master p50 ${result.nodeCrash.newMasterMs.p50} ms, max ${result.nodeCrash.newMasterMs.max} ms (${crash.newMasterMs.join(', ')})`,
     `    listener audio gap on the other nodes: p50 ${result.nodeCrash.listenerAudioGapMs.p50} ms, max ${result.nodeCrash.listenerAudioGapMs.max} ms (${crash.gapMs.join(', ')}); target < ${(leaseTtl + 2) * 1000} ms`,
     `    listener disconnects ${crash.disconnects}, source reconnects ${crash.sourceReconnects}`,
     `  new mount -> every node's icecast.xml: p50 ${result.mountInEveryConfigMs.p50} ms, p99 ${result.mountInEveryConfigMs.p99} ms over ${configMs.length} (radioctl included; after its write returned: p50 ${result.mountInEveryConfigAfterWriteMs.p50} ms, p99 ${result.mountInEveryConfigAfterWriteMs.p99} ms)`,
-    `  new mount with a source -> served by every Icecast: ${served.join(', ')} ms (reference: Icecast adds a relay 2.0-2.6 s after HUP, NOTES §4)`,
+    `  new mount with a source -> served by every Icecast: ${served.join(', ')} ms (reference: Icecast adds a relay 2.0-2.6 s after a HUP)`,
   ]);
 });

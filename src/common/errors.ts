@@ -4,7 +4,7 @@
  */
 export class AutoradioError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCodeName,
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -13,7 +13,13 @@ export class AutoradioError extends Error {
   }
 }
 
+/**
+ * Every code a user can see, on stderr (`radioctl: message [CODE]`) and in `--json` errors.
+ * Codes are stable: scripts match on them. Each one is listed in README's "Error codes".
+ */
 export const ErrorCode = {
+  usage: 'AR_USAGE',
+  invalidConfig: 'AR_INVALID_CONFIG',
   invalidMountPath: 'AR_INVALID_MOUNT_PATH',
   invalidMount: 'AR_INVALID_MOUNT',
   mountExists: 'AR_MOUNT_EXISTS',
@@ -21,9 +27,11 @@ export const ErrorCode = {
   mountInUse: 'AR_MOUNT_IN_USE',
   concurrentEdit: 'AR_CONCURRENT_EDIT',
   invalidBackup: 'AR_INVALID_BACKUP',
-  invalidFlag: 'AR_INVALID_FLAG',
+  restoreIncomplete: 'AR_RESTORE_INCOMPLETE',
   etcdUnavailable: 'AR_ETCD_UNAVAILABLE',
+  writeUnconfirmed: 'AR_WRITE_UNCONFIRMED',
   invalidPolicy: 'AR_INVALID_LB_POLICY',
+  internal: 'AR_INTERNAL',
 } as const;
 
 export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -6,7 +6,7 @@ import {
   mountPathFromKey,
   nodeNameFromKey,
 } from './keys.js';
-import { parseStoredMount, type Mount } from './mount.js';
+import { parseStoredMountAt, type Mount } from './mount.js';
 import { parseNodeStatus, type NodeStatus } from './node-status.js';
 import { Ajv } from 'ajv';
 
@@ -88,8 +88,7 @@ export class ClusterStateBuilder {
         return true;
       }
       try {
-        const mount = parseStoredMount(c.value);
-        if (mount.path !== path) throw new Error(`its path ${mount.path} does not match the key`);
+        const mount = parseStoredMountAt(c.key, c.value);
         this.mounts.set(path, mount);
         this.mountsSnapshot = undefined;
       } catch (err) {

@@ -35,8 +35,3 @@ export function emptyClusterState(): ClusterState {
 export function isLoaded(state: Pick<ClusterState, 'revision'>): boolean {
   return state.revision !== '0';
 }
-
-/** The master node's status, when it is both elected and present. */
-export function masterNode(state: ClusterState): NodeStatus | undefined {
-  return state.master === undefined ? undefined : state.nodes.get(state.master.name);
-}

@@ -1,12 +1,15 @@
-import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
+import { isDeepStrictEqual } from 'node:util';
+import type { Etcd3, ICompare, IRequestOp, ITxnRequest } from 'etcd3';
 import { AutoradioError, ErrorCode } from '../common/errors.js';
-import { MOUNTS_PREFIX, mountKey, mountPathFromKey } from './keys.js';
+import { classifyEtcdFailure, etcdFailureReason } from './etcd-failure.js';
+import { MOUNTS_PREFIX, mountKey } from './keys.js';
 import {
   assertMountPath,
   mountProblems,
   mountReferenceProblems,
   mountsReferring,
   parseStoredMount,
+  parseStoredMountAt,
   type Mount,
 } from './mount.js';
 import { parseBackup, type Backup } from './backup.js';
@@ -30,6 +33,19 @@ const MAX_TXN_OPS = 100;
 const WRITE_ATTEMPTS = 20;
 
 /**
+ * Sends one transaction to etcd. The store's only way to write, so that tests can make a write
+ * whose answer is lost (applied by etcd, reported as a timeout) against a real etcd.
+ */
+export type TxnSender = (request: ITxnRequest) => Promise<{ succeeded: boolean }>;
+
+/** A write was sent and etcd's answer did not come back: it may or may not have been applied. */
+class OutcomeUnknown extends Error {
+  constructor(override readonly cause: unknown) {
+    super('etcd did not answer a write');
+  }
+}
+
+/**
  * Reads and writes mounts. Every write is a transaction guarded by what it was validated
  * against: no mount key may have changed since the listing was read (a range comparison over
  * the whole mounts prefix), and the mounts it touches or refers to must still exist at the
@@ -38,7 +54,14 @@ const WRITE_ATTEMPTS = 20;
  * concurrent write would have made invalid.
  */
 export class MountStore {
-  constructor(private readonly client: Etcd3) {}
+  private readonly sendTxn: TxnSender;
+
+  constructor(
+    private readonly client: Etcd3,
+    sendTxn?: TxnSender,
+  ) {
+    this.sendTxn = sendTxn ?? ((request) => client.kv.txn(request));
+  }
 
   async list(): Promise<MountListing> {
     const res = await this.client.getAll().prefix(MOUNTS_PREFIX).exec();
@@ -46,8 +69,7 @@ export class MountStore {
     for (const kv of res.kvs) {
       const key = kv.key.toString();
       try {
-        const mount = parseStoredMount(kv.value.toString());
-        if (mount.path !== mountPathFromKey(key)) throw new Error(`its path ${mount.path} does not match the key`);
+        const mount = parseStoredMountAt(key, kv.value.toString());
         listing.mounts.set(mount.path, { mount, modRevision: kv.mod_revision });
       } catch (err) {
         listing.invalid.push({ key, problem: (err as Error).message });
@@ -66,6 +88,9 @@ export class MountStore {
   async create(mount: Mount): Promise<Mount> {
     assertMountPath(mount.path);
     return this.retrying(`mount ${mount.path}`, async (listing) => {
+      // The stored value is exactly ours (its password was generated for this call): an earlier
+      // attempt committed and its answer was lost, or the client resent it after a timeout.
+      if (isDeepStrictEqual(listing.mounts.get(mount.path)?.mount, mount)) return mount;
       if (listing.mounts.has(mount.path)) {
         throw new AutoradioError(ErrorCode.mountExists, `mount ${mount.path} already exists`);
       }
@@ -99,8 +124,10 @@ export class MountStore {
 
   async delete(path: string): Promise<void> {
     assertMountPath(path);
-    await this.retrying(`mount ${path}`, async (listing) => {
+    await this.retrying(`mount ${path}`, async (listing, afterUnknownWrite) => {
       const current = listing.mounts.get(path);
+      // Our delete, sent before, was applied after all.
+      if (!current && afterUnknownWrite) return true;
       if (!current) {
         // A key holding garbage can be deleted, so that the path can be created again.
         if (listing.invalid.some((i) => i.key === mountKey(path))) {
@@ -116,23 +143,46 @@ export class MountStore {
           `mount ${path} is used by ${users.map((m) => m.path).join(', ')} (as fallback or transcoding source); change those first`,
         );
       }
-      const deleteOp: IRequestOp = { request_delete_range: { key: Buffer.from(mountKey(path)) } };
-      return (await this.commit(listing, [unchangedSince(mountKey(path), current.modRevision)], [deleteOp])) || undefined;
+      const deleted = await this.commit(listing, [unchangedSince(mountKey(path), current.modRevision)], [deleteOp(mountKey(path))]);
+      return deleted || undefined;
     });
   }
 
   /**
    * Runs `attempt` against a fresh listing until it commits (returns a value) or throws. A
    * transaction that lost to a concurrent write returns undefined: the write is validated and
-   * tried again on the new state, after a short random pause so racing admins spread out.
+   * tried again on the new state, after a short random pause so racing admins spread out. A
+   * write whose answer was lost is looked for in the next listing (`afterUnknownWrite`), and
+   * when etcd cannot be read any more the error says the write is unconfirmed, never that
+   * nothing changed.
    */
-  private async retrying<T>(what: string, attempt: (listing: MountListing) => Promise<T | undefined>): Promise<T> {
+  private async retrying<T>(
+    what: string,
+    attempt: (listing: MountListing, afterUnknownWrite: boolean) => Promise<T | undefined>,
+  ): Promise<T> {
+    let unknown: OutcomeUnknown | undefined;
     for (let i = 0; i < WRITE_ATTEMPTS; i++) {
-      const result = await attempt(await this.list());
-      if (result !== undefined) return result;
+      try {
+        const result = await attempt(await this.listAfter(what, unknown), unknown !== undefined);
+        if (result !== undefined) return result;
+      } catch (err) {
+        if (!(err instanceof OutcomeUnknown)) throw err;
+        unknown = err;
+        continue;
+      }
       await new Promise((r) => setTimeout(r, Math.random() * 20 * (i + 1)));
     }
+    if (unknown) throw unconfirmed(what, unknown.cause);
     throw new AutoradioError(ErrorCode.concurrentEdit, `${what} keeps changing; nothing was written, try again`);
+  }
+
+  /** A listing; after a write with no answer, a failed read means that write is unconfirmed. */
+  private async listAfter(what: string, unknown: OutcomeUnknown | undefined): Promise<MountListing> {
+    try {
+      return await this.list();
+    } catch (err) {
+      throw unknown ? unconfirmed(what, err) : err;
+    }
   }
 
   async backup(): Promise<Backup> {
@@ -144,22 +194,30 @@ export class MountStore {
   /**
    * Replaces every mount with the backup's. The whole file is validated first; only then is
    * anything written. Above about a hundred mounts the writes span several transactions
-   * (etcd's limit); running the same restore again completes an interrupted one.
+   * (etcd's limit); if one fails, the error says exactly what the committed ones wrote, and
+   * running the same restore again completes it.
    */
-  async restore(input: unknown): Promise<{ written: number; deleted: number }> {
+  async restore(input: unknown): Promise<RestoreResult> {
     const backup = parseBackup(input);
     const listing = await this.list();
     const wanted = new Set(backup.mounts.map((m) => m.path));
-    const ops = [
-      ...backup.mounts.map((m) => this.client.put(mountKey(m.path)).value(JSON.stringify(m))),
-      ...[...listing.mounts.keys()].filter((p) => !wanted.has(p)).map((p) => this.client.delete().key(mountKey(p))),
-      ...listing.invalid.map((i) => this.client.delete().key(i.key)),
+    const ops: RestoreOp[] = [
+      ...backup.mounts.map((m) => ({ kind: 'written' as const, op: putOp(m) })),
+      ...[...listing.mounts.keys()].filter((p) => !wanted.has(p)).map((p) => ({ kind: 'deleted' as const, op: deleteOp(mountKey(p)) })),
+      ...listing.invalid.map((i) => ({ kind: 'deleted' as const, op: deleteOp(i.key) })),
     ];
+    const done: RestoreResult = { written: 0, deleted: 0 };
+    const chunks = Math.ceil(ops.length / MAX_TXN_OPS);
     for (let i = 0; i < ops.length; i += MAX_TXN_OPS) {
-      // The client builds transactions only from a comparison; this one always holds.
-      await this.client.if(MOUNTS_PREFIX, 'Version', '>', -1).then(...ops.slice(i, i + MAX_TXN_OPS)).commit();
+      const chunk = ops.slice(i, i + MAX_TXN_OPS);
+      try {
+        await this.sendTxn({ compare: [], success: chunk.map((o) => o.op), failure: [] });
+      } catch (err) {
+        throw restoreIncomplete(err, done, i / MAX_TXN_OPS, chunks);
+      }
+      for (const o of chunk) done[o.kind]++;
     }
-    return { written: backup.mounts.length, deleted: ops.length - backup.mounts.length };
+    return done;
   }
 
   private validate(mount: Mount, listing: MountListing): void {
@@ -177,9 +235,50 @@ export class MountStore {
       result: 'Less',
       mod_revision: (BigInt(listing.revision) + 1n).toString(),
     };
-    const res = await this.client.kv.txn({ compare: [nothingChanged, ...guards], success: ops, failure: [] });
-    return res.succeeded;
+    try {
+      return (await this.sendTxn({ compare: [nothingChanged, ...guards], success: ops, failure: [] })).succeeded;
+    } catch (err) {
+      // Refused before sending (no connection, open circuit): not applied, and the caller says so.
+      if (classifyEtcdFailure(err) === 'unanswered') throw new OutcomeUnknown(err);
+      throw err;
+    }
   }
+}
+
+/** What a restore wrote, in committed transactions only. */
+export interface RestoreResult {
+  written: number;
+  deleted: number;
+}
+
+interface RestoreOp {
+  kind: keyof RestoreResult;
+  op: IRequestOp;
+}
+
+function restoreIncomplete(err: unknown, done: RestoreResult, failedChunk: number, chunks: number): unknown {
+  const failure = classifyEtcdFailure(err);
+  // The first transaction refused outright: nothing was written, the plain error says so.
+  if (failedChunk === 0 && failure !== 'unanswered') return err;
+  const maybe = failure === 'unanswered' ? ` (transaction ${failedChunk + 1} was sent but not confirmed: it may have been applied too)` : '';
+  return new AutoradioError(
+    ErrorCode.restoreIncomplete,
+    `restore incomplete: etcd failed (${etcdFailureReason(err)}) after ${failedChunk} of ${chunks} transactions, ` +
+      `which wrote ${done.written} mounts and removed ${done.deleted}${maybe}; run the same restore again to complete it`,
+    { cause: err },
+  );
+}
+
+function unconfirmed(what: string, cause: unknown): AutoradioError {
+  return new AutoradioError(
+    ErrorCode.writeUnconfirmed,
+    `etcd did not confirm the write to ${what} and cannot be read now (${etcdFailureReason(cause)}); it may or may not have been applied: check with radioctl list-mounts`,
+    { cause },
+  );
+}
+
+function deleteOp(key: string): IRequestOp {
+  return { request_delete_range: { key: Buffer.from(key) } };
 }
 
 function putOp(mount: Mount): IRequestOp {

@@ -1,5 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { AutoradioError, ErrorCode, jsonErrorMessage } from '../common/errors.js';
+import { mountPathFromKey } from './keys.js';
 
 /**
  * A mount (stream) as stored in etcd. Pure model and validation: no I/O here.
@@ -268,6 +269,15 @@ export function parseStoredMount(json: string): Mount {
   const problems = mountProblems(value);
   if (problems.length > 0) throw new AutoradioError(ErrorCode.invalidMount, problems.join('; '));
   return value as Mount;
+}
+
+/** A stored mount read from its etcd key: valid, and at the key its path names. */
+export function parseStoredMountAt(key: string, json: string): Mount {
+  const mount = parseStoredMount(json);
+  if (mount.path !== mountPathFromKey(key)) {
+    throw new AutoradioError(ErrorCode.invalidMount, `its path ${mount.path} does not match the key`);
+  }
+  return mount;
 }
 
 /** The mount without its secret, for status pages, JSON and logs. */

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { connectEtcd, type Etcd3 } from '../coordination/client.js';
 import type { EtcdFlags } from '../common/flags.js';
+import { AutoradioError, ErrorCode, errorMessage } from '../common/errors.js';
+import { DEFAULT_CONFIG_FILE, readConfigFile } from './config-file.js';
 
 /** What every command gets: an etcd client and a way to print for people or for machines. */
 export interface CommandContext {
@@ -11,16 +13,48 @@ export interface CommandContext {
 
 export type Output = (text: string) => void;
 
+export interface GlobalFlags extends EtcdFlags {
+  json?: boolean;
+  config: string;
+}
+
+const ETCD_FLAGS = ['etcdUrls', 'etcdCa', 'etcdCert', 'etcdKey'] as const;
+
+/**
+ * The etcd flags in force: a flag or its environment variable first, then the config file,
+ * then the built-in default.
+ */
+export function resolveEtcdFlags(cmd: Command): EtcdFlags {
+  const opts = cmd.optsWithGlobals<GlobalFlags>();
+  const unset = (key: (typeof ETCD_FLAGS)[number]) => {
+    const source = cmd.getOptionValueSourceWithGlobals(key);
+    return source === undefined || source === 'default';
+  };
+  const flags: EtcdFlags = { etcdUrls: opts.etcdUrls };
+  for (const key of ETCD_FLAGS) if (!unset(key) && opts[key] !== undefined) Object.assign(flags, { [key]: opts[key] });
+  if (!ETCD_FLAGS.some(unset)) return flags;
+  const explicit = cmd.getOptionValueSourceWithGlobals('config') !== 'default';
+  const fromFile = readConfigFile(opts.config ?? DEFAULT_CONFIG_FILE, explicit);
+  for (const key of ETCD_FLAGS) if (unset(key) && fromFile[key] !== undefined) Object.assign(flags, { [key]: fromFile[key] });
+  return flags;
+}
+
 /** Runs `fn` with a connected client and closes it afterwards, whatever happens. */
 export async function withContext(
   cmd: Command,
   out: Output,
   fn: (ctx: CommandContext) => Promise<void>,
 ): Promise<void> {
-  const opts = cmd.optsWithGlobals<EtcdFlags & { json?: boolean }>();
-  const client = connectEtcd(opts);
+  const flags = resolveEtcdFlags(cmd);
+  let client: Etcd3;
   try {
-    await fn({ client, json: Boolean(opts.json), out });
+    client = connectEtcd(flags);
+  } catch (err) {
+    // Bad TLS settings: a TLS file that cannot be read, or a certificate without its key.
+    throw new AutoradioError(ErrorCode.invalidConfig, `etcd settings: ${errorMessage(err)}`, { cause: err });
+  }
+  try {
+    await fn({ client, json: Boolean(cmd.optsWithGlobals<GlobalFlags>().json), out });
   } finally {
     client.close();
   }

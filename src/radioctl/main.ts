@@ -1,17 +1,31 @@
-import { Command, CommanderError } from 'commander';
-import { addEtcdOptions } from '../common/flags.js';
-import { AutoradioError, errorMessage } from '../common/errors.js';
-import { etcdFailureReason, isEtcdUnavailable } from '../coordination/client.js';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { addEtcdOptions, type EtcdFlags } from '../common/flags.js';
+import { ErrorCode } from '../common/errors.js';
 import { registerMountCommands } from './commands/mounts.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerBackupCommands } from './commands/backup.js';
-import type { Output } from './context.js';
+import { resolveEtcdFlags, type Output } from './context.js';
+import { DEFAULT_CONFIG_FILE } from './config-file.js';
+import { describeFailure, failureLine, type Failure } from './failure.js';
 import { isEntryPoint } from '../common/entry-point.js';
+
+/** The version of the package radioctl was installed from (package.json sits beside dist/). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 export function buildProgram(out: Output): Command {
   const program = new Command('radioctl')
     .description('manage the mounts (streams) of an autoradio cluster')
-    .option('--json', 'machine-readable output')
+    .version(packageVersion(), '--version', 'print the version and exit')
+    .option('--json', 'machine-readable output (errors too: {"error":{"code","message"}} on stderr)')
+    .addOption(
+      new Option('--config <file>', 'read the etcd URLs and TLS files from this file (AUTORADIO_ETCD_* lines)').default(
+        DEFAULT_CONFIG_FILE,
+      ),
+    )
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: () => {}, writeOut: (s) => out(s.replace(/\n$/, '')) });
@@ -22,9 +36,24 @@ export function buildProgram(out: Output): Command {
   return program;
 }
 
+/** The etcd settings to name in an error message, even when the config file is the problem. */
+function etcdSettingsForMessage(program: Command): EtcdFlags {
+  try {
+    return resolveEtcdFlags(program);
+  } catch {
+    return program.opts<EtcdFlags>();
+  }
+}
+
 /** Runs radioctl; returns the exit status: 0 ok, 1 refused or failed, 2 usage error. */
 export async function run(argv: string[], out: Output, err: Output): Promise<number> {
   const program = buildProgram(out);
+  // Known before parsing, so that even a usage error is reported as JSON.
+  const json = argv.includes('--json');
+  const fail = (f: Failure): number => {
+    err(failureLine(f, json));
+    return f.status;
+  };
   let helpAsError = false;
   // Commander writes help to the error stream when no command was given: a usage error.
   program.configureOutput({ writeErr: () => void (helpAsError = true) });
@@ -34,29 +63,27 @@ export async function run(argv: string[], out: Output, err: Output): Promise<num
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.help' && helpAsError) {
-        err('radioctl: missing command (see radioctl --help)');
-        return 2;
+        return fail({ code: ErrorCode.usage, message: 'missing command (see radioctl --help)', status: 2 });
       }
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-      err(`radioctl: ${e.message.replace(/^error: /, '')}`);
-      return 2;
     }
-    if (e instanceof AutoradioError) err(`radioctl: ${e.message}`);
-    else if (isEtcdUnavailable(e)) {
-      const o = program.opts<{ etcdUrls: string[]; etcdCert?: string }>();
-      const urls = o.etcdUrls.join(',');
-      // A TLS etcd that wants a client certificate just drops the handshake: say what may be missing.
-      const hint = o.etcdUrls.some((u) => u.startsWith('https:')) && !o.etcdCert ? '; if etcd requires client certificates, pass --etcd-cert and --etcd-key' : '';
-      err(`radioctl: etcd is unreachable at ${urls} (${etcdFailureReason(e)}); nothing was changed${hint}`);
-    } else err(`radioctl: ${errorMessage(e)}`);
-    return 1;
+    return fail(describeFailure(e, etcdSettingsForMessage(program)));
   }
 }
 
-if (isEntryPoint(import.meta.url)) {
+/**
+ * The program as bin/radioctl runs it, on the process's streams and exit status. `argv` is
+ * shaped like process.argv (node, script, arguments), as every program's main takes it.
+ */
+export async function main(argv: readonly string[]): Promise<void> {
   // gRPC sets the TLS server name to the etcd URL's host, and Node warns (DEP0123) when that is
   // an IP address: noise that would break radioctl's one-line error contract.
   process.noDeprecation = true;
-  const code = await run(process.argv.slice(2), (s) => process.stdout.write(`${s}\n`), (s) => process.stderr.write(`${s}\n`));
-  process.exitCode = code;
+  process.exitCode = await run(
+    argv.slice(2),
+    (s) => process.stdout.write(`${s}\n`),
+    (s) => process.stderr.write(`${s}\n`),
+  );
 }
+
+if (isEntryPoint(import.meta.url)) await main(process.argv);

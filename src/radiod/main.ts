@@ -1,20 +1,22 @@
 import { CommanderError } from 'commander';
-import { createLogger, ThrottledLog } from '../common/logger.js';
-import { createMetrics } from '../common/metrics.js';
+import { createLogger, ThrottledLog, type Logger } from '../common/logger.js';
+import { createMetrics, type Metrics } from '../common/metrics.js';
 import { PrometheusRegistry } from '../common/prometheus.js';
 import { startMetricsServer } from '../common/metrics-server.js';
 import { errorMessage } from '../common/errors.js';
-import { connectEtcd } from '../coordination/client.js';
+import { isEntryPoint } from '../common/entry-point.js';
+import { Shutdown } from '../common/shutdown.js';
+import { connectEtcd, type Etcd3 } from '../coordination/client.js';
 import { ClusterView } from '../coordination/cluster-view.js';
 import { ensureIcecastSecrets, type IcecastSecrets } from '../coordination/icecast-secrets.js';
 import { Presence } from '../coordination/presence.js';
 import { Elector } from '../coordination/elector.js';
 import type { MasterInfo } from '../coordination/cluster-state.js';
-import { parseRadiodOptions, radiodCommand, resolveAddresses } from './options.js';
+import { parseRadiodOptions, radiodCommand, resolveAddresses, type RadiodOptions } from './options.js';
 import { TranscoderManager } from './transcoder/manager.js';
 import { MasterCandidacy } from './candidacy.js';
 import { IcecastController } from './icecast/controller.js';
-import { CommandReloader, SignalReloader } from './icecast/reloader.js';
+import { CommandReloader, SignalReloader, type Reloader } from './icecast/reloader.js';
 import { BandwidthMeter } from './icecast/bandwidth.js';
 import type { IcecastNodeSettings } from './icecast/render.js';
 import {
@@ -27,88 +29,50 @@ import {
   type PollResult,
 } from './icecast/stats-poller.js';
 import { buildNodeStatus, relaysFromOtherNodes } from './node-report.js';
+import { LocalIcecastHealth } from './local-icecast-health.js';
 
 /** Consecutive failed polls before the node gives up its candidacy (a restart takes ~1 s). */
 const DOWN_AFTER_FAILURES = 3;
+/** Longest orderly shutdown before radiod exits anyway. */
+const FORCE_EXIT_AFTER_MS = 8000;
 
-async function main(): Promise<void> {
-  let opts;
+/** What every wiring step may use. */
+interface Basics {
+  opts: RadiodOptions;
+  log: Logger;
+  throttled: ThrottledLog;
+  metrics: Metrics;
+  client: Etcd3;
+  addresses: string[];
+}
+
+function parseOrExit(argv: string[]): RadiodOptions {
   try {
-    opts = parseRadiodOptions(process.argv, radiodCommand().exitOverride());
+    return parseRadiodOptions(argv, radiodCommand().exitOverride());
   } catch (err) {
     if (err instanceof CommanderError) process.exit(err.exitCode);
     process.stderr.write(`radiod: ${errorMessage(err)}\n`);
     process.exit(2);
   }
+}
 
-  const log = createLogger('radiod', opts.logLevel);
-  const throttled = new ThrottledLog(log);
-  const registry = new PrometheusRegistry();
-  const metrics = createMetrics(
-    opts.statsd,
-    'radiod',
-    opts.name,
-    (err) => throttled.warn('statsd', { err: err.message }, 'statsd send failed'),
-    registry,
-  );
-  // Metrics are a convenience: a taken port must not keep radiod from running Icecast.
-  const metricsServer = await startMetricsServer(opts.metricsListen, registry, log.child({ component: 'metrics' })).catch(
-    (err: unknown) => {
-      log.error({ err: errorMessage(err) }, 'Prometheus metrics disabled');
-      return undefined;
-    },
-  );
-  const addresses = await resolveAddresses(opts.ip);
-  const client = connectEtcd(opts);
-
-  let shuttingDown = false;
-  const cleanups: (() => Promise<void> | void)[] = [];
-  const shutdown = async (signal: string): Promise<void> => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => {
-      log.warn('shutdown took too long; exiting');
-      process.exit(1);
-    }, 8000);
-    for (const step of cleanups.reverse()) {
-      try {
-        await step();
-      } catch (err) {
-        log.warn({ err: errorMessage(err) }, 'shutdown step failed');
-      }
-    }
-    await metrics.close().catch(() => {});
-    client.close();
-    clearTimeout(force);
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-
-  // Passwords first: no useful config can be written without them.
-  let secrets: IcecastSecrets | undefined;
-  while (!secrets) {
+/** Passwords first: no useful config can be written without them. Undefined once stopping. */
+async function waitForSecrets(b: Basics, shutdown: Shutdown): Promise<IcecastSecrets | undefined> {
+  while (!shutdown.stopping) {
     try {
-      secrets = await ensureIcecastSecrets(client);
+      return await ensureIcecastSecrets(b.client);
     } catch (err) {
-      if (shuttingDown) return;
-      throttled.warn('secrets', { err: errorMessage(err) }, 'cannot read the Icecast secrets from etcd; retrying');
-      metrics.increment('errors.etcd');
+      if (shutdown.stopping) return undefined;
+      b.throttled.warn('secrets', { err: errorMessage(err) }, 'cannot read the Icecast secrets from etcd; retrying');
+      b.metrics.increment('errors.etcd');
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
-  if (shuttingDown) return;
-  const adminPassword = secrets.adminPassword;
+  return undefined;
+}
 
-  const view = new ClusterView(client, log.child({ component: 'cluster-view' }));
-  cleanups.push(() => view.stop());
-  cleanups.unshift(async () => {
-    await metricsServer?.close();
-  });
-  await view.start();
-
-  const node: IcecastNodeSettings = {
+function icecastNodeSettings(opts: RadiodOptions, addresses: string[]): IcecastNodeSettings {
+  return {
     name: opts.name,
     addresses,
     icecastPort: opts.icecastPort,
@@ -123,85 +87,185 @@ async function main(): Promise<void> {
       ...(opts.icecastPidfile ? { pidfile: opts.icecastPidfile } : {}),
     },
   };
-  const baseUrl = localIcecastUrl(opts.icecastPort, opts.icecastBind);
-  const endpoint: IcecastEndpoint = { baseUrl, adminUser: 'admin', adminPassword };
-  const answers = () => icecastAnswers(baseUrl);
-  const reloader = opts.icecastReload
-    ? new CommandReloader(opts.icecastReload, answers, log)
-    : new SignalReloader({ answers, ...(opts.icecastPidfile ? { pidfile: opts.icecastPidfile } : {}) });
+}
 
+/** Drops the local Icecast's sources whose mount `unwanted` names (logged, never thrown). */
+async function dropSources(b: Basics, endpoint: IcecastEndpoint, unwanted: (mount: string) => boolean, why: string): Promise<void> {
+  const stats = await fetchIcecastStats(endpoint);
+  for (const m of stats.mounts) {
+    if (!unwanted(m.mount)) continue;
+    b.log.info({ mount: m.mount }, why);
+    await killSource(endpoint, m.mount).catch((err: unknown) => b.log.warn({ mount: m.mount, err: errorMessage(err) }, 'cannot drop source'));
+  }
+}
+
+interface IcecastControl {
+  controller: IcecastController;
+  endpoint: IcecastEndpoint;
+  reloader: Reloader;
   /**
    * Drops the sources attached to this Icecast after it stopped being master: they would
    * otherwise stay here, invisible to the rest of the cluster, and block the relays. Their
    * clients reconnect through the front door's proxy, which sends them to the new master.
    */
-  const dropLocalSources = async (): Promise<void> => {
-    const stats = await fetchIcecastStats(endpoint);
-    const mounts = view.current().mounts;
-    for (const m of stats.mounts) {
-      const mount = mounts.get(m.mount);
-      if (mount && mount.relayUrl === undefined) {
-        log.info({ mount: m.mount }, 'dropping a local source: this node is no longer master');
-        await killSource(endpoint, m.mount).catch((err: unknown) =>
-          log.warn({ mount: m.mount, err: errorMessage(err) }, 'cannot drop source'),
-        );
-      }
-    }
-  };
+  dropLocalSources: () => Promise<void>;
+}
 
+function icecastControl(b: Basics, view: ClusterView, secrets: IcecastSecrets): IcecastControl {
+  const baseUrl = localIcecastUrl(b.opts.icecastPort, b.opts.icecastBind);
+  const endpoint: IcecastEndpoint = { baseUrl, adminUser: 'admin', adminPassword: secrets.adminPassword };
+  const answers = () => icecastAnswers(baseUrl);
+  const reloader = b.opts.icecastReload
+    ? new CommandReloader(b.opts.icecastReload, answers, b.log)
+    : new SignalReloader({ answers, ...(b.opts.icecastPidfile ? { pidfile: b.opts.icecastPidfile } : {}) });
+  const servedHere = (path: string) => {
+    const mount = view.current().mounts.get(path);
+    return mount !== undefined && mount.relayUrl === undefined;
+  };
+  const dropLocalSources = () => dropSources(b, endpoint, servedHere, 'dropping a local source: this node is no longer master');
   const controller = new IcecastController({
     source: view,
-    node,
+    node: icecastNodeSettings(b.opts, b.addresses),
     secrets,
-    configPath: opts.icecastConfig,
+    configPath: b.opts.icecastConfig,
     reloader,
     onDemoted: () => dropLocalSources(),
-    afterMasterReload: async () => {
-      // Icecast keeps a connected source even after its <mount> is gone: drop deleted mounts' sources.
-      const stats = await fetchIcecastStats(endpoint);
-      const mounts = view.current().mounts;
-      for (const m of stats.mounts) {
-        if (!mounts.has(m.mount)) {
-          log.info({ mount: m.mount }, 'dropping the source of a deleted mount');
-          await killSource(endpoint, m.mount).catch((err: unknown) =>
-            log.warn({ mount: m.mount, err: errorMessage(err) }, 'cannot drop source'),
-          );
-        }
-      }
-    },
-    log: log.child({ component: 'icecast' }),
-    metrics,
+    // Icecast keeps a connected source even after its <mount> is gone: drop deleted mounts' sources.
+    afterMasterReload: () => dropSources(b, endpoint, (m) => !view.current().mounts.has(m), 'dropping the source of a deleted mount'),
+    log: b.log.child({ component: 'icecast' }),
+    metrics: b.metrics,
   });
-  cleanups.push(() => controller.stop());
-  await controller.start();
+  return { controller, endpoint, reloader, dropLocalSources };
+}
 
-  const masterInfo: MasterInfo = { name: opts.name, addresses, icecastPort: opts.icecastPort };
-  const elector = new Elector(client, { ttlSeconds: opts.leaseTtl, log: log.child({ component: 'election' }) });
-  cleanups.push(() => elector.stop());
-  elector.start();
-  const candidacy = new MasterCandidacy(elector, masterInfo, {
-    log: log.child({ component: 'election' }),
+function masterCandidacy(b: Basics, elector: Elector, controller: IcecastController): MasterCandidacy {
+  const masterInfo: MasterInfo = { name: b.opts.name, addresses: b.addresses, icecastPort: b.opts.icecastPort };
+  return new MasterCandidacy(elector, masterInfo, {
+    log: b.log.child({ component: 'election' }),
     onChange: (role) => {
-      log.info({ role }, role === 'master' ? 'this node is master' : role === 'fenced' ? 'master role fenced: etcd does not confirm it' : 'this node is not master');
-      metrics.gauge('is_master', role === 'master' ? 1 : 0);
+      b.log.info({ role }, role === 'master' ? 'this node is master' : role === 'fenced' ? 'master role fenced: etcd does not confirm it' : 'this node is not master');
+      b.metrics.gauge('is_master', role === 'master' ? 1 : 0);
       controller.setRole(role);
     },
   });
-  cleanups.push(async () => {
-    const wasMaster = candidacy.isMaster;
-    // No more rewrites: the config stays as it is for whoever restarts radiod.
-    await controller.stop();
-    await candidacy.stop('shutdown');
-    if (wasMaster) await dropLocalSources().catch(() => {});
+}
+
+interface Parts {
+  view: ClusterView;
+  control: IcecastControl;
+  candidacy: MasterCandidacy;
+  presence: Presence;
+}
+
+/**
+ * What each stats poll does: start or stop campaigning as the local Icecast comes up or goes
+ * down, and publish the node's status.
+ */
+function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) => void {
+  const health = new LocalIcecastHealth(DOWN_AFTER_FAILURES);
+  const bandwidth = new BandwidthMeter();
+  const url = p.control.endpoint.baseUrl;
+  return (r) => {
+    if (shutdown.stopping) return;
+    const change = health.observe(r.stats !== undefined);
+    if (r.stats) b.throttled.clear('icecast-down');
+    else {
+      b.throttled.warn('icecast-down', { err: r.error, url }, 'local icecast does not answer');
+      b.metrics.increment('errors.icecast_poll');
+    }
+    if (change === 'came-up') {
+      bandwidth.reset();
+      b.log.info({ url }, 'local icecast is up');
+      p.control.controller.icecastStarted();
+      p.candidacy.start();
+    } else if (change === 'went-down') {
+      b.log.warn({ failures: health.consecutiveFailures }, 'local icecast is down');
+      void p.candidacy.stop('local icecast is down');
+    }
+    const { opts } = b;
+    const kbps = r.stats ? bandwidth.sample(r.at, r.stats.mounts) : 0;
+    const status = buildNodeStatus(
+      { name: opts.name, addresses: b.addresses, icecastPort: opts.icecastPort, maxListeners: opts.maxListeners, bandwidthMbps: opts.bandwidth },
+      r.stats,
+      kbps,
+      r.at,
+      p.candidacy.role === 'none' ? {} : relaysFromOtherNodes(p.view.current(), opts.name),
+    );
+    p.presence.publish(status);
+    b.metrics.gauge('icecast.up', r.stats ? 1 : 0);
+    b.metrics.gauge('listeners', status.listeners);
+    b.metrics.gauge('bandwidth_kbps', status.bandwidthKbps);
+  };
+}
+
+/** Logger, statsd and Prometheus. Metrics are a convenience: a taken port must not stop radiod. */
+async function observability(opts: RadiodOptions) {
+  const log = createLogger('radiod', opts.logLevel);
+  const throttled = new ThrottledLog(log);
+  const registry = new PrometheusRegistry();
+  const metrics = createMetrics(opts.statsd, 'radiod', opts.name, (err) => throttled.warn('statsd', { err: err.message }, 'statsd send failed'), registry);
+  const metricsServer = await startMetricsServer(opts.metricsListen, registry, log.child({ component: 'metrics' })).catch((err: unknown) => {
+    log.error({ err: errorMessage(err) }, 'Prometheus metrics disabled');
+    return undefined;
   });
+  return { log, throttled, metrics, metricsServer };
+}
 
-  const presence = new Presence(client, opts.name, { ttlSeconds: opts.leaseTtl, log: log.child({ component: 'presence' }) });
-  // Stopped last of all (cleanups run in reverse): the node vanishes once it no longer serves.
-  cleanups.unshift(() => presence.stop());
+interface Running extends Parts {
+  elector: Elector;
+  transcoders: TranscoderManager;
+  poller: StatsPoller;
+}
+
+/**
+ * The shutdown order, declared once: stop serving first, vanish from the cluster last. A
+ * signal may come at any point of the wiring, so each step stops only what exists by then.
+ */
+function shutdownSteps(shutdown: Shutdown, b: Basics, running: Partial<Running>, metricsServer: { close(): Promise<void> } | undefined): void {
+  shutdown
+    .step('stats poller', () => running.poller?.stop())
+    .step('transcoders', () => running.transcoders?.stop())
+    // No more rewrites: the config stays as it is for whoever restarts radiod.
+    .step('icecast config', () => running.control?.controller.stop())
+    .step('master candidacy', async () => {
+      const { candidacy, control } = running;
+      if (!candidacy || !control) return;
+      const wasMaster = candidacy.isMaster;
+      await candidacy.stop('shutdown');
+      if (wasMaster) await control.dropLocalSources();
+    })
+    // Every candidacy is gone by now; revoking the shared election lease removes any key left.
+    .step('elections', () => running.elector?.stop())
+    .step('cluster view', () => running.view?.stop())
+    .step('metrics server', () => metricsServer?.close())
+    // The node vanishes once it no longer serves.
+    .step('presence', () => running.presence?.stop())
+    .step('statsd', () => b.metrics.close())
+    .step('etcd client', () => b.client.close());
+}
+
+/** `argv` is shaped like process.argv (node, script, arguments). */
+export async function main(argv: string[]): Promise<void> {
+  const opts = parseOrExit(argv);
+  const { log, throttled, metrics, metricsServer } = await observability(opts);
+  const b: Basics = { opts, log, throttled, metrics, client: connectEtcd(opts), addresses: await resolveAddresses(opts.ip) };
+  const running: Partial<Running> = {};
+  const shutdown = new Shutdown(log, FORCE_EXIT_AFTER_MS);
+  shutdownSteps(shutdown, b, running, metricsServer);
+  shutdown.onSignals();
+
+  const secrets = await waitForSecrets(b, shutdown);
+  if (!secrets) return;
+  const view = (running.view = new ClusterView(b.client, log.child({ component: 'cluster-view' })));
+  await view.start();
+  const control = (running.control = icecastControl(b, view, secrets));
+  await control.controller.start();
+  const elector = (running.elector = new Elector(b.client, { ttlSeconds: opts.leaseTtl, log: log.child({ component: 'election' }) }));
+  elector.start();
+  const candidacy = (running.candidacy = masterCandidacy(b, elector, control.controller));
+  const presence = (running.presence = new Presence(b.client, opts.name, { ttlSeconds: opts.leaseTtl, log: log.child({ component: 'presence' }) }));
   presence.start();
-
-  // Pushed after the candidacy's cleanup, so on shutdown transcoders stop before it resigns.
-  const transcoders = new TranscoderManager({
+  running.transcoders = new TranscoderManager({
     elector,
     state: view,
     nodeName: opts.name,
@@ -209,57 +273,18 @@ async function main(): Promise<void> {
     log: log.child({ component: 'transcoders' }),
     metrics,
   });
-  cleanups.push(() => transcoders.stop());
-  transcoders.start();
-
-  const bandwidth = new BandwidthMeter();
-  let up = false;
-  let failures = 0;
-  const onPoll = (r: PollResult): void => {
-    if (shuttingDown) return;
-    if (r.stats) {
-      failures = 0;
-      throttled.clear('icecast-down');
-      if (!up) {
-        up = true;
-        bandwidth.reset();
-        log.info({ url: baseUrl }, 'local icecast is up');
-        controller.icecastStarted();
-        candidacy.start();
-      }
-    } else {
-      failures++;
-      throttled.warn('icecast-down', { err: r.error, url: baseUrl }, 'local icecast does not answer');
-      metrics.increment('errors.icecast_poll');
-      if (up && failures >= DOWN_AFTER_FAILURES) {
-        up = false;
-        log.warn({ failures }, 'local icecast is down');
-        void candidacy.stop('local icecast is down');
-      }
-    }
-    const kbps = r.stats ? bandwidth.sample(r.at, r.stats.mounts) : 0;
-    const status = buildNodeStatus(
-      { name: opts.name, addresses, icecastPort: opts.icecastPort, maxListeners: opts.maxListeners, bandwidthMbps: opts.bandwidth },
-      r.stats,
-      kbps,
-      r.at,
-      candidacy.role === 'none' ? {} : relaysFromOtherNodes(view.current(), opts.name),
-    );
-    presence.publish(status);
-    metrics.gauge('icecast.up', r.stats ? 1 : 0);
-    metrics.gauge('listeners', status.listeners);
-    metrics.gauge('bandwidth_kbps', status.bandwidthKbps);
-  };
-  const poller = new StatsPoller(() => endpoint, opts.statusInterval, onPoll);
-  cleanups.push(() => poller.stop());
-  poller.start();
+  running.transcoders.start();
+  running.poller = new StatsPoller(() => control.endpoint, opts.statusInterval, onStatsPoll(b, shutdown, { view, control, candidacy, presence }));
+  running.poller.start();
   log.info(
-    { node: opts.name, addresses, config: opts.icecastConfig, icecast: baseUrl, reload: reloader.description },
+    { node: opts.name, addresses: b.addresses, config: opts.icecastConfig, icecast: control.endpoint.baseUrl, reload: control.reloader.description },
     'radiod started',
   );
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`radiod: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+if (isEntryPoint(import.meta.url)) {
+  main(process.argv).catch((err: unknown) => {
+    process.stderr.write(`radiod: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -5,6 +5,7 @@ import { PrometheusRegistry } from '../common/prometheus.js';
 import { startMetricsServer } from '../common/metrics-server.js';
 import { errorMessage } from '../common/errors.js';
 import { isEntryPoint } from '../common/entry-point.js';
+import { Shutdown } from '../common/shutdown.js';
 import { connectEtcd } from '../coordination/client.js';
 import { ClusterView } from '../coordination/cluster-view.js';
 import type { ClusterState } from '../coordination/cluster-state.js';
@@ -16,6 +17,9 @@ import { masterIcecast, type HostPort } from '../coordination/host-port.js';
 import { startDnsServer } from './dns/server.js';
 import { registerClusterGauges } from './cluster-metrics.js';
 import { parseRedirectordOptions } from './options.js';
+
+/** Longest orderly shutdown before redirectord exits anyway. */
+const FORCE_EXIT_AFTER_MS = 5000;
 
 /** The master's Icecast as seen from this node: sources are spliced to it. */
 function masterFrom(state: ClusterState, nodeName: string, ownAddresses: readonly string[]): HostPort | undefined {
@@ -105,21 +109,19 @@ export async function main(argv: string[]): Promise<void> {
   });
   log.info({ httpPort: opts.httpPort, dnsPort: dns.udpPort, domain: opts.domain }, 'redirectord started');
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    const forceExit = setTimeout(() => process.exit(1), 5000);
-    forceExit.unref();
-    frontDoor.close();
-    frontDoor.destroyConnections();
-    await Promise.allSettled([dns.close(), app.close(), view.stop(), metrics.close(), metricsServer?.close()]);
-    client.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // The front door first: no new connections while the rest closes.
+  new Shutdown(log, FORCE_EXIT_AFTER_MS)
+    .step('front door', () => {
+      frontDoor.close();
+      frontDoor.destroyConnections();
+    })
+    .step('dns', () => dns.close())
+    .step('http app', () => app.close())
+    .step('cluster view', () => view.stop())
+    .step('metrics server', () => metricsServer?.close())
+    .step('statsd', () => metrics.close())
+    .step('etcd client', () => client.close())
+    .onSignals();
 }
 
 if (isEntryPoint(import.meta.url)) {

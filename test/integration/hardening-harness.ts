@@ -21,7 +21,8 @@ import type { NodeStatus } from '../../src/coordination/node-status.js';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 export const REDIRECTORD = join(ROOT, 'dist/redirectord/main.js');
-export const RADIOCTL = join(ROOT, 'dist/radioctl/main.js');
+/** The packaged entry point, as /usr/bin/radioctl runs it (it calls dist/radioctl/main.js). */
+export const RADIOCTL = join(ROOT, 'bin/radioctl');
 export const RADIOD = join(ROOT, 'dist/radiod/main.js');
 export const DOMAIN = 'radio.test';
 
@@ -118,7 +119,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs radioctl from dist/ with `args` (etcd flags included by the caller). */
+/** Runs radioctl through bin/ with `args` (etcd flags included by the caller). */
 export function radioctl(args: string[], opts: SpawnOptions & { stdin?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [RADIOCTL, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...opts });

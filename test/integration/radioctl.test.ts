@@ -2,10 +2,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 import { fileURLToPath } from 'node:url';
 import { connectEtcd, type Etcd3 } from '../../src/coordination/client.js';
 import { MASTER_ELECTION_PREFIX, MOUNTS_PREFIX, ROOT, mountKey, nodeKey } from '../../src/coordination/keys.js';
-import { MountStore } from '../../src/coordination/mount-store.js';
+import { MountStore, type TxnSender } from '../../src/coordination/mount-store.js';
 import { parseStoredMount, type Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
 import { AutoradioError, ErrorCode } from '../../src/common/errors.js';
@@ -13,14 +18,16 @@ import { run } from '../../src/radioctl/main.js';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../dist/radioctl/main.js', import.meta.url));
+const DIST_MAIN = fileURLToPath(new URL('../../dist/radioctl/main.js', import.meta.url));
+/** The packaged entry point (what /usr/bin/radioctl runs), not dist/ directly. */
+const MAIN = fileURLToPath(new URL('../../bin/radioctl', import.meta.url));
 
 let etcd: TestEtcd;
 let client: Etcd3;
 let store: MountStore;
 
 before(async () => {
-  if (!existsSync(MAIN)) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: REPO, stdio: 'inherit' });
+  if (!existsSync(DIST_MAIN)) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: REPO, stdio: 'inherit' });
   etcd = await startEtcd();
   client = connectEtcd({ etcdUrls: [etcd.url] });
   store = new MountStore(client);
@@ -40,10 +47,16 @@ interface Result {
 
 /** Runs the compiled radioctl as a child process. */
 function radioctl(args: string[], opts: { stdin?: string; etcdUrl?: string } = {}): Promise<Result> {
+  return radioctlBare(['--etcd-urls', opts.etcdUrl ?? etcd.url, ...args], opts);
+}
+
+/** The same without the --etcd-urls flag: the config file and environment decide. */
+function radioctlBare(args: string[], opts: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, '--etcd-urls', opts.etcdUrl ?? etcd.url, ...args], {
+    const child = spawn(process.execPath, [MAIN, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      env: opts.env ?? Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AUTORADIO_'))),
     });
     let stdout = '';
     let stderr = '';
@@ -489,4 +502,128 @@ test('a malformed value under a mount key is reported; other mounts keep working
     mountKey('/good.mp3'),
     mountKey('/mismatch.mp3'),
   ]);
+});
+
+test('the packaged radioctl prints exactly one line on an error with an https etcd URL', async (t) => {
+  // A TCP server that accepts and hangs up: gRPC starts TLS to an IP address, which makes Node
+  // print its two-line DEP0123 warning unless the entry point silences it.
+  const server = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const text = await radioctl(['list-mounts'], { etcdUrl: url });
+  assert.equal(text.code, 1);
+  refused(text, 'https', /etcd is unreachable at https:.* \[AR_ETCD_UNAVAILABLE\]$/);
+  const json = await radioctl(['--json', 'list-mounts'], { etcdUrl: url });
+  assert.equal(json.code, 1);
+  assert.equal(json.stderr.split('\n').filter((l) => l !== '').length, 1, json.stderr);
+  const parsed = JSON.parse(json.stderr) as { error: { code: string; message: string } };
+  assert.equal(parsed.error.code, ErrorCode.etcdUnavailable);
+  assert.match(parsed.error.message, /^etcd is unreachable at https:/);
+});
+
+test('errors carry their stable code on stderr and in --json', async () => {
+  await clear();
+  ok(await inproc(['create-mount', '/taken.mp3']), 'create');
+  refused(await radioctl(['create-mount', '/taken.mp3']), 'duplicate', /already exists \[AR_MOUNT_EXISTS\]$/);
+  refused(await inproc(['show-mount', '/nope.mp3']), 'missing', /\[AR_MOUNT_NOT_FOUND\]$/);
+  refused(await inproc(['create-mount', '/_x.mp3']), 'bad path', /\[AR_INVALID_MOUNT_PATH\]$/);
+  const usage = await radioctl(['--json', 'create-mount']);
+  assert.equal(usage.code, 2);
+  assert.deepEqual(JSON.parse(usage.stderr), { error: { code: 'AR_USAGE', message: "missing required argument 'path'" } });
+  const dup = await radioctl(['create-mount', '/taken.mp3', '--json']);
+  assert.equal(dup.code, 1);
+  assert.equal(dup.stdout, '');
+  assert.deepEqual(JSON.parse(dup.stderr), { error: { code: 'AR_MOUNT_EXISTS', message: 'mount /taken.mp3 already exists' } });
+});
+
+test('--config reads the etcd URLs; a flag or the environment wins; --version prints the package version', async (t) => {
+  await clear();
+  const dir = await mkdtemp(join(tmpdir(), 'radioctl-config-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const config = join(dir, 'autoradio');
+  await writeFile(config, `# comment\nDOMAIN=radio.test\nAUTORADIO_ETCD_URLS="${etcd.url}"\n`);
+  ok(await radioctlBare(['--config', config, 'create-mount', '/from-config.mp3']), 'config');
+  assert.ok(await stored('/from-config.mp3'));
+  const env = { ...process.env, AUTORADIO_ETCD_URLS: 'http://127.0.0.1:1' };
+  refused(await radioctlBare(['--config', config, 'list-mounts'], { env }), 'environment wins', /127\.0\.0\.1:1 .*\[AR_ETCD_UNAVAILABLE\]/);
+  refused(await radioctlBare(['--config', config, '--etcd-urls', 'http://127.0.0.1:1', 'list-mounts']), 'flag wins', /127\.0\.0\.1:1 /);
+  refused(await radioctlBare(['--config', join(dir, 'missing'), 'list-mounts']), 'missing file', /cannot read the config file .*\[AR_INVALID_CONFIG\]$/);
+  const version = await radioctlBare(['--version']);
+  const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(ok(version, 'version').trim(), pkg.version);
+});
+
+/** Sends each transaction to etcd for real, then reports it as timed out: the answer is lost. */
+function losingAnswers(times: number): { send: TxnSender; sent: () => number } {
+  let sent = 0;
+  return {
+    sent: () => sent,
+    send: async (request) => {
+      const res = await client.kv.txn(request);
+      if (sent++ < times) throw new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded');
+      return res;
+    },
+  };
+}
+
+test('a create whose answer was lost recognises its own write and returns its password', async () => {
+  await clear();
+  const lost = losingAnswers(1);
+  const mount: Mount = { path: '/ambiguous.mp3', username: 'source', password: 'generated-password-1' };
+  assert.deepEqual(await new MountStore(client, lost.send).create(mount), mount);
+  assert.deepEqual(await stored('/ambiguous.mp3'), mount);
+  assert.equal(lost.sent(), 1, 'the write is not sent again once it is seen');
+  // The etcd client also resends a timed-out call by itself: the second copy loses its guard.
+  const twice: TxnSender = async (request) => {
+    await client.kv.txn(request);
+    return client.kv.txn(request);
+  };
+  const again: Mount = { path: '/resent.mp3', username: 'source', password: 'generated-password-2' };
+  assert.deepEqual(await new MountStore(client, twice).create(again), again);
+  // Someone else's mount at the path is still refused.
+  await assert.rejects(new MountStore(client, twice).create({ ...again, password: 'other-password-3' }), { code: ErrorCode.mountExists });
+});
+
+test('a delete whose answer was lost succeeds; a write that cannot be checked says so', async () => {
+  await clear();
+  await store.create({ path: '/gone.mp3', username: 'source', password: 'generated-password-1' });
+  await new MountStore(client, losingAnswers(1).send).delete('/gone.mp3');
+  assert.equal(await stored('/gone.mp3'), undefined);
+
+  // The answer is lost and etcd cannot be read afterwards: not "nothing was changed".
+  const cut = connectEtcd({ etcdUrls: [etcd.url] });
+  const send: TxnSender = async (request) => {
+    await cut.kv.txn(request);
+    cut.close();
+    throw new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded');
+  };
+  await assert.rejects(new MountStore(cut, send).create({ path: '/maybe.mp3', username: 'source', password: 'generated-password-2' }), (err) => {
+    assert.ok(err instanceof AutoradioError);
+    assert.equal(err.code, ErrorCode.writeUnconfirmed);
+    assert.match(err.message, /may or may not have been applied/);
+    return true;
+  });
+  assert.ok(await stored('/maybe.mp3'), 'the write was in fact applied');
+});
+
+test('a restore that fails part way says exactly what it committed', async () => {
+  await clear();
+  await store.create({ path: '/old.mp3', username: 'source', password: 'generated-password-1' });
+  const mounts = Array.from({ length: 150 }, (_, i): Mount => ({ path: `/r/${i}.mp3`, username: 'source', password: `restore-password-${i}` }));
+  let calls = 0;
+  const secondFails: TxnSender = async (request) => {
+    if (++calls === 2) throw new GRPCUnavailableError('14 UNAVAILABLE: No connection established');
+    return client.kv.txn(request);
+  };
+  await assert.rejects(new MountStore(client, secondFails).restore({ version: 1, mounts }), (err) => {
+    assert.ok(err instanceof AutoradioError);
+    assert.equal(err.code, ErrorCode.restoreIncomplete);
+    assert.match(err.message, /after 1 of 2 transactions, which wrote 100 mounts and removed 0; run the same restore again/);
+    assert.doesNotMatch(err.message, /nothing was/);
+    return true;
+  });
+  assert.equal(Object.keys(await snapshot()).length, 101, '100 restored mounts and the old one');
+  assert.deepEqual(await new MountStore(client).restore({ version: 1, mounts }), { written: 150, deleted: 1 });
+  assert.equal(Object.keys(await snapshot()).length, 150);
 });

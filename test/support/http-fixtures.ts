@@ -4,7 +4,8 @@ import type { Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
 import { Balancer } from '../../src/redirectord/balancer/balancer.js';
 import { parsePolicy } from '../../src/redirectord/balancer/policy.js';
-import { buildHttpApp, type HttpAppDeps } from '../../src/redirectord/http/app.js';
+import { buildHttpApp } from '../../src/redirectord/http/app.js';
+import type { HttpAppDeps } from '../../src/redirectord/http/deps.js';
 import { nodeStatus, RecordingMetrics } from './fixtures.js';
 export { RecordingMetrics } from './fixtures.js';
 

@@ -19,7 +19,7 @@ export interface TestIcecast {
   process: Managed;
   adminPassword: string;
   sourcePassword: string;
-  /** Re-reads the config (SIGHUP); only valid once Icecast answers, see NOTES on the HUP race. */
+  /** Re-reads the config (SIGHUP); only once Icecast answers: a HUP during its start-up kills it. */
   reload(): void;
   stop(): Promise<void>;
 }

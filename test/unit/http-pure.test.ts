@@ -4,7 +4,8 @@ import { mount, node } from '../support/http-fixtures.js';
 import { resolveListenerRequest } from '../../src/redirectord/http/listener-path.js';
 import { clientFamily, nodeHost, redirectTarget, safeQuery, urlHost } from '../../src/redirectord/http/urls.js';
 import { m3u, pls, xspf } from '../../src/redirectord/http/playlists.js';
-import { escapeHtml, escapeXml } from '../../src/redirectord/http/escape.js';
+import { escapeHtml } from '../../src/redirectord/http/escape.js';
+import { escapeXml } from '../../src/common/xml-escape.js';
 import { CORS_PREFLIGHT_HEADERS, CORS_RESPONSE_HEADERS } from '../../src/redirectord/http/cors.js';
 
 const mounts = new Map([mount('/a.mp3'), mount('/dir/b.ogg')].map((m) => [m.path, m]));
@@ -54,7 +55,9 @@ test('playlist renderers', () => {
 
 test('escaping', () => {
   assert.equal(escapeHtml(`<a href="x" title='y'>&</a>`), '&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;');
-  assert.equal(escapeXml('a\x00b\x1fc'), 'abc');
+  assert.equal(escapeXml('a\x00b\x1fc\x7fd'), 'abcd', 'forbidden and discouraged control characters are removed');
+  assert.equal(escapeXml('t\tl\nc\r'), 't\tl\nc\r', 'tab, LF and CR are kept');
+  assert.equal(escapeXml(`<a href="x">&'`), '&lt;a href=&quot;x&quot;&gt;&amp;&apos;');
 });
 
 test('CORS header sets', () => {

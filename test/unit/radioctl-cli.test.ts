@@ -58,7 +58,6 @@ test('usage errors exit 2 with one line on stderr, before any etcd contact', asy
   const etcd = ['--etcd-urls', 'http://127.0.0.1:1'];
   const cases: [string[], RegExp][] = [
     [[], /missing command/],
-    [['--json'], /missing command/],
     [['frobnicate'], /unknown command 'frobnicate'/],
     [['create-mount'], /missing required argument 'path'/],
     [['create-mount', '/a.mp3', '--colour', 'red'], /unknown option '--colour'/],
@@ -77,6 +76,13 @@ test('usage errors exit 2 with one line on stderr, before any etcd contact', asy
     assert.doesNotMatch(r.err[0]!, /\n/);
     assert.deepEqual(r.out, []);
   }
+});
+
+test('with --json a usage error is one JSON line with code AR_USAGE', async () => {
+  const r = await cli(['--etcd-urls', 'http://127.0.0.1:1', '--json']);
+  assert.equal(r.code, 2);
+  assert.equal(r.err.length, 1);
+  assert.deepEqual(JSON.parse(r.err[0]!), { error: { code: 'AR_USAGE', message: 'missing command (see radioctl --help)' } });
 });
 
 test('help goes to stdout with exit 0', async () => {

@@ -11,6 +11,7 @@ import {
 } from '../../coordination/mount.js';
 import { generatePassword } from '../../coordination/icecast-secrets.js';
 import { intFlag, numberFlag } from '../../common/flags.js';
+import { AutoradioError, ErrorCode } from '../../common/errors.js';
 import { printJson, withContext, type CommandContext, type Output } from '../context.js';
 import { describeCredentials, describeMount, mountListLine } from '../format.js';
 
@@ -193,7 +194,7 @@ export function applyEdits(
     opts.channels !== undefined ||
     opts.quality !== undefined;
   if (transcodingChange) {
-    if (!m.transcoding) throw new Error(`mount ${m.path} is not a transcoding mount; transcoding options do not apply`);
+    if (!m.transcoding) throw new AutoradioError(ErrorCode.invalidMount, `mount ${m.path} is not a transcoding mount; transcoding options do not apply`);
     const codec = opts.codec ?? m.transcoding.codec;
     next.transcoding = {
       ...m.transcoding,

@@ -1,29 +1,11 @@
 import http from 'node:http';
 import { fastify, LogController, type FastifyInstance } from 'fastify';
-import type { ClusterState } from '../../coordination/cluster-state.js';
-import type { Logger } from '../../common/logger.js';
-import type { Metrics } from '../../common/metrics.js';
-import type { Balancer } from '../balancer/balancer.js';
+import type { HttpAppDeps } from './deps.js';
 import { LISTENER_ROUTE, createListenerAnswer, registerListenerRoutes, type ListenerAnswer } from './listener-routes.js';
 import { registerStatusRoutes } from './status-routes.js';
 
-/** Anything that hands out the current cluster view (ClusterView in production, a fake in tests). */
-export interface StateSource {
-  current(): ClusterState;
-}
-
-export interface HttpAppDeps {
-  state: StateSource;
-  domain: string;
-  nodeName: string;
-  balancer: Balancer;
-  /** true: listeners go to the chosen node's /_stream proxy; false: straight to its Icecast port. */
-  enableIcecastProxy: boolean;
-  log: Logger;
-  metrics: Metrics;
-  /** redirectord's port on every node (80 in production). */
-  httpPort: number;
-}
+// Re-exported until listener-routes.ts imports it from deps.ts.
+export type { HttpAppDeps } from './deps.js';
 
 /** Header and idle limits for connections handed over by the front door. */
 export const HTTP_LIMITS = {
@@ -99,12 +81,11 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<HttpApp> {
 /**
  * Node only starts enforcing headersTimeout/requestTimeout when a server starts listening;
  * this one never does, so slow-header clients handed over by the front door would never be
- * cut off. The tracking routine is the server's own 'listening' handler and is idempotent.
+ * cut off. http.Server starts its connection checks from its own handler of the documented
+ * 'listening' event, so the event is emitted here as listen() would. No other handler of it
+ * exists on this server (fastify adds none for a factory-made server; a test checks that
+ * slow headers are cut).
  */
 function startTimeoutChecks(server: http.Server): void {
-  for (const listener of server.listeners('listening')) {
-    if (typeof listener === 'function' && listener.name === 'setupConnectionsTracking') {
-      (listener as (this: http.Server) => void).call(server);
-    }
-  }
+  server.emit('listening');
 }

@@ -1,4 +1,4 @@
-import { escapeXml } from './escape.js';
+import { escapeXml } from '../../common/xml-escape.js';
 
 /**
  * Playlists point at the stream's public URL (through the balancer), so a player that saved

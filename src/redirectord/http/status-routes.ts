@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { HttpAppDeps } from './app.js';
+import type { HttpAppDeps } from './deps.js';
 import { CORS_RESPONSE_HEADERS } from './cors.js';
 import { renderStatusPage } from './status-page.js';
 import { buildStatusView } from './status-view.js';
