@@ -65,24 +65,3 @@ export function etcdOptions(flags: EtcdFlags): IOptions {
 export function connectEtcd(flags: EtcdFlags): Etcd3 {
   return new Etcd3(etcdOptions(flags));
 }
-
-/** True for errors that mean "etcd is not reachable now" rather than "the request is wrong". */
-export function isEtcdUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  return (
-    isRecoverableError(err) ||
-    err.name === 'BrokenCircuitError' ||
-    err.name === 'IsolatedCircuitError' ||
-    /deadline exceeded|unavailable|no connection|ECONNREFUSED|circuit/i.test(err.message)
-  );
-}
-
-/** A few words on why etcd did not answer, for one-line error messages. */
-export function etcdFailureReason(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  if (/ECONNREFUSED/.test(text)) return 'connection refused';
-  if (/deadline exceeded/i.test(text)) return 'no answer in time';
-  if (/circuit/i.test(text)) return 'repeated failures';
-  if (/ENOTFOUND|EAI_AGAIN/.test(text)) return 'host name not found';
-  return text.split(/[.\n]/)[0] ?? text;
-}

@@ -46,7 +46,14 @@ const WITHDRAW_RETRY_MS = 500;
  * Events: 'elected' and 'deposed' (reason) on every change of isLeader; 'change' on every
  * change of isLeader or heldFirstPlace.
  */
-export class Campaign extends EventEmitter {
+/** The events a Campaign emits, with their arguments. */
+export interface CampaignEvents {
+  change: [];
+  elected: [];
+  deposed: [reason: string];
+}
+
+export class Campaign extends EventEmitter<CampaignEvents> {
   private readonly throttled: ThrottledLog;
   private registration: Registration = { kind: 'idle' };
   private started = false;

@@ -20,7 +20,15 @@ import { fencingBudget, type FencingBudget } from './fencing-budget.js';
  * keepalive, 'unconfirmed' when the confirmation window closes, 'lost' when etcd says the
  * lease is gone (it is then re-granted automatically).
  */
-export class KeptLease extends EventEmitter {
+/** The events a KeptLease emits, with their arguments. */
+export interface KeptLeaseEvents {
+  granted: [leaseId: string];
+  confirmed: [];
+  unconfirmed: [];
+  lost: [];
+}
+
+export class KeptLease extends EventEmitter<KeptLeaseEvents> {
   private lease: Lease | undefined;
   private leaseId: string | undefined;
   /** Monotonic time the newest answered keepalive was sent; undefined when none counts. */

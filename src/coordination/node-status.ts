@@ -92,8 +92,3 @@ export function parseNodeStatus(json: string): NodeStatus {
   if (problems.length > 0) throw new Error(`invalid node status: ${problems.join('; ')}`);
   return value as NodeStatus;
 }
-
-/** Fraction of listener capacity in use, 0 when unlimited. */
-export function listenerUtilization(n: NodeStatus): number {
-  return n.maxListeners > 0 ? n.listeners / n.maxListeners : 0;
-}

@@ -45,7 +45,7 @@ function startRadiod(name: string, etcdUrl: string, configPath: string, icecastP
       '--icecast-bind', '127.0.0.1',
       '--icecast-logdir', join(dir, 'log'),
       '--icecast-pidfile', join(dir, `${name}.pid`),
-      '--lease-ttl', '2',
+      '--lease-ttl', '4',
       '--status-interval', '500',
       '--log-level', 'info',
     ],

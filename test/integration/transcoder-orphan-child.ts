@@ -20,5 +20,5 @@ const proc = new TranscoderProcess({
   env,
   log: pino({ level: 'warn' }, pino.destination(2)),
 });
-proc.on('spawn', (pid: number) => process.stdout.write(`${JSON.stringify({ pid })}\n`));
+proc.on('spawn', (pid) => void process.stdout.write(`${JSON.stringify({ pid })}\n`));
 proc.start();

@@ -5,7 +5,6 @@ import type { MasterInfo } from '../../src/coordination/cluster-state.js';
 import {
   DEBIAN_ICECAST_PATHS,
   MASTER_UPDATE_INTERVAL_S,
-  escapeXml,
   parseRelayUrl,
   renderIcecastConfig,
   sameRenderInputs,
@@ -16,6 +15,7 @@ import {
 } from '../../src/radiod/icecast/render.js';
 import { masterIcecast } from '../../src/coordination/host-port.js';
 import { child, childText, children, parseXml, type XmlElement } from '../../src/radiod/icecast/xml.js';
+import { escapeXml } from '../../src/common/xml-escape.js';
 
 const secrets = { adminPassword: 'admin-secret-0123456789', relayPassword: 'relay-secret-0123456789' };
 

@@ -65,6 +65,12 @@ async function createAndPrint(ctx: CommandContext, mount: Mount): Promise<void> 
 }
 
 export function registerMountCommands(program: Command, out: Output): void {
+  registerCreateCommands(program, out);
+  registerChangeCommands(program, out);
+  registerReadCommands(program, out);
+}
+
+function registerCreateCommands(program: Command, out: Output): void {
   program
     .command('create-mount')
     .description('create a mount that a source client feeds (or that relays an outside stream)')
@@ -108,6 +114,9 @@ export function registerMountCommands(program: Command, out: Output): void {
     });
   });
 
+}
+
+function registerChangeCommands(program: Command, out: Output): void {
   addTranscodingOptions(
     program
       .command('edit-mount')
@@ -145,6 +154,9 @@ export function registerMountCommands(program: Command, out: Output): void {
       });
     });
 
+}
+
+function registerReadCommands(program: Command, out: Output): void {
   program
     .command('list-mounts')
     .description('list mounts')

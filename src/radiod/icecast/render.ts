@@ -3,6 +3,7 @@ import type { ClusterState, MasterInfo } from '../../coordination/cluster-state.
 import { masterIcecast } from '../../coordination/host-port.js';
 import type { IcecastSecrets } from '../../coordination/icecast-secrets.js';
 import type { Mount } from '../../coordination/mount.js';
+import { escapeXml } from '../../common/xml-escape.js';
 
 /**
  * icecast.xml as a pure function of the cluster. The same inputs always give the same bytes,
@@ -103,22 +104,9 @@ const LIMIT_DEFAULTS = {
 const CLIENT_HEADROOM = 100;
 const UNLIMITED_CLIENTS = 10000;
 
-export function escapeXml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => XML_ENTITIES[c]!);
-}
-
-const XML_ENTITIES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&apos;',
-};
-
-/** Control characters are not allowed in XML 1.0 at all, escaped or not. */
+/** Control characters are not allowed in XML 1.0 at all, escaped or not: escapeXml drops them. */
 function text(value: string | number): string {
-  // eslint-disable-next-line no-control-regex
-  return escapeXml(String(value).replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, ''));
+  return escapeXml(value);
 }
 
 function el(name: string, value: string | number): string {

@@ -45,7 +45,13 @@ export function transcoderLabel(mount: string): string {
  *
  * Events: 'spawn' (pid), 'exit' (TranscoderExit).
  */
-export class TranscoderProcess extends EventEmitter {
+/** The events a TranscoderProcess emits, with their arguments. */
+export interface TranscoderProcessEvents {
+  spawn: [pid: number | undefined];
+  exit: [exit: TranscoderExit];
+}
+
+export class TranscoderProcess extends EventEmitter<TranscoderProcessEvents> {
   private child: ChildProcess | undefined;
   private startedAt = 0;
   private restartTimer: NodeJS.Timeout | undefined;

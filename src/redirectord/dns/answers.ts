@@ -101,9 +101,8 @@ export interface AnswerPlan extends DnsAnswer {
 
 /** NS records rarely change (they follow a config flag), so they live longer than addresses. */
 export const NS_TTL = 3600;
-const SOA_REFRESH = 3600;
-const SOA_RETRY = 600;
-const SOA_EXPIRE = 86400;
+/** Secondaries never transfer this zone; the timers only have to be sane. */
+const SOA_TIMERS = { refresh: 3600, retry: 600, expire: 86400 } as const;
 
 /** The zone as it stands for one ClusterState: built once per state change. */
 export interface ZoneView {
@@ -151,9 +150,7 @@ export function buildZoneView(state: ClusterState, zone: ZoneConfig): ZoneView {
       mname: nameservers[0] ?? apex,
       rname: `hostmaster.${apex}`,
       serial: state.membershipSerial >>> 0,
-      refresh: SOA_REFRESH,
-      retry: SOA_RETRY,
-      expire: SOA_EXPIRE,
+      ...SOA_TIMERS,
       minimum: ttl,
     },
   };

@@ -5,7 +5,6 @@ import { LISTENER_ROUTE, createListenerAnswer, registerListenerRoutes, type List
 import { registerStatusRoutes } from './status-routes.js';
 
 // Re-exported until listener-routes.ts imports it from deps.ts.
-export type { HttpAppDeps } from './deps.js';
 
 /** Header and idle limits for connections handed over by the front door. */
 export const HTTP_LIMITS = {

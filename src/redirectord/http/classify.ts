@@ -1,6 +1,7 @@
 import { isValidMountPath } from '../../coordination/mount.js';
 import { hasFramedBody, originForm, splitTarget, type RequestHead } from './request-head.js';
 import { STREAM_PREFIX } from './urls.js';
+import { mediaType } from '../../common/media-type.js';
 
 /**
  * What the front door does with a connection, decided from its first request head alone.
@@ -62,7 +63,7 @@ export function classifyRequest(head: RequestHead, opts: ClassifyOptions = {}): 
 /** Audio formats a listener can follow across an upstream reconnect (frame-synced or chained). */
 export function isContinuable(contentType: string | undefined): boolean {
   if (!contentType) return false;
-  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  const type = mediaType(contentType);
   return CONTINUABLE_TYPES.has(type);
 }
 

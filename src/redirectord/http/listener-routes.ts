@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Metrics } from '../../common/metrics.js';
-import type { HttpAppDeps } from './app.js';
+import type { HttpAppDeps } from './deps.js';
 import { CORS_PREFLIGHT_HEADERS, CORS_RESPONSE_HEADERS } from './cors.js';
 import {
   decideListenerResponse,
@@ -11,7 +11,6 @@ import {
 import type { RequestHead } from './request-head.js';
 import { STREAM_PREFIX } from './urls.js';
 
-export { RETRY_AFTER_SECONDS } from './listener-decision.js';
 
 /** The catch-all route every stream and playlist URL reaches in fastify. */
 export const LISTENER_ROUTE = '/*';

@@ -1,5 +1,6 @@
 import type { RequestHead } from './request-head.js';
 import { parseResponseHead } from './stream-response.js';
+import { mediaType } from '../../common/media-type.js';
 
 /**
  * Pure rules for keeping a source client across a change of upstream Icecast: which sessions
@@ -15,7 +16,7 @@ const RESUMABLE_TYPES = new Set(['audio/mpeg', 'audio/aac', 'audio/aacp']);
 
 export function isResumableSourceType(contentType: string | undefined): boolean {
   if (!contentType) return false;
-  return RESUMABLE_TYPES.has(contentType.split(';')[0]!.trim().toLowerCase());
+  return RESUMABLE_TYPES.has(mediaType(contentType));
 }
 
 /**

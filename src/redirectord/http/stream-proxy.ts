@@ -9,6 +9,7 @@ import type { RequestHead } from './request-head.js';
 import type { HostPort } from '../../coordination/host-port.js';
 import { answerAndClose } from './sockets.js';
 import { plainResponse, withCorsHeaders, type ResponseHead } from './stream-response.js';
+import { mediaType } from '../../common/media-type.js';
 
 export interface StreamProxyOptions {
   /** The local Icecast. */
@@ -280,9 +281,6 @@ export function proxyStream(
   return new StreamSession(client, request, head, upstreamTarget, opts);
 }
 
-function mediaType(ct: string | undefined): string {
-  return (ct ?? '').split(';')[0]!.trim().toLowerCase();
-}
 
 function corsLines(): string[] {
   return ['Access-Control-Allow-Origin: *'];
