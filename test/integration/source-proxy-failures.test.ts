@@ -7,6 +7,7 @@ import { waitFor } from '../support/wait.js';
 import { seededRandom } from '../support/fixtures.js';
 import type { HostPort } from '../../src/coordination/host-port.js';
 import { RawClient, feed, startDoor, type Door } from './front-door-harness.js';
+import { CLIENT_SILENCE_MS } from '../../src/redirectord/http/source-hold.js';
 
 /**
  * The source proxy's failure paths against scripted Icecasts: each fake below answers (or not)
@@ -381,4 +382,60 @@ test('sessions broken at random points throw nothing out of a callback and leave
   console.log(`# seed ${seed}: ${started} sessions, ${refused} refused (no master), ${holds} holds, ${d.metrics.count('source_proxy.reattach')} re-attached`);
   // Every client that stayed until its head was read became a session or got its 503.
   assert.ok(started + refused >= keepers, `seed ${seed}: ${started} sessions + ${refused} refused < ${keepers}`);
+});
+
+/** Writes as fast as the connection takes it until stopped; `blocked()` once writes stopped flowing. */
+function flood(c: RawClient): { stop(): void; blocked(): boolean; sent(): number } {
+  const chunk = randomBytes(64 * 1024);
+  let stopped = false;
+  let sent = 0;
+  const pump = () => {
+    while (!stopped && !c.closed) {
+      sent += chunk.length;
+      if (!c.socket.write(chunk)) {
+        c.socket.once('drain', pump);
+        return;
+      }
+    }
+  };
+  pump();
+  return { stop: () => (stopped = true), blocked: () => c.socket.writableNeedDrain, sent: () => sent };
+}
+
+test('a client the proxy stopped reading (its Icecast hung) is not taken for silent when that Icecast is then lost', async (t) => {
+  // A takes the 200 and then stops reading, as a hung Icecast does, on its first two connections.
+  const a = await fake((conn, i) => {
+    conn.answer(OK);
+    if (i < 2) conn.socket.pause();
+  });
+  const b = await fake(answersOk);
+  const d = await door(a.hostPort);
+  const clients = [new RawClient(d.port), new RawClient(d.port)];
+  const floods: { stop(): void; blocked(): boolean }[] = [];
+  for (const c of clients) {
+    t.after(() => c.destroy());
+    c.send(HEAD);
+    await waitFor('200', () => c.text() === OK);
+    const f = flood(c);
+    floods.push(f);
+    t.after(() => f.stop());
+  }
+  await waitFor('both clients blocked by the hung Icecast', () => floods.every((f) => f.blocked()), { timeoutMs: 8000 });
+  // A scenario parameter: the hang lasts longer than a silent client is kept.
+  await delay(CLIENT_SILENCE_MS + 500);
+  assert.ok(floods.every((f) => f.blocked()), 'the clients were blocked all along');
+  // The first client's Icecast dies: the master is still A, which takes the replayed head.
+  a.conns[0]!.socket.destroy();
+  await waitFor('first client re-attached to A', () => a.conns.length === 3 && a.audioOn(2) > 4000, { timeoutMs: 5000 });
+  // Then the master is lost altogether, and B takes over.
+  setMaster(d, undefined);
+  // One hold for each client (the first one's second).
+  await waitFor('both clients held', () => d.metrics.count('source_proxy.hold') === 3);
+  assert.equal(clients[1]!.closed, false, 'the second client was closed instead of held');
+  setMaster(d, b.hostPort);
+  await waitFor('both on B', () => b.conns.length === 2 && b.audioOn(0) > 4000 && b.audioOn(1) > 4000, { timeoutMs: 5000 });
+  for (const c of clients) {
+    assert.equal(c.text(), OK);
+    assert.equal(c.closed, false);
+  }
 });

@@ -275,7 +275,7 @@ export class SourceSession {
       this.#enter({ name: 'splicing', upstream: sock, reply: this.s.replayHead ? Buffer.alloc(0) : undefined });
       this.client.setNoDelay(true);
       sock.write(this.buffered);
-      this.client.resume();
+      this.#resumeClient();
       if (st.clientEnded) this.#onClientEnd();
     } else if (st.name === 'reattaching' && st.attempt.socket === sock) {
       const timer = setTimeout(() => this.#attemptFailed(sock, 'no answer'), st.hold.stepMs(this.s.reattachReplyTimeoutMs, now()));
@@ -308,7 +308,7 @@ export class SourceSession {
 
   #onUpstreamDrain(sock: Socket): void {
     const st = this.#state;
-    if ((st.name === 'splicing' || st.name === 'streaming') && st.upstream === sock) this.client.resume();
+    if ((st.name === 'splicing' || st.name === 'streaming') && st.upstream === sock) this.#resumeClient();
   }
 
   #watchFirstReply(st: Extract<State, { name: 'splicing' }>, chunk: Buffer): void {
@@ -331,14 +331,14 @@ export class SourceSession {
       this.#connectFailed(sock, reason);
     } else if (st.name === 'reattaching' && st.attempt.socket === sock) {
       this.#attemptFailed(sock, reason);
-    } else if (st.name === 'streaming' && st.upstream === sock && !clientSilent(this.#lastClientDataAt, now())) {
+    } else if (st.name === 'streaming' && st.upstream === sock && !this.#clientSilent(now())) {
       this.#startHold(st, reason, false);
     } else if ((st.name === 'splicing' || st.name === 'streaming') && st.upstream === sock) {
       // Not holdable: as a plain splice, the client gets Icecast's FIN once its bytes are flushed.
       this.s.log.debug({ target: this.#target, reason }, 'source connection ended');
       this.#endClient();
       // Whatever the client still sends is read and dropped, so its own FIN is seen.
-      this.client.resume();
+      this.#resumeClient();
       this.#drain(sock);
     } else if (st.name === 'draining' && st.upstream === sock) {
       this.#endClient();
@@ -350,6 +350,19 @@ export class SourceSession {
     const timer = setTimeout(() => this.#finish('linger over'), this.s.lingerMs);
     timer.unref();
     this.#enter({ name: 'draining', upstream, timer });
+  }
+
+  /**
+   * A client the proxy stopped reading (its upstream did not take the audio) is not silent:
+   * it may have been sending all along. Its silence is counted from when it is read again.
+   */
+  #clientSilent(t: number): boolean {
+    return !this.client.isPaused() && clientSilent(this.#lastClientDataAt, t);
+  }
+
+  #resumeClient(): void {
+    if (this.client.isPaused()) this.#lastClientDataAt = now();
+    this.client.resume();
   }
 
   #endClient(): void {
@@ -367,7 +380,7 @@ export class SourceSession {
 
   /** Detaches the lost upstream and re-attaches; the client is read and never answered. */
   #startHold(st: Extract<State, { name: 'streaming' }>, reason: string, masterMoved: boolean): void {
-    this.client.resume();
+    this.#resumeClient();
     const t = now();
     if (st.endedHold && continuesHold(st.attachedAt, t, masterMoved)) {
       this.s.log.debug({ target: this.#target, reason }, 'source upstream lost right after re-attaching; still holding');
@@ -424,7 +437,7 @@ export class SourceSession {
       'source re-attached to the master',
     );
     hold.discardedBytes = 0;
-    this.client.resume();
+    this.#resumeClient();
   }
 
   #attemptFailed(sock: Socket, reason: string): void {
@@ -436,7 +449,7 @@ export class SourceSession {
 
   #retryLater(hold: Hold, reason: string): void {
     const t = now();
-    if (clientSilent(this.#lastClientDataAt, t)) {
+    if (this.#clientSilent(t)) {
       this.#finish('the source client went silent while held');
       return;
     }
