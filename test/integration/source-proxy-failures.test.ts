@@ -439,3 +439,20 @@ test('a client the proxy stopped reading (its Icecast hung) is not taken for sil
     assert.equal(c.closed, false);
   }
 });
+
+test('after a re-attach, nothing the new Icecast says reaches the client, even once the client half-closed', async (t) => {
+  const a = await fake(answersOk);
+  // B takes the replayed head, and answers the client's FIN with a second answer of its own.
+  const b = await fake((conn) => {
+    conn.answer(OK);
+    conn.socket.on('end', () => conn.socket.end('HTTP/1.0 500 Internal Server Error\r\n\r\nbye'));
+  });
+  const d = await door(a.hostPort);
+  const c = await streamingClient(d, t);
+  setMaster(d, b.hostPort);
+  await waitFor('re-attached to B', () => b.audioOn(0) > 4000, { timeoutMs: 5000 });
+  c.socket.end();
+  await waitFor('B saw the FIN', () => b.conns[0]!.ended);
+  await waitFor('client closed', () => c.closed, { timeoutMs: 8000 });
+  assert.equal(c.text(), OK, 'only the first 200 ever reached the client');
+});

@@ -81,7 +81,8 @@ type State =
   | { name: 'streaming'; upstream: Socket; replayed: boolean; attachedAt: number; endedHold: Hold | undefined }
   | { name: 'reattaching'; hold: Hold; attempt: Attempt }
   | { name: 'held'; hold: Hold; retry: NodeJS.Timeout }
-  | { name: 'draining'; upstream: Socket; timer: NodeJS.Timeout }
+  /** `replayed`: as in streaming; a client that half-closed after a re-attach gets no answer either. */
+  | { name: 'draining'; upstream: Socket; timer: NodeJS.Timeout; replayed: boolean }
   | { name: 'closed' };
 
 function socketsOf(s: State): Socket[] {
@@ -249,7 +250,7 @@ export class SourceSession {
       case 'streaming':
         // The client is done sending: Icecast gets the FIN and may still answer.
         st.upstream.end();
-        this.#drain(st.upstream);
+        this.#drain(st.upstream, st.name === 'streaming' && st.replayed);
         return;
       case 'connecting':
         // The FIN can come right behind the head, before Icecast is reached: it follows the head.
@@ -292,7 +293,7 @@ export class SourceSession {
     }
     if (this.#upstreamOf(st) !== sock) return;
     // Once re-attached, whatever Icecast says is dropped: the client already had its answer.
-    if (st.name === 'streaming' && st.replayed) return;
+    if ((st.name === 'streaming' || st.name === 'draining') && st.replayed) return;
     this.#forwardToClient(sock, chunk);
     if (st.name === 'splicing' && st.reply) this.#watchFirstReply(st, chunk);
   }
@@ -339,17 +340,17 @@ export class SourceSession {
       this.#endClient();
       // Whatever the client still sends is read and dropped, so its own FIN is seen.
       this.#resumeClient();
-      this.#drain(sock);
+      this.#drain(sock, st.name === 'streaming' && st.replayed);
     } else if (st.name === 'draining' && st.upstream === sock) {
       this.#endClient();
     }
   }
 
   /** One side finished: the other gets a grace to flush, then both are destroyed. */
-  #drain(upstream: Socket): void {
+  #drain(upstream: Socket, replayed: boolean): void {
     const timer = setTimeout(() => this.#finish('linger over'), this.s.lingerMs);
     timer.unref();
-    this.#enter({ name: 'draining', upstream, timer });
+    this.#enter({ name: 'draining', upstream, timer, replayed });
   }
 
   /**
