@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { readdirSync } from 'node:fs';
 import { waitFor } from '../support/wait.js';
 import { seededRandom } from '../support/fixtures.js';
 import type { HostPort } from '../../src/coordination/host-port.js';
@@ -455,4 +456,116 @@ test('after a re-attach, nothing the new Icecast says reaches the client, even o
   await waitFor('B saw the FIN', () => b.conns[0]!.ended);
   await waitFor('client closed', () => c.closed, { timeoutMs: 8000 });
   assert.equal(c.text(), OK, 'only the first 200 ever reached the client');
+});
+
+/** Sends `bytes` one byte per write, each on its own turn of the event loop (own TCP segment). */
+async function trickle(c: RawClient, bytes: Buffer): Promise<void> {
+  for (let i = 0; i < bytes.length; i++) {
+    c.socket.write(bytes.subarray(i, i + 1));
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+test('a head and audio sent one byte at a time, or together in one write, reach Icecast unchanged; a replay is the head alone', async (t) => {
+  const a = await fake(answersOk);
+  const b = await fake(answersOk);
+  const d = await door(a.hostPort);
+  const audio = randomBytes(3000);
+  // Legacy SOURCE: head and audio in one write, no wait for the answer.
+  const together = new RawClient(d.port);
+  t.after(() => together.destroy());
+  together.send(Buffer.concat([Buffer.from(HEAD), audio]));
+  // One byte per segment, head and audio.
+  const trickled = new RawClient(d.port);
+  t.after(() => trickled.destroy());
+  await trickle(trickled, Buffer.from(HEAD));
+  await waitFor('both answered', () => together.text() === OK && trickled.text() === OK);
+  await trickle(trickled, audio.subarray(0, 600));
+  const expected = Buffer.concat([Buffer.from(HEAD), audio]);
+  await waitFor('A got both', () => a.conns.length === 2 && a.audioOn(0) === 3000 && a.audioOn(1) === 600);
+  assert.ok(a.conns.some((c) => c.received.equals(expected)), 'head and audio in one write arrived unchanged');
+  assert.ok(a.conns.some((c) => c.received.equals(expected.subarray(0, HEAD.length + 600))), 'the trickle arrived unchanged');
+  const feeders = [feed(together, AUDIO), feed(trickled, AUDIO)];
+  t.after(() => feeders.forEach((f) => f.stop()));
+  setMaster(d, b.hostPort);
+  await waitFor('both on B', () => b.conns.length === 2 && b.audioOn(0) > 2000 && b.audioOn(1) > 2000, { timeoutMs: 5000 });
+  for (const conn of b.conns) assert.equal(conn.received.subarray(0, HEAD.length).toString(), HEAD);
+  assert.equal(together.text(), OK);
+  assert.equal(trickled.text(), OK);
+});
+
+test('a master flipping faster than any attempt completes: the source ends on the last master, once, and nothing stays open', async (t) => {
+  // Both answer only after 150 ms, longer than a flip lasts.
+  const slow = (conn: FakeConn) => setTimeout(() => conn.answer(OK), 150);
+  const a = await fake(slow);
+  const b = await fake(slow);
+  const d = await door(a.hostPort);
+  const c = await streamingClient(d, t);
+  await waitFor('audio on A', () => a.audioOn(0) > 4000);
+  const rnd = seededRandom(7);
+  const flips = 60;
+  for (let i = 0; i < flips; i++) {
+    setMaster(d, [a.hostPort, b.hostPort, undefined][Math.floor(rnd() * 3)]);
+    await new Promise((r) => setTimeout(r, Math.floor(rnd() * 40)));
+  }
+  setMaster(d, b.hostPort);
+  await waitFor('streaming on B', () => b.conns.some((conn) => !conn.closed && b.audioOn(b.conns.indexOf(conn)) > 4000), { timeoutMs: 5000 });
+  // Every other attempt has been let go: one live upstream in all.
+  await waitFor('one upstream left', () => [...a.conns, ...b.conns].filter((conn) => !conn.closed).length === 1, { timeoutMs: 3000 });
+  const withAudio = [...a.conns.keys()].filter((i) => i > 0 && a.audioOn(i) > 0);
+  assert.deepEqual(withAudio, [], 'no attempt at A got audio after the first move');
+  console.log(`# measured: ${flips} flips, ${a.conns.length + b.conns.length - 1} attempts, ${d.metrics.count('source_proxy.reattach')} re-attached`);
+  assert.equal(c.text(), OK);
+  assert.equal(c.closed, false);
+});
+
+function openFds(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+test('200 streaming sources across two master moves and a master loss: all re-attached, fds and timers back after', async (t) => {
+  const n = 200;
+  const a = await fake(answersOk);
+  const b = await fake(answersOk);
+  const d = await door(a.hostPort);
+  const fdsBefore = openFds();
+  const handlesBefore = activeHandles();
+  const clients: RawClient[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = new RawClient(d.port);
+    clients.push(c);
+    c.send(HEAD);
+  }
+  t.after(() => clients.forEach((c) => c.destroy()));
+  await waitFor('all answered', () => clients.every((c) => c.text() === OK), { timeoutMs: 10_000 });
+  const feeders = clients.map((c) => feed(c, AUDIO, 8000));
+  t.after(() => feeders.forEach((f) => f.stop()));
+  const live = (f: FakeIcecast) => f.conns.filter((conn, i) => !conn.closed && f.audioOn(i) > 0).length;
+  await waitFor('all on A', () => live(a) === n, { timeoutMs: 10_000 });
+  setMaster(d, b.hostPort);
+  await waitFor('all on B', () => live(b) === n, { timeoutMs: 10_000 });
+  setMaster(d, undefined);
+  await waitFor('all held', () => live(b) === 0 && d.metrics.count('source_proxy.hold') === 2 * n, { timeoutMs: 5000 });
+  setMaster(d, a.hostPort);
+  await waitFor('all back on A', () => live(a) === n, { timeoutMs: 10_000 });
+  assert.equal(d.metrics.count('source_proxy.reattach'), 2 * n);
+  assert.equal(d.metrics.count('source_proxy.reattach_failed'), 0);
+  assert.ok(clients.every((c) => c.text() === OK && !c.closed));
+  feeders.forEach((f) => f.stop());
+  clients.forEach((c) => c.destroy());
+  await waitFor('no sessions', () => d.door.counts().sources === 0, { timeoutMs: 5000 });
+  await waitFor('upstreams closed', () => [...a.conns, ...b.conns].every((conn) => conn.closed), { timeoutMs: 5000 });
+  await waitFor('fds back', () => openFds() <= fdsBefore, { timeoutMs: 5000 }).catch((err: Error) => {
+    throw new Error(`${err.message}: ${fdsBefore} before, ${openFds()} now`);
+  });
+  await waitFor(
+    'handles back to the baseline',
+    () => {
+      const now = activeHandles();
+      return [...now.keys()].every((k) => (now.get(k) ?? 0) <= (handlesBefore.get(k) ?? 0));
+    },
+    { timeoutMs: 5000 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: before ${JSON.stringify([...handlesBefore])}, now ${JSON.stringify([...activeHandles()])}`);
+  });
 });
