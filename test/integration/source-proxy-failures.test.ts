@@ -569,3 +569,63 @@ test('200 streaming sources across two master moves and a master loss: all re-at
     throw new Error(`${err.message}: before ${JSON.stringify([...handlesBefore])}, now ${JSON.stringify([...activeHandles()])}`);
   });
 });
+
+test('a reset or a FIN from the client in every state ends the session and its upstream, and leaves nothing behind', async (t) => {
+  // A leaves /mute.mp3 unanswered, so a session can stay in Icecast's dialogue.
+  const a = await fake((conn) => {
+    if (!conn.received.includes('/mute.mp3')) conn.answer(OK);
+  });
+  const mute = await fake(() => {});
+  const d = await door(a.hostPort);
+  const before = activeHandles();
+  const fdsBefore = openFds();
+  const alive = (f: FakeIcecast) => f.conns.filter((conn) => !conn.closed).length;
+  for (const how of ['reset', 'fin'] as const) {
+    const leave = (c: RawClient) => (how === 'reset' ? c.socket.resetAndDestroy() : c.socket.end());
+    setMaster(d, a.hostPort);
+    const splicing = new RawClient(d.port);
+    t.after(() => splicing.destroy());
+    splicing.send(HEAD.replace('/live.mp3', '/mute.mp3'));
+    const streaming = await streamingClient(d, t);
+    const reattaching = await streamingClient(d, t);
+    const held = await streamingClient(d, t);
+    await waitFor('four on A', () => alive(a) === 4 && d.door.counts().sources === 4);
+    leave(splicing);
+    leave(streaming);
+    await waitFor(`${how} while splicing and streaming: sessions gone`, () => d.door.counts().sources === 2 && alive(a) === 2, { timeoutMs: 8000 });
+    setMaster(d, mute.hostPort);
+    await waitFor('replays waiting', () => alive(mute) === 2 && mute.conns.every((conn) => conn.closed || conn.received.length > 0));
+    leave(reattaching);
+    await waitFor(`${how} while re-attaching: session gone`, () => d.door.counts().sources === 1 && alive(mute) === 1, { timeoutMs: 8000 });
+    setMaster(d, undefined);
+    await waitFor('held: its attempt let go', () => alive(mute) === 0);
+    leave(held);
+    await waitFor(`${how} while held: session gone`, () => d.door.counts().sources === 0, { timeoutMs: 8000 });
+    for (const c of [splicing, streaming, reattaching, held]) c.destroy();
+  }
+  await waitFor('fds back', () => openFds() <= fdsBefore, { timeoutMs: 5000 });
+  await waitFor('handles back to the baseline', () => {
+    const now = activeHandles();
+    return [...now.keys()].every((k) => (now.get(k) ?? 0) <= (before.get(k) ?? 0));
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}: before ${JSON.stringify([...before])}, now ${JSON.stringify([...activeHandles()])}`);
+  });
+});
+
+test('an Icecast answering a replay one byte at a time is attached; nothing of its answer reaches the client', async (t) => {
+  const a = await fake(answersOk);
+  const b = await fake((conn) => {
+    let i = 0;
+    const timer = setInterval(() => {
+      if (i >= OK.length || conn.closed) return clearInterval(timer);
+      conn.answer(OK[i++]!);
+    }, 40);
+  });
+  const d = await door(a.hostPort);
+  const c = await streamingClient(d, t);
+  setMaster(d, b.hostPort);
+  await waitFor('attached to B', () => b.audioOn(0) > 4000, { timeoutMs: 5000 });
+  assert.equal(b.conns.length, 1, 'the slow answer was waited for, not retried');
+  assert.equal(c.text(), OK);
+  assert.equal(c.closed, false);
+});
