@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { readdirSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { waitFor } from '../support/wait.js';
 import { seededRandom } from '../support/fixtures.js';
 import type { HostPort } from '../../src/coordination/host-port.js';
@@ -628,4 +630,35 @@ test('an Icecast answering a replay one byte at a time is attached; nothing of i
   assert.equal(b.conns.length, 1, 'the slow answer was waited for, not retried');
   assert.equal(c.text(), OK);
   assert.equal(c.closed, false);
+});
+
+test('a session does not keep the bytes it read with the head once they are sent on', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  // An Icecast that takes the source and forgets every byte it gets.
+  const forgetful = await fake((conn) => {
+    conn.socket.removeAllListeners('data');
+    conn.socket.on('data', () => {});
+    conn.received = Buffer.alloc(0);
+    conn.answer(OK);
+  });
+  const d = await door(forgetful.hostPort);
+  const n = 100;
+  const audioBehindHead = 48 * 1024;
+  gc();
+  const baseline = process.memoryUsage().arrayBuffers;
+  const clients: RawClient[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = new RawClient(d.port);
+    clients.push(c);
+    t.after(() => c.destroy());
+    // ffmpeg's legacy SOURCE: head and audio in one write.
+    c.send(Buffer.concat([Buffer.from(HEAD), randomBytes(audioBehindHead)]));
+  }
+  await waitFor('all answered', () => clients.every((c) => c.text() === OK), { timeoutMs: 10_000 });
+  await waitFor('all written on', () => clients.every((c) => c.socket.writableLength === 0));
+  gc();
+  const retained = process.memoryUsage().arrayBuffers - baseline;
+  console.log(`# measured: ${n} sessions retain ${retained} bytes of array buffers`);
+  assert.ok(retained < (n * audioBehindHead) / 4, `${n} sessions retain ${retained} bytes`);
 });

@@ -276,6 +276,8 @@ export class SourceSession {
       this.#enter({ name: 'splicing', upstream: sock, reply: this.s.replayHead ? Buffer.alloc(0) : undefined });
       this.client.setNoDelay(true);
       sock.write(this.buffered);
+      // Only the replay head is kept beyond this (up to 64 KB of audio may follow the head).
+      this.buffered = Buffer.alloc(0);
       this.#resumeClient();
       if (st.clientEnded) this.#onClientEnd();
     } else if (st.name === 'reattaching' && st.attempt.socket === sock) {
