@@ -521,6 +521,20 @@ test('a master flipping faster than any attempt completes: the source ends on th
   assert.equal(c.closed, false);
 });
 
+/** Waits until no kind of active handle (sockets, timers) outnumbers `before`. */
+async function handlesBackTo(before: Map<string, number>): Promise<void> {
+  await waitFor(
+    'handles back to the baseline',
+    () => {
+      const now = activeHandles();
+      return [...now.keys()].every((k) => (now.get(k) ?? 0) <= (before.get(k) ?? 0));
+    },
+    { timeoutMs: 5000 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: before ${JSON.stringify([...before])}, now ${JSON.stringify([...activeHandles()])}`);
+  });
+}
+
 function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }
@@ -560,16 +574,7 @@ test('200 streaming sources across two master moves and a master loss: all re-at
   await waitFor('fds back', () => openFds() <= fdsBefore, { timeoutMs: 5000 }).catch((err: Error) => {
     throw new Error(`${err.message}: ${fdsBefore} before, ${openFds()} now`);
   });
-  await waitFor(
-    'handles back to the baseline',
-    () => {
-      const now = activeHandles();
-      return [...now.keys()].every((k) => (now.get(k) ?? 0) <= (handlesBefore.get(k) ?? 0));
-    },
-    { timeoutMs: 5000 },
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}: before ${JSON.stringify([...handlesBefore])}, now ${JSON.stringify([...activeHandles()])}`);
-  });
+  await handlesBackTo(handlesBefore);
 });
 
 test('a reset or a FIN from the client in every state ends the session and its upstream, and leaves nothing behind', async (t) => {
@@ -606,12 +611,7 @@ test('a reset or a FIN from the client in every state ends the session and its u
     for (const c of [splicing, streaming, reattaching, held]) c.destroy();
   }
   await waitFor('fds back', () => openFds() <= fdsBefore, { timeoutMs: 5000 });
-  await waitFor('handles back to the baseline', () => {
-    const now = activeHandles();
-    return [...now.keys()].every((k) => (now.get(k) ?? 0) <= (before.get(k) ?? 0));
-  }).catch((err: Error) => {
-    throw new Error(`${err.message}: before ${JSON.stringify([...before])}, now ${JSON.stringify([...activeHandles()])}`);
-  });
+  await handlesBackTo(before);
 });
 
 test('an Icecast answering a replay one byte at a time is attached; nothing of its answer reaches the client', async (t) => {
