@@ -279,3 +279,31 @@ test('an Icecast that accepts and drops at once does not keep a client held beyo
   assert.ok(heldMs >= shortHold && heldMs < shortHold + 2000, `closed after ${heldMs} ms`);
   assert.equal(c.text(), 'HTTP/1.0 200 OK\r\n\r\n');
 });
+
+test('a replay to a hung Icecast, killed -9 while it waits, then the master back on A: ffmpeg streams on A again', async () => {
+  setMaster(d, ep(a));
+  const ff = ffmpegSource('/live.mp3', 'mp3');
+  await waitFor('live on A', () => hasMount(a, '/live.mp3'), { timeoutMs: 8000 });
+  const holds = d.metrics.count('source_proxy.hold');
+  const reattached = d.metrics.count('source_proxy.reattach');
+  // B accepts connections (the kernel does) and never answers.
+  b.process.child.kill('SIGSTOP');
+  setMaster(d, ep(b));
+  await waitFor('held', () => d.metrics.count('source_proxy.hold') === holds + 1, { timeoutMs: 3000 });
+  await waitFor('A let the source go', async () => !(await hasMount(a, '/live.mp3')), { timeoutMs: 8000 });
+  b.process.child.kill('SIGKILL');
+  await b.process.exited;
+  assert.ok(running(ff), ff.output.join('\n'));
+  setMaster(d, ep(a));
+  await waitFor('live on A again', () => hasMount(a, '/live.mp3'), { timeoutMs: 5000 });
+  assert.equal(d.metrics.count('source_proxy.reattach'), reattached + 1);
+  assert.equal(d.metrics.count('source_proxy.reattach_failed'), 0);
+  const [bytes, codec] = await listen(a, '/live.mp3');
+  assert.equal(codec, 'mp3');
+  assert.ok(bytes > 16_000, `listener on A got ${bytes} bytes`);
+  assert.ok(running(ff), ff.output.join('\n'));
+  await ff.stop('SIGKILL');
+  await waitFor('A dropped the source', async () => !(await hasMount(a, '/live.mp3')), { timeoutMs: 8000 });
+  await b.stop();
+  b = await startIcecast(icecastOpts);
+});

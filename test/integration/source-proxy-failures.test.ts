@@ -3,10 +3,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { readdirSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { waitFor } from '../support/wait.js';
 import { seededRandom } from '../support/fixtures.js';
 import type { HostPort } from '../../src/coordination/host-port.js';
 import { RawClient, feed, startDoor, type Door } from './front-door-harness.js';
+import { CLIENT_SILENCE_MS } from '../../src/redirectord/http/source-hold.js';
 
 /**
  * The source proxy's failure paths against scripted Icecasts: each fake below answers (or not)
@@ -381,4 +385,280 @@ test('sessions broken at random points throw nothing out of a callback and leave
   console.log(`# seed ${seed}: ${started} sessions, ${refused} refused (no master), ${holds} holds, ${d.metrics.count('source_proxy.reattach')} re-attached`);
   // Every client that stayed until its head was read became a session or got its 503.
   assert.ok(started + refused >= keepers, `seed ${seed}: ${started} sessions + ${refused} refused < ${keepers}`);
+});
+
+/** Writes as fast as the connection takes it until stopped; `blocked()` once writes stopped flowing. */
+function flood(c: RawClient): { stop(): void; blocked(): boolean; sent(): number } {
+  const chunk = randomBytes(64 * 1024);
+  let stopped = false;
+  let sent = 0;
+  const pump = () => {
+    while (!stopped && !c.closed) {
+      sent += chunk.length;
+      if (!c.socket.write(chunk)) {
+        c.socket.once('drain', pump);
+        return;
+      }
+    }
+  };
+  pump();
+  return { stop: () => (stopped = true), blocked: () => c.socket.writableNeedDrain, sent: () => sent };
+}
+
+test('a client the proxy stopped reading (its Icecast hung) is not taken for silent when that Icecast is then lost', async (t) => {
+  // A takes the 200 and then stops reading, as a hung Icecast does, on its first two connections.
+  const a = await fake((conn, i) => {
+    conn.answer(OK);
+    if (i < 2) conn.socket.pause();
+  });
+  const b = await fake(answersOk);
+  const d = await door(a.hostPort);
+  const clients = [new RawClient(d.port), new RawClient(d.port)];
+  const floods: { stop(): void; blocked(): boolean }[] = [];
+  for (const c of clients) {
+    t.after(() => c.destroy());
+    c.send(HEAD);
+    await waitFor('200', () => c.text() === OK);
+    const f = flood(c);
+    floods.push(f);
+    t.after(() => f.stop());
+  }
+  await waitFor('both clients blocked by the hung Icecast', () => floods.every((f) => f.blocked()), { timeoutMs: 8000 });
+  // A scenario parameter: the hang lasts longer than a silent client is kept.
+  await delay(CLIENT_SILENCE_MS + 500);
+  assert.ok(floods.every((f) => f.blocked()), 'the clients were blocked all along');
+  // The first client's Icecast dies: the master is still A, which takes the replayed head.
+  a.conns[0]!.socket.destroy();
+  await waitFor('first client re-attached to A', () => a.conns.length === 3 && a.audioOn(2) > 4000, { timeoutMs: 5000 });
+  // Then the master is lost altogether, and B takes over.
+  setMaster(d, undefined);
+  // One hold for each client (the first one's second).
+  await waitFor('both clients held', () => d.metrics.count('source_proxy.hold') === 3);
+  assert.equal(clients[1]!.closed, false, 'the second client was closed instead of held');
+  setMaster(d, b.hostPort);
+  await waitFor('both on B', () => b.conns.length === 2 && b.audioOn(0) > 4000 && b.audioOn(1) > 4000, { timeoutMs: 5000 });
+  for (const c of clients) {
+    assert.equal(c.text(), OK);
+    assert.equal(c.closed, false);
+  }
+});
+
+test('after a re-attach, nothing the new Icecast says reaches the client, even once the client half-closed', async (t) => {
+  const a = await fake(answersOk);
+  // B takes the replayed head, and answers the client's FIN with a second answer of its own.
+  const b = await fake((conn) => {
+    conn.answer(OK);
+    conn.socket.on('end', () => conn.socket.end('HTTP/1.0 500 Internal Server Error\r\n\r\nbye'));
+  });
+  const d = await door(a.hostPort);
+  const c = await streamingClient(d, t);
+  setMaster(d, b.hostPort);
+  await waitFor('re-attached to B', () => b.audioOn(0) > 4000, { timeoutMs: 5000 });
+  c.socket.end();
+  await waitFor('B saw the FIN', () => b.conns[0]!.ended);
+  await waitFor('client closed', () => c.closed, { timeoutMs: 8000 });
+  assert.equal(c.text(), OK, 'only the first 200 ever reached the client');
+});
+
+/** Sends `bytes` one byte per write, each on its own turn of the event loop (own TCP segment). */
+async function trickle(c: RawClient, bytes: Buffer): Promise<void> {
+  for (let i = 0; i < bytes.length; i++) {
+    c.socket.write(bytes.subarray(i, i + 1));
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+test('a head and audio sent one byte at a time, or together in one write, reach Icecast unchanged; a replay is the head alone', async (t) => {
+  const a = await fake(answersOk);
+  const b = await fake(answersOk);
+  const d = await door(a.hostPort);
+  const audio = randomBytes(3000);
+  // Legacy SOURCE: head and audio in one write, no wait for the answer.
+  const together = new RawClient(d.port);
+  t.after(() => together.destroy());
+  together.send(Buffer.concat([Buffer.from(HEAD), audio]));
+  // One byte per segment, head and audio.
+  const trickled = new RawClient(d.port);
+  t.after(() => trickled.destroy());
+  await trickle(trickled, Buffer.from(HEAD));
+  await waitFor('both answered', () => together.text() === OK && trickled.text() === OK);
+  await trickle(trickled, audio.subarray(0, 600));
+  const expected = Buffer.concat([Buffer.from(HEAD), audio]);
+  await waitFor('A got both', () => a.conns.length === 2 && a.audioOn(0) === 3000 && a.audioOn(1) === 600);
+  assert.ok(a.conns.some((c) => c.received.equals(expected)), 'head and audio in one write arrived unchanged');
+  assert.ok(a.conns.some((c) => c.received.equals(expected.subarray(0, HEAD.length + 600))), 'the trickle arrived unchanged');
+  const feeders = [feed(together, AUDIO), feed(trickled, AUDIO)];
+  t.after(() => feeders.forEach((f) => f.stop()));
+  setMaster(d, b.hostPort);
+  await waitFor('both on B', () => b.conns.length === 2 && b.audioOn(0) > 2000 && b.audioOn(1) > 2000, { timeoutMs: 5000 });
+  for (const conn of b.conns) assert.equal(conn.received.subarray(0, HEAD.length).toString(), HEAD);
+  assert.equal(together.text(), OK);
+  assert.equal(trickled.text(), OK);
+});
+
+test('a master flipping faster than any attempt completes: the source ends on the last master, once, and nothing stays open', async (t) => {
+  // Both answer only after 150 ms, longer than a flip lasts.
+  const slow = (conn: FakeConn) => setTimeout(() => conn.answer(OK), 150);
+  const a = await fake(slow);
+  const b = await fake(slow);
+  const d = await door(a.hostPort);
+  const c = await streamingClient(d, t);
+  await waitFor('audio on A', () => a.audioOn(0) > 4000);
+  const rnd = seededRandom(7);
+  const flips = 60;
+  for (let i = 0; i < flips; i++) {
+    setMaster(d, [a.hostPort, b.hostPort, undefined][Math.floor(rnd() * 3)]);
+    await new Promise((r) => setTimeout(r, Math.floor(rnd() * 40)));
+  }
+  setMaster(d, b.hostPort);
+  await waitFor('streaming on B', () => b.conns.some((conn) => !conn.closed && b.audioOn(b.conns.indexOf(conn)) > 4000), { timeoutMs: 5000 });
+  // Every other attempt has been let go: one live upstream in all.
+  await waitFor('one upstream left', () => [...a.conns, ...b.conns].filter((conn) => !conn.closed).length === 1, { timeoutMs: 3000 });
+  const withAudio = [...a.conns.keys()].filter((i) => i > 0 && a.audioOn(i) > 0);
+  assert.deepEqual(withAudio, [], 'no attempt at A got audio after the first move');
+  console.log(`# measured: ${flips} flips, ${a.conns.length + b.conns.length - 1} attempts, ${d.metrics.count('source_proxy.reattach')} re-attached`);
+  assert.equal(c.text(), OK);
+  assert.equal(c.closed, false);
+});
+
+/** Waits until no kind of active handle (sockets, timers) outnumbers `before`. */
+async function handlesBackTo(before: Map<string, number>): Promise<void> {
+  await waitFor(
+    'handles back to the baseline',
+    () => {
+      const now = activeHandles();
+      return [...now.keys()].every((k) => (now.get(k) ?? 0) <= (before.get(k) ?? 0));
+    },
+    { timeoutMs: 5000 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: before ${JSON.stringify([...before])}, now ${JSON.stringify([...activeHandles()])}`);
+  });
+}
+
+function openFds(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+test('200 streaming sources across two master moves and a master loss: all re-attached, fds and timers back after', async (t) => {
+  const n = 200;
+  const a = await fake(answersOk);
+  const b = await fake(answersOk);
+  const d = await door(a.hostPort);
+  const fdsBefore = openFds();
+  const handlesBefore = activeHandles();
+  const clients: RawClient[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = new RawClient(d.port);
+    clients.push(c);
+    c.send(HEAD);
+  }
+  t.after(() => clients.forEach((c) => c.destroy()));
+  await waitFor('all answered', () => clients.every((c) => c.text() === OK), { timeoutMs: 10_000 });
+  const feeders = clients.map((c) => feed(c, AUDIO, 8000));
+  t.after(() => feeders.forEach((f) => f.stop()));
+  const live = (f: FakeIcecast) => f.conns.filter((conn, i) => !conn.closed && f.audioOn(i) > 0).length;
+  await waitFor('all on A', () => live(a) === n, { timeoutMs: 10_000 });
+  setMaster(d, b.hostPort);
+  await waitFor('all on B', () => live(b) === n, { timeoutMs: 10_000 });
+  setMaster(d, undefined);
+  await waitFor('all held', () => live(b) === 0 && d.metrics.count('source_proxy.hold') === 2 * n, { timeoutMs: 5000 });
+  setMaster(d, a.hostPort);
+  await waitFor('all back on A', () => live(a) === n, { timeoutMs: 10_000 });
+  assert.equal(d.metrics.count('source_proxy.reattach'), 2 * n);
+  assert.equal(d.metrics.count('source_proxy.reattach_failed'), 0);
+  assert.ok(clients.every((c) => c.text() === OK && !c.closed));
+  feeders.forEach((f) => f.stop());
+  clients.forEach((c) => c.destroy());
+  await waitFor('no sessions', () => d.door.counts().sources === 0, { timeoutMs: 5000 });
+  await waitFor('upstreams closed', () => [...a.conns, ...b.conns].every((conn) => conn.closed), { timeoutMs: 5000 });
+  await waitFor('fds back', () => openFds() <= fdsBefore, { timeoutMs: 5000 }).catch((err: Error) => {
+    throw new Error(`${err.message}: ${fdsBefore} before, ${openFds()} now`);
+  });
+  await handlesBackTo(handlesBefore);
+});
+
+test('a reset or a FIN from the client in every state ends the session and its upstream, and leaves nothing behind', async (t) => {
+  // A leaves /mute.mp3 unanswered, so a session can stay in Icecast's dialogue.
+  const a = await fake((conn) => {
+    if (!conn.received.includes('/mute.mp3')) conn.answer(OK);
+  });
+  const mute = await fake(() => {});
+  const d = await door(a.hostPort);
+  const before = activeHandles();
+  const fdsBefore = openFds();
+  const alive = (f: FakeIcecast) => f.conns.filter((conn) => !conn.closed).length;
+  for (const how of ['reset', 'fin'] as const) {
+    const leave = (c: RawClient) => (how === 'reset' ? c.socket.resetAndDestroy() : c.socket.end());
+    setMaster(d, a.hostPort);
+    const splicing = new RawClient(d.port);
+    t.after(() => splicing.destroy());
+    splicing.send(HEAD.replace('/live.mp3', '/mute.mp3'));
+    const streaming = await streamingClient(d, t);
+    const reattaching = await streamingClient(d, t);
+    const held = await streamingClient(d, t);
+    await waitFor('four on A', () => alive(a) === 4 && d.door.counts().sources === 4);
+    leave(splicing);
+    leave(streaming);
+    await waitFor(`${how} while splicing and streaming: sessions gone`, () => d.door.counts().sources === 2 && alive(a) === 2, { timeoutMs: 8000 });
+    setMaster(d, mute.hostPort);
+    await waitFor('replays waiting', () => alive(mute) === 2 && mute.conns.every((conn) => conn.closed || conn.received.length > 0));
+    leave(reattaching);
+    await waitFor(`${how} while re-attaching: session gone`, () => d.door.counts().sources === 1 && alive(mute) === 1, { timeoutMs: 8000 });
+    setMaster(d, undefined);
+    await waitFor('held: its attempt let go', () => alive(mute) === 0);
+    leave(held);
+    await waitFor(`${how} while held: session gone`, () => d.door.counts().sources === 0, { timeoutMs: 8000 });
+    for (const c of [splicing, streaming, reattaching, held]) c.destroy();
+  }
+  await waitFor('fds back', () => openFds() <= fdsBefore, { timeoutMs: 5000 });
+  await handlesBackTo(before);
+});
+
+test('an Icecast answering a replay one byte at a time is attached; nothing of its answer reaches the client', async (t) => {
+  const a = await fake(answersOk);
+  const b = await fake((conn) => {
+    let i = 0;
+    const timer = setInterval(() => {
+      if (i >= OK.length || conn.closed) return clearInterval(timer);
+      conn.answer(OK[i++]!);
+    }, 40);
+  });
+  const d = await door(a.hostPort);
+  const c = await streamingClient(d, t);
+  setMaster(d, b.hostPort);
+  await waitFor('attached to B', () => b.audioOn(0) > 4000, { timeoutMs: 5000 });
+  assert.equal(b.conns.length, 1, 'the slow answer was waited for, not retried');
+  assert.equal(c.text(), OK);
+  assert.equal(c.closed, false);
+});
+
+test('a session does not keep the bytes it read with the head once they are sent on', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  // An Icecast that takes the source and forgets every byte it gets.
+  const forgetful = await fake((conn) => {
+    conn.socket.removeAllListeners('data');
+    conn.socket.on('data', () => {});
+    conn.received = Buffer.alloc(0);
+    conn.answer(OK);
+  });
+  const d = await door(forgetful.hostPort);
+  const n = 100;
+  const audioBehindHead = 48 * 1024;
+  gc();
+  const baseline = process.memoryUsage().arrayBuffers;
+  const clients: RawClient[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = new RawClient(d.port);
+    clients.push(c);
+    t.after(() => c.destroy());
+    // ffmpeg's legacy SOURCE: head and audio in one write.
+    c.send(Buffer.concat([Buffer.from(HEAD), randomBytes(audioBehindHead)]));
+  }
+  await waitFor('all answered', () => clients.every((c) => c.text() === OK), { timeoutMs: 10_000 });
+  await waitFor('all written on', () => clients.every((c) => c.socket.writableLength === 0));
+  gc();
+  const retained = process.memoryUsage().arrayBuffers - baseline;
+  console.log(`# measured: ${n} sessions retain ${retained} bytes of array buffers`);
+  assert.ok(retained < (n * audioBehindHead) / 4, `${n} sessions retain ${retained} bytes`);
 });

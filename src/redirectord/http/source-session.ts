@@ -81,7 +81,8 @@ type State =
   | { name: 'streaming'; upstream: Socket; replayed: boolean; attachedAt: number; endedHold: Hold | undefined }
   | { name: 'reattaching'; hold: Hold; attempt: Attempt }
   | { name: 'held'; hold: Hold; retry: NodeJS.Timeout }
-  | { name: 'draining'; upstream: Socket; timer: NodeJS.Timeout }
+  /** `replayed`: as in streaming; a client that half-closed after a re-attach gets no answer either. */
+  | { name: 'draining'; upstream: Socket; timer: NodeJS.Timeout; replayed: boolean }
   | { name: 'closed' };
 
 function socketsOf(s: State): Socket[] {
@@ -249,7 +250,7 @@ export class SourceSession {
       case 'streaming':
         // The client is done sending: Icecast gets the FIN and may still answer.
         st.upstream.end();
-        this.#drain(st.upstream);
+        this.#drain(st.upstream, st.name === 'streaming' && st.replayed);
         return;
       case 'connecting':
         // The FIN can come right behind the head, before Icecast is reached: it follows the head.
@@ -275,7 +276,9 @@ export class SourceSession {
       this.#enter({ name: 'splicing', upstream: sock, reply: this.s.replayHead ? Buffer.alloc(0) : undefined });
       this.client.setNoDelay(true);
       sock.write(this.buffered);
-      this.client.resume();
+      // Only the replay head is kept beyond this (up to 64 KB of audio may follow the head).
+      this.buffered = Buffer.alloc(0);
+      this.#resumeClient();
       if (st.clientEnded) this.#onClientEnd();
     } else if (st.name === 'reattaching' && st.attempt.socket === sock) {
       const timer = setTimeout(() => this.#attemptFailed(sock, 'no answer'), st.hold.stepMs(this.s.reattachReplyTimeoutMs, now()));
@@ -292,7 +295,7 @@ export class SourceSession {
     }
     if (this.#upstreamOf(st) !== sock) return;
     // Once re-attached, whatever Icecast says is dropped: the client already had its answer.
-    if (st.name === 'streaming' && st.replayed) return;
+    if ((st.name === 'streaming' || st.name === 'draining') && st.replayed) return;
     this.#forwardToClient(sock, chunk);
     if (st.name === 'splicing' && st.reply) this.#watchFirstReply(st, chunk);
   }
@@ -308,7 +311,7 @@ export class SourceSession {
 
   #onUpstreamDrain(sock: Socket): void {
     const st = this.#state;
-    if ((st.name === 'splicing' || st.name === 'streaming') && st.upstream === sock) this.client.resume();
+    if ((st.name === 'splicing' || st.name === 'streaming') && st.upstream === sock) this.#resumeClient();
   }
 
   #watchFirstReply(st: Extract<State, { name: 'splicing' }>, chunk: Buffer): void {
@@ -331,25 +334,38 @@ export class SourceSession {
       this.#connectFailed(sock, reason);
     } else if (st.name === 'reattaching' && st.attempt.socket === sock) {
       this.#attemptFailed(sock, reason);
-    } else if (st.name === 'streaming' && st.upstream === sock && !clientSilent(this.#lastClientDataAt, now())) {
+    } else if (st.name === 'streaming' && st.upstream === sock && !this.#clientSilent(now())) {
       this.#startHold(st, reason, false);
     } else if ((st.name === 'splicing' || st.name === 'streaming') && st.upstream === sock) {
       // Not holdable: as a plain splice, the client gets Icecast's FIN once its bytes are flushed.
       this.s.log.debug({ target: this.#target, reason }, 'source connection ended');
       this.#endClient();
       // Whatever the client still sends is read and dropped, so its own FIN is seen.
-      this.client.resume();
-      this.#drain(sock);
+      this.#resumeClient();
+      this.#drain(sock, st.name === 'streaming' && st.replayed);
     } else if (st.name === 'draining' && st.upstream === sock) {
       this.#endClient();
     }
   }
 
   /** One side finished: the other gets a grace to flush, then both are destroyed. */
-  #drain(upstream: Socket): void {
+  #drain(upstream: Socket, replayed: boolean): void {
     const timer = setTimeout(() => this.#finish('linger over'), this.s.lingerMs);
     timer.unref();
-    this.#enter({ name: 'draining', upstream, timer });
+    this.#enter({ name: 'draining', upstream, timer, replayed });
+  }
+
+  /**
+   * A client the proxy stopped reading (its upstream did not take the audio) is not silent:
+   * it may have been sending all along. Its silence is counted from when it is read again.
+   */
+  #clientSilent(t: number): boolean {
+    return !this.client.isPaused() && clientSilent(this.#lastClientDataAt, t);
+  }
+
+  #resumeClient(): void {
+    if (this.client.isPaused()) this.#lastClientDataAt = now();
+    this.client.resume();
   }
 
   #endClient(): void {
@@ -367,7 +383,7 @@ export class SourceSession {
 
   /** Detaches the lost upstream and re-attaches; the client is read and never answered. */
   #startHold(st: Extract<State, { name: 'streaming' }>, reason: string, masterMoved: boolean): void {
-    this.client.resume();
+    this.#resumeClient();
     const t = now();
     if (st.endedHold && continuesHold(st.attachedAt, t, masterMoved)) {
       this.s.log.debug({ target: this.#target, reason }, 'source upstream lost right after re-attaching; still holding');
@@ -424,7 +440,7 @@ export class SourceSession {
       'source re-attached to the master',
     );
     hold.discardedBytes = 0;
-    this.client.resume();
+    this.#resumeClient();
   }
 
   #attemptFailed(sock: Socket, reason: string): void {
@@ -436,7 +452,7 @@ export class SourceSession {
 
   #retryLater(hold: Hold, reason: string): void {
     const t = now();
-    if (clientSilent(this.#lastClientDataAt, t)) {
+    if (this.#clientSilent(t)) {
       this.#finish('the source client went silent while held');
       return;
     }
