@@ -7,6 +7,7 @@ import { ClusterView, readClusterState } from '../../src/coordination/cluster-vi
 import type { ClusterState } from '../../src/coordination/cluster-state.js';
 import { MountStore } from '../../src/coordination/mount-store.js';
 import { mountKey } from '../../src/coordination/keys.js';
+import { readPrefix } from '../../src/coordination/prefix-read.js';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
 import { startBlackholeProxy, type BlackholeProxy } from '../support/blackhole-proxy.js';
 import { waitFor } from '../support/wait.js';
@@ -126,4 +127,47 @@ test('etcd replaced by an empty one at the same address (revision backwards): th
   // And it keeps following the new etcd.
   await new MountStore(admin).create(mount('/fresh-2.mp3'));
   await waitFor('later change in view', () => view.current().mounts.has('/fresh-2.mp3'), { timeoutMs: 10_000 });
+});
+
+/** `admin`, but `between` runs after each page of a paged read (once the page is in). */
+function pausingBetweenPages(between: (page: number) => Promise<void>): Etcd3 {
+  let pages = 0;
+  return new Proxy(admin, {
+    get(target, prop, receiver) {
+      if (prop !== 'getAll') return Reflect.get(target, prop, receiver) as unknown;
+      return () => {
+        const builder = target.getAll();
+        const exec = builder.exec.bind(builder);
+        builder.exec = async () => {
+          const res = await exec();
+          await between(++pages);
+          return res;
+        };
+        return builder;
+      };
+    },
+  });
+}
+
+test('a paged read is one snapshot: writes between pages are not in it, a compaction between pages fails it', async () => {
+  for (let i = 0; i < 6; i++) await admin.put(`/autoradio/v1/pages/${i}`).value('before');
+  const writing = pausingBetweenPages(async (page) => {
+    if (page === 1) {
+      await admin.put('/autoradio/v1/pages/5').value('after');
+      await admin.put('/autoradio/v1/pages/9').value('after');
+    }
+  });
+  const snapshot = await readPrefix(writing, '/autoradio/v1/pages/', 2);
+  assert.deepEqual(
+    snapshot.kvs.map((kv) => `${kv.key.toString().slice(-1)}=${kv.value.toString()}`),
+    ['0=before', '1=before', '2=before', '3=before', '4=before', '5=before'],
+  );
+  const compacting = pausingBetweenPages(async (page) => {
+    if (page === 1) {
+      const res = await admin.put('/autoradio/v1/pages/0').value('again').exec();
+      await admin.kv.compact({ revision: res.header.revision, physical: true });
+    }
+  });
+  await assert.rejects(readPrefix(compacting, '/autoradio/v1/pages/', 2), /compacted/);
+  await admin.delete().prefix('/autoradio/v1/pages/');
 });
