@@ -1,15 +1,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, rm } from 'node:fs/promises';
-import { pino } from 'pino';
-import { connectEtcd, type Etcd3 } from '../../src/coordination/client.js';
-import { ClusterView, readClusterState } from '../../src/coordination/cluster-view.js';
+import type { Etcd3 } from '../../src/coordination/client.js';
+import { readClusterState, type ClusterView } from '../../src/coordination/cluster-view.js';
 import type { ClusterState } from '../../src/coordination/cluster-state.js';
 import { MountStore } from '../../src/coordination/mount-store.js';
 import { mountKey } from '../../src/coordination/keys.js';
 import { readPrefix } from '../../src/coordination/prefix-read.js';
-import { startEtcd, type TestEtcd } from '../support/etcd.js';
-import { startBlackholeProxy, type BlackholeProxy } from '../support/blackhole-proxy.js';
+import type { TestEtcd } from '../support/etcd.js';
+import type { BlackholeProxy } from '../support/blackhole-proxy.js';
+import { startViewBehindProxy, type ViewBehindProxy } from '../support/view-behind-proxy.js';
 import { waitFor } from '../support/wait.js';
 
 /*
@@ -18,7 +18,6 @@ import { waitFor } from '../support/wait.js';
  * while the view cannot see them. In every case the view must end up equal to what etcd holds.
  */
 
-const log = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
 let etcd: TestEtcd;
 let proxy: BlackholeProxy;
 let admin: Etcd3;
@@ -43,23 +42,16 @@ async function converged(): Promise<boolean> {
   return s.connected && summary(s) === summary(truth);
 }
 
+let fixture: ViewBehindProxy;
+
 before(async () => {
-  etcd = await startEtcd();
-  const u = new URL(etcd.url);
-  proxy = await startBlackholeProxy({ host: u.hostname, port: Number(u.port) });
-  admin = connectEtcd({ etcdUrls: [etcd.url] });
-  viewClient = connectEtcd({ etcdUrls: [proxy.url] });
-  view = new ClusterView(viewClient, log);
-  await view.start();
+  fixture = await startViewBehindProxy();
+  ({ etcd, proxy, admin, viewClient, view } = fixture);
   await waitFor('first full read', () => view.loaded, { timeoutMs: 20_000 });
 });
 
 after(async () => {
-  await view.stop();
-  viewClient.close();
-  admin.close();
-  await proxy.close();
-  await etcd.stop();
+  await fixture.stop();
 });
 
 test('a path to etcd that flaps every 200 ms for 6 s: the view converges and keeps one watcher', async () => {
