@@ -64,7 +64,7 @@ export class ClusterStateBuilder {
     this.candidates = new Map();
     for (const c of changes) this.applyOne(c, previousMounts);
     this.revision = revision;
-    if (!sameKeys(previousNodes, this.nodes)) this.membershipSerial = serialFromRevision(revision);
+    if (!sameKeys(previousNodes, this.nodes)) this.membershipSerial = nextSerial(this.membershipSerial, revision);
   }
 
   /** Applies the changes of one watch response; returns whether anything visible changed. */
@@ -73,7 +73,7 @@ export class ClusterStateBuilder {
     let changed = false;
     for (const c of changes) changed = this.applyOne(c, this.mounts) || changed;
     if (!sameKeys(beforeNames, this.nodes)) {
-      this.membershipSerial = serialFromRevision(revision);
+      this.membershipSerial = nextSerial(this.membershipSerial, revision);
     }
     this.revision = revision;
     return changed;
@@ -157,8 +157,15 @@ function sameKeys(a: ReadonlySet<string>, b: ReadonlyMap<string, unknown>): bool
   return true;
 }
 
-/** SOA serials are 32-bit; etcd revisions only grow, so revision mod 2^32 moves forward too. */
-function serialFromRevision(revision: string): number {
-  const n = Number(BigInt(revision) % 4294967296n);
-  return n === 0 ? 1 : n;
+/**
+ * The SOA serial after a membership change at `revision`: revision mod 2^32 while that moves
+ * forward (RFC 1982 serial arithmetic), else one past the previous serial. etcd revisions only
+ * grow, except when etcd is replaced by an empty one at the same address: a serial that went
+ * back with them would make secondaries keep their old copy of the zone.
+ */
+function nextSerial(previous: number, revision: string): number {
+  const fromRevision = Number(BigInt(revision) % 4294967296n);
+  const ahead = (fromRevision - previous + 4294967296) % 4294967296;
+  const next = ahead > 0 && ahead < 2147483648 ? fromRevision : (previous + 1) % 4294967296;
+  return next === 0 ? 1 : next;
 }

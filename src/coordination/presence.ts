@@ -14,6 +14,7 @@ export class Presence {
   private readonly lease: KeptLease;
   private readonly throttled: ThrottledLog;
   private latest: NodeStatus | undefined;
+  /** `at` is on the monotonic clock: a wall clock stepped back would hold writes back as long. */
   private written: { status: NodeStatus; at: number; leaseId: string } | undefined;
   private writing = false;
   private dirty = false;
@@ -44,7 +45,7 @@ export class Presence {
     this.latest = status;
     const w = this.written;
     const current = w !== undefined && w.leaseId === this.lease.id ? w : undefined;
-    if (publishDue(current, status, Date.now())) this.flush();
+    if (publishDue(current, status, performance.now())) this.flush();
   }
 
   private flush(): void {
@@ -65,7 +66,7 @@ export class Presence {
       .exec()
       .then(
         () => {
-          this.written = { status, at: Date.now(), leaseId };
+          this.written = { status, at: performance.now(), leaseId };
           this.throttled.clear('publish');
         },
         (err: unknown) => this.throttled.warn('publish', { err: errorMessage(err) }, 'cannot publish node status'),

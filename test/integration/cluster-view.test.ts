@@ -7,8 +7,9 @@ import { MountStore } from '../../src/coordination/mount-store.js';
 import { Presence } from '../../src/coordination/presence.js';
 import { mountKey, nodeKey } from '../../src/coordination/keys.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
-import { startEtcd, type TestEtcd } from '../support/etcd.js';
-import { startBlackholeProxy, type BlackholeProxy } from '../support/blackhole-proxy.js';
+import type { TestEtcd } from '../support/etcd.js';
+import type { BlackholeProxy } from '../support/blackhole-proxy.js';
+import { startViewBehindProxy, type ViewBehindProxy } from '../support/view-behind-proxy.js';
 import { nodeStatus } from '../support/fixtures.js';
 import { waitFor } from '../support/wait.js';
 
@@ -50,22 +51,15 @@ function bigStatus(name: string, round: number): string {
 }
 
 
+let fixture: ViewBehindProxy;
+
 before(async () => {
-  etcd = await startEtcd();
-  const u = new URL(etcd.url);
-  proxy = await startBlackholeProxy({ host: u.hostname, port: Number(u.port) });
-  admin = connectEtcd({ etcdUrls: [etcd.url] });
-  viewClient = connectEtcd({ etcdUrls: [proxy.url] });
-  view = new ClusterView(viewClient, log);
-  await view.start();
+  fixture = await startViewBehindProxy();
+  ({ etcd, proxy, admin, viewClient, view } = fixture);
 });
 
 after(async () => {
-  await view.stop();
-  viewClient.close();
-  admin.close();
-  await proxy.close();
-  await etcd.stop();
+  await fixture.stop();
 });
 
 test('the view follows mounts and node presence', async () => {

@@ -277,3 +277,22 @@ test('a snapshot after a status-only change carries the same mounts map; a mount
   b.apply([del(mountKey('/b.mp3'))], String(rev));
   assert.notEqual(b.snapshot(true).mounts, second);
 });
+
+test('the membership serial keeps moving forward when etcd is replaced and its revision goes back', () => {
+  const builder = new ClusterStateBuilder(() => {});
+  const at = (r: number) => ({ type: 'put' as const, key: nodeKey(`n${r}`), value: JSON.stringify(nodeStatus(`n${r}`)), createRevision: String(r), modRevision: String(r) });
+  builder.reset([at(5000)], '5000');
+  builder.apply([at(5001)], '5001');
+  const beforeReplacement = builder.snapshot(true).membershipSerial;
+  assert.equal(beforeReplacement, 5001);
+  // An empty etcd at the same address: revisions start again from 1.
+  builder.reset([at(3)], '3');
+  const afterReset = builder.snapshot(true).membershipSerial;
+  assert.ok(afterReset > beforeReplacement, `serial ${afterReset} after ${beforeReplacement}`);
+  builder.apply([at(4)], '4');
+  const afterJoin = builder.snapshot(true).membershipSerial;
+  assert.ok(afterJoin > afterReset, `serial ${afterJoin} after ${afterReset}`);
+  // Once etcd's revisions are past the serial again, they are the serial again.
+  builder.apply([at(9000)], '9000');
+  assert.equal(builder.snapshot(true).membershipSerial, 9000);
+});
