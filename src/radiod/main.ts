@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
 
-  const log = createLogger('radiod', opts.logLevel);
+  const log = createLogger('radiod', opts.logLevel, opts.logFormat);
   const throttled = new ThrottledLog(log);
   const registry = new PrometheusRegistry();
   const metrics = createMetrics(
