@@ -23,7 +23,12 @@ test('Debian 13 booted with systemd runs and recovers the daemons', { timeout: 2
   assert.equal(process.getuid?.(), 0, 'this test needs root (debootstrap, mount, systemd-nspawn)');
   const debDir = await builtPackages(repo, { cacheDir: PACKAGE_CACHE_DIR, log: (m) => t.diagnostic(m) });
   const root = await packageRoot(debDir, (m) => t.diagnostic(m));
-  t.after(() => root.destroy());
+  const booted: { box?: BootedRoot } = {};
+  // The container powers off before its root is unmounted.
+  t.after(async () => {
+    await booted.box?.shutdown();
+    await root.destroy();
+  });
   await installPackages(root, debDir);
   // Debian 13 mounts a tmpfs on /tmp at boot: the upgrade takes its packages from /root.
   await cp(join(root.path, 'tmp/debs'), join(root.path, 'root/debs'), { recursive: true });
@@ -33,7 +38,7 @@ test('Debian 13 booted with systemd runs and recovers the daemons', { timeout: 2
 
   const since = Date.now();
   const box = await BootedRoot.boot(root, { timeoutMs: 120_000 });
-  t.after(() => box.shutdown());
+  booted.box = box;
   t.diagnostic(`booted in ${((Date.now() - since) / 1000).toFixed(1)} s; ${(await box.exec(['systemctl', '--version'])).stdout.split('\n')[0]}`);
 
   const allActive = async () => {
