@@ -24,6 +24,9 @@ check chromium chromium
 check pkill procps
 # Building and checking the Debian packages (test/package).
 check debootstrap debootstrap
+# Booting the Debian 13 root with systemd as PID 1 (test/package/systemd-boot.test.ts).
+check systemd-nspawn systemd-container
+check nsenter util-linux
 check lintian lintian
 check dh debhelper
 check help2man help2man

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
+import { LOG_FORMATS, type LogFormat } from './log-output.js';
 
 /**
  * Flags shared by the daemons. Every flag can also come from an environment variable so that
@@ -21,6 +22,7 @@ export interface DaemonFlags extends EtcdFlags {
   /** host:port of the Prometheus `/metrics` endpoint, or `off`. */
   metricsListen: string;
   logLevel: string;
+  logFormat: LogFormat;
 }
 
 /** Each daemon gets its own default `/metrics` port so both can run on one node. */
@@ -97,6 +99,12 @@ export function addDaemonOptions(cmd: Command, defaults: { metricsListen?: strin
         .env('AUTORADIO_LOG_LEVEL')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
         .default('info'),
+    )
+    .addOption(
+      new Option('--log-format <format>', 'log lines as JSON (one event per line) or text for people')
+        .env('AUTORADIO_LOG_FORMAT')
+        .choices(LOG_FORMATS)
+        .default('json'),
     );
 }
 

@@ -200,7 +200,7 @@ function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) =
 
 /** Logger, statsd and Prometheus. Metrics are a convenience: a taken port must not stop radiod. */
 async function observability(opts: RadiodOptions) {
-  const log = createLogger('radiod', opts.logLevel);
+  const log = createLogger('radiod', opts.logLevel, opts.logFormat);
   const throttled = new ThrottledLog(log);
   const registry = new PrometheusRegistry();
   const metrics = createMetrics(opts.statsd, 'radiod', opts.name, (err) => throttled.warn('statsd', { err: err.message }, 'statsd send failed'), registry);

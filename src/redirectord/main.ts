@@ -34,7 +34,7 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`redirectord: ${errorMessage(err)}\n`);
     process.exit(2);
   }
-  const log = createLogger('redirectord', opts.logLevel).child({ node: opts.name });
+  const log = createLogger('redirectord', opts.logLevel, opts.logFormat).child({ node: opts.name });
   let policy;
   try {
     policy = parsePolicy(opts.lbPolicy);

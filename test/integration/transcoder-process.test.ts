@@ -163,3 +163,31 @@ test('real liquidsoap: logs reach pino, SIGTERM stops it, and a SIGKILLed parent
   assert.ok(lines.every((l) => !JSON.stringify(l).includes('password1')), 'the password never reaches the log');
   t.diagnostic(`orphan gone ${orphanGoneMs} ms after its parent's SIGKILL; SIGTERM stop took ${stopMs} ms`);
 });
+
+test('a script liquidsoap rejects is one error with its reason, not a line per restart', async () => {
+  const dir = await tempDir();
+  // The real liquidsoap, on a script with a type error: the start-up check fails every time.
+  const script = join(dir, 'bad.liq');
+  await writeFile(script, 'x = getenv(1)\noutput.dummy(blank())\n');
+  const { log, lines } = capturingLogger();
+  const proc = new TranscoderProcess({
+    mount: '/rejected.mp3',
+    liquidsoapPath: 'liquidsoap',
+    scriptPath: script,
+    env: {},
+    log,
+    backoff: { initialMs: 100, maxMs: 200, resetAfterMs: 60_000 },
+  });
+  procs.push(proc);
+  const rejections = () => lines.filter((l) => l['msg'] === 'liquidsoap rejects the transcoder script' || l['msg'] === 'liquidsoap rejects the transcoder script again');
+  proc.start();
+  await waitFor('two rejected runs', () => rejections().length >= 2, { timeoutMs: 60_000 });
+  await proc.stop();
+  const errors = lines.filter((l) => l['level'] === 50);
+  assert.equal(errors.length, 1, JSON.stringify(errors));
+  assert.match(String(errors[0]!['reason']), /Error \d+: /);
+  assert.match(String(errors[0]!['reason']), /line 1/);
+  assert.deepEqual(rejections().slice(1).map((l) => l['level']), rejections().slice(1).map(() => 20));
+  // liquidsoap's own lines of the check are in the reason, not logged one by one at info.
+  assert.equal(lines.filter((l) => l['level'] === 30 && /^Error \d+/.test(String(l['msg']))).length, 0);
+});

@@ -74,6 +74,8 @@ test('Debian packages build, pass lintian and install on Debian 13', { timeout: 
   const root = await packageRoot(debDir, (m) => t.diagnostic(m));
   t.after(() => root.destroy());
   lap('Debian root ready', since);
+  // icecast2 is in the dependency layer: this is Debian's own configuration, before ours.
+  const debianIcecastXml = await readFile(join(root.path, 'etc/icecast2/icecast.xml'), 'utf8');
 
   await t.test('apt-get installs the packages and their dependencies', async () => {
     since = Date.now();
@@ -100,6 +102,10 @@ test('Debian packages build, pass lintian and install on Debian 13', { timeout: 
       'usr/lib/autoradio/node_modules/etcd3/package.json', 'etc/default/autoradio']) {
       assert.ok(existsSync(join(root.path, f)), `/${f} is missing`);
     }
+    // Debian 13 has merged /usr: nothing of ours under /lib, or purge warns it is not empty.
+    const listed = (await root.mustExec(['dpkg', '-L', 'autoradio-server'])).stdout.split('\n');
+    assert.deepEqual(listed.filter((f) => f.startsWith('/lib/')), []);
+    assert.ok(listed.includes('/usr/lib/systemd/system/icecast2.service.d/autoradio.conf'));
     const conffiles = await root.mustExec(['dpkg-query', '-W', '-f', '${Conffiles}', 'autoradio-server']);
     assert.match(conffiles.stdout, /\/etc\/default\/autoradio /);
   });
@@ -206,8 +212,14 @@ test('Debian packages build, pass lintian and install on Debian 13', { timeout: 
     assert.equal(list.stdout.trim(), '');
     const st = await root.mustExec(['stat', '-c', '%U:%G %a', '/etc/icecast2', '/etc/icecast2/icecast.xml']);
     assert.deepEqual(st.stdout.trim().split('\n'), ['root:root 755', 'root:icecast 640']);
-    await root.mustExec(['apt-get', 'purge', '-y', '-q', 'autoradio-server', 'autoradio-client', 'autoradio-common']);
-    for (const f of ['etc/default/autoradio', 'etc/autoradio', 'usr/lib/autoradio', 'usr/bin/radiod']) {
+    // What a node that ran leaves: radiod's configuration with passwords, liquidsoap's cache.
+    await root.mustExec(['sh', '-c', 'echo "<icecast><authentication><source-password>s3cret</source-password></authentication></icecast>" > /etc/icecast2/icecast.xml']);
+    await root.mustExec(['sh', '-c', 'mkdir -p /var/cache/autoradio-radiod && touch /var/cache/autoradio-radiod/x.liq-cache']);
+    const purge = await root.mustExec(['apt-get', 'purge', '-y', '-q', 'autoradio-server', 'autoradio-client', 'autoradio-common']);
+    assert.doesNotMatch(`${purge.stdout}${purge.stderr}`, /not empty so not removed/);
+    assert.equal(await readFile(join(root.path, 'etc/icecast2/icecast.xml'), 'utf8'), debianIcecastXml, "purge restores Debian's icecast.xml");
+    for (const f of ['etc/default/autoradio', 'etc/autoradio', 'usr/lib/autoradio', 'usr/bin/radiod', 'var/cache/autoradio-radiod',
+      'var/lib/autoradio-server', 'usr/lib/systemd/system/icecast2.service.d/autoradio.conf']) {
       assert.ok(!existsSync(join(root.path, f)), `/${f} is left after purge`);
     }
     const so = await run('chroot', [root.path, 'dpkg-statoverride', '--list']);

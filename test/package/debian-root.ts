@@ -93,6 +93,14 @@ class Mounts {
     this.points.push(target);
   }
 
+  /** Unmounts one mount point now (systemd-nspawn mounts its own /proc). */
+  async release(target: string): Promise<void> {
+    const i = this.points.lastIndexOf(target);
+    if (i < 0) return;
+    await mustRun('umount', [target]);
+    this.points.splice(i, 1);
+  }
+
   async unmountAll(): Promise<void> {
     while (this.points.length > 0) {
       const p = this.points.pop()!;
@@ -227,6 +235,14 @@ export class DebianRoot {
       throw new Error(`in root: ${args.join(' ')} exited ${r.code}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
     }
     return r;
+  }
+
+  /** Makes the root bootable with systemd-nspawn: its own /proc, services allowed to start. */
+  async prepareBoot(): Promise<void> {
+    await this.mounts.release(join(this.path, 'proc'));
+    await rm(join(this.path, 'usr/sbin/policy-rc.d'), { force: true });
+    // minbase has no /etc/hosts; etcd resolves "localhost" through it.
+    await writeFile(join(this.path, 'etc/hosts'), '127.0.0.1 localhost\n::1 localhost ip6-localhost\n');
   }
 
   /** Processes whose root directory is this root (anything a test started inside it). */

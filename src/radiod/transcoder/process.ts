@@ -5,6 +5,7 @@ import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import { errorMessage } from '../../common/errors.js';
 import { DEFAULT_BACKOFF, RestartBackoff, type BackoffOptions } from './backoff.js';
+import { RunOutput } from './run-output.js';
 
 export interface TranscoderProcessOptions {
   /** The mount this process feeds: in every log line and in its command line. */
@@ -60,6 +61,8 @@ export class TranscoderProcess extends EventEmitter<TranscoderProcessEvents> {
   private readonly backoff: RestartBackoff;
   private restartCount = 0;
   private readonly log: Logger;
+  /** The last script rejection logged as an error: the same one again is only debug. */
+  private lastRejection: string | undefined;
 
   constructor(private readonly opts: TranscoderProcessOptions) {
     super();
@@ -104,12 +107,7 @@ export class TranscoderProcess extends EventEmitter<TranscoderProcessEvents> {
       '--pdeathsig', 'SIGKILL', '--',
       this.opts.liquidsoapPath, this.opts.scriptPath, '--', transcoderLabel(this.opts.mount),
     ];
-    const env: Record<string, string> = {
-      PATH: process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
-      LANG: 'C.UTF-8',
-      ...(process.env['HOME'] ? { HOME: process.env['HOME'] } : {}),
-      ...this.opts.env,
-    };
+    const env = { ...liquidsoapEnv(process.env), ...this.opts.env };
     let child: ChildProcess;
     try {
       // detached: its own session and process group, so a terminal's ^C or a signal to
@@ -143,8 +141,29 @@ export class TranscoderProcess extends EventEmitter<TranscoderProcessEvents> {
       this.emit('spawn', child.pid);
     }
     const pid = child.pid;
-    if (child.stdout) this.forwardLines(child.stdout, pid);
-    if (child.stderr) this.forwardLines(child.stderr, pid);
+    const output = new RunOutput();
+    if (child.stdout) this.forwardLines(child.stdout, pid, output);
+    if (child.stderr) this.forwardLines(child.stderr, pid, output);
+    // 'close' comes after the last output line, which 'exit' may precede.
+    child.once('close', (code) => this.reportRun(output, code, pid));
+  }
+
+  /** A rejected script is an error, logged once with liquidsoap's reason; other preamble as is. */
+  private reportRun(output: RunOutput, code: number | null, pid: number | undefined): void {
+    const rejection = output.scriptRejection(code);
+    if (rejection === undefined) {
+      for (const line of output.drain()) this.logLine(line, pid);
+      return;
+    }
+    if (rejection === this.lastRejection) {
+      this.log.debug({ pid, code, reason: rejection }, 'liquidsoap rejects the transcoder script again');
+      return;
+    }
+    this.lastRejection = rejection;
+    this.log.error(
+      { pid, code, reason: rejection, liquidsoap: this.opts.liquidsoapPath, script: this.opts.scriptPath },
+      'liquidsoap rejects the transcoder script',
+    );
   }
 
   private scheduleRestart(uptimeMs: number, code: number | null, signal: NodeJS.Signals | null): void {
@@ -177,14 +196,37 @@ export class TranscoderProcess extends EventEmitter<TranscoderProcessEvents> {
     }
   }
 
-  private forwardLines(stream: NodeJS.ReadableStream, pid: number | undefined): void {
+  private forwardLines(stream: NodeJS.ReadableStream, pid: number | undefined, output: RunOutput): void {
     const rl = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
     rl.on('line', (line) => {
       if (!line.trim()) return;
-      const { level, fields, msg } = parseLiquidsoapLine(line);
-      this.log[level]({ pid, ...fields }, msg);
+      const timestamped = LIQ_LINE_RE.test(line);
+      if (output.keep(line, timestamped)) return;
+      // The script was accepted, so what waited was no rejection.
+      for (const waiting of output.drain()) this.logLine(waiting, pid);
+      this.logLine(line, pid);
     });
   }
+
+  private logLine(line: string, pid: number | undefined): void {
+    const { level, fields, msg } = parseLiquidsoapLine(line);
+    this.log[level]({ pid, ...fields }, msg);
+  }
+}
+
+/**
+ * The environment liquidsoap starts with: a minimal one (no secrets of radiod's own), plus where
+ * to keep its cache. liquidsoap 2.3 reads LIQ_CACHE_USER_DIR, else XDG_CACHE_HOME, else
+ * $HOME/.cache, which for Icecast's system user is under /usr/share and read-only under the
+ * unit; the unit's CacheDirectory= (CACHE_DIRECTORY) is the writable place.
+ */
+export function liquidsoapEnv(parent: NodeJS.ProcessEnv): Record<string, string> {
+  const env: Record<string, string> = { PATH: parent['PATH'] ?? '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8' };
+  if (parent['HOME']) env['HOME'] = parent['HOME'];
+  if (parent['XDG_CACHE_HOME']) env['XDG_CACHE_HOME'] = parent['XDG_CACHE_HOME'];
+  const cache = parent['LIQ_CACHE_USER_DIR'] || parent['CACHE_DIRECTORY']?.split(':')[0];
+  if (cache) env['LIQ_CACHE_USER_DIR'] = cache;
+  return env;
 }
 
 type LogLevel = 'error' | 'warn' | 'info' | 'debug';

@@ -12,12 +12,13 @@ import {
 } from '../../coordination/mount.js';
 
 /**
- * Transcoding parameters + endpoints -> the liquidsoap 2.1 script that re-encodes one mount.
- * Pure: no I/O.
+ * Transcoding parameters + endpoints -> the liquidsoap script that re-encodes one mount.
+ * Pure: no I/O. The script must run on every liquidsoap a supported Debian ships: 2.1.3
+ * (Debian 12) and 2.3.x (Debian 13); `liquidsoap --check` of both is in the tests.
  *
  * Injection safety: the script text is built only from numbers that were range-checked here
  * and from fixed keywords. Every string (URL, host, mount, user, password) reaches liquidsoap
- * through environment variables that the script reads with getenv(), so no value is ever
+ * through environment variables that the script reads from environment(), so no value is ever
  * parsed as liquidsoap code. The environment also keeps the password out of `ps` output.
  */
 
@@ -149,8 +150,10 @@ settings.log.stdout.set(true)
 settings.log.file.set(false)
 settings.log.level.set(3)
 
+# environment() and list.assoc mean the same on 2.1 and 2.3; getenv does not: Debian 13's
+# 2.3 declares it getenv(default="", v), so getenv(name) lacks an argument there.
 def required(name) =
-  v = getenv(name)
+  v = list.assoc(default="", name, environment())
   if v == "" then
     log.critical(label="autoradio", "missing environment variable " ^ name)
     exit(2)
