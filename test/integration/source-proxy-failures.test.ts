@@ -309,16 +309,7 @@ test('every path leaves no timer or socket behind', async (t) => {
   setMaster(d, undefined);
   await waitFor('hold expired', () => expiring.closed, { timeoutMs: 4000 });
   await waitFor('no sessions', () => d.door.counts().sources === 0);
-  await waitFor(
-    'handles back to the baseline',
-    () => {
-      const now = activeHandles();
-      return [...new Set([...now.keys(), ...before.keys()])].every((k) => (now.get(k) ?? 0) <= (before.get(k) ?? 0));
-    },
-    { timeoutMs: 5000 },
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}: before ${JSON.stringify([...before])}, now ${JSON.stringify([...activeHandles()])}`);
-  });
+  await handlesBackTo(before);
 });
 
 test('sessions broken at random points throw nothing out of a callback and leave nothing behind', async () => {
@@ -369,16 +360,7 @@ test('sessions broken at random points throw nothing out of a callback and leave
   for (const f of feeders) f.stop();
   for (const c of clients) c.destroy();
   await waitFor('no sessions', () => d.door.counts().sources === 0, { timeoutMs: 5000 });
-  await waitFor(
-    'handles back to the baseline',
-    () => {
-      const now = activeHandles();
-      return [...now.keys()].every((k) => (now.get(k) ?? 0) <= (before.get(k) ?? 0));
-    },
-    { timeoutMs: 5000 },
-  ).catch((err: Error) => {
-    throw new Error(`seed ${seed}: ${err.message}: before ${JSON.stringify([...before])}, now ${JSON.stringify([...activeHandles()])}`);
-  });
+  await handlesBackTo(before, `seed ${seed}: `);
   const started = d.metrics.count('front_door.source');
   const refused = d.metrics.count('front_door.source.no_master');
   const holds = d.metrics.count('source_proxy.hold');
@@ -522,7 +504,7 @@ test('a master flipping faster than any attempt completes: the source ends on th
 });
 
 /** Waits until no kind of active handle (sockets, timers) outnumbers `before`. */
-async function handlesBackTo(before: Map<string, number>): Promise<void> {
+async function handlesBackTo(before: Map<string, number>, context = ''): Promise<void> {
   await waitFor(
     'handles back to the baseline',
     () => {
@@ -531,7 +513,7 @@ async function handlesBackTo(before: Map<string, number>): Promise<void> {
     },
     { timeoutMs: 5000 },
   ).catch((err: Error) => {
-    throw new Error(`${err.message}: before ${JSON.stringify([...before])}, now ${JSON.stringify([...activeHandles()])}`);
+    throw new Error(`${context}${err.message}: before ${JSON.stringify([...before])}, now ${JSON.stringify([...activeHandles()])}`);
   });
 }
 
