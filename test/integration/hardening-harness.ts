@@ -161,7 +161,8 @@ export function nodeStatus(name: string, icecastPort: number, mounts: Record<str
   const listeners = Object.values(mounts).reduce((a, b) => a + b, 0);
   return {
     name,
-    addresses: ['127.0.0.1'],
+    // Dual stack, so IPv6 listeners have a node of their family (none would be a 503).
+    addresses: ['127.0.0.1', '::1'],
     icecastPort,
     icecastOk: true,
     mounts,

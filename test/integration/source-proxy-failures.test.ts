@@ -617,10 +617,12 @@ test('an Icecast answering a replay one byte at a time is attached; nothing of i
 test('a session does not keep the bytes it read with the head once they are sent on', async (t) => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  // An Icecast that takes the source and forgets every byte it gets.
+  // An Icecast that takes the source and forgets every byte it gets (it only counts them).
+  let upstreamBytes = 0;
   const forgetful = await fake((conn) => {
+    upstreamBytes += conn.received.length;
     conn.socket.removeAllListeners('data');
-    conn.socket.on('data', () => {});
+    conn.socket.on('data', (chunk: Buffer) => (upstreamBytes += chunk.length));
     conn.received = Buffer.alloc(0);
     conn.answer(OK);
   });
@@ -639,6 +641,11 @@ test('a session does not keep the bytes it read with the head once they are sent
   }
   await waitFor('all answered', () => clients.every((c) => c.text() === OK), { timeoutMs: 10_000 });
   await waitFor('all written on', () => clients.every((c) => c.socket.writableLength === 0));
+  // Bytes still on their way to Icecast are rightly held: wait until every byte got there.
+  await waitFor('all received upstream', () => upstreamBytes >= n * (HEAD.length + audioBehindHead), { timeoutMs: 10_000 });
+  // Read buffers are freed by the collector after their 'data' handlers ran: let them go first.
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
   gc();
   const retained = process.memoryUsage().arrayBuffers - baseline;
   console.log(`# measured: ${n} sessions retain ${retained} bytes of array buffers`);
