@@ -4,6 +4,7 @@ import type { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
 import { waitFor } from '../support/wait.js';
+import { startBlackholeProxy } from '../support/blackhole-proxy.js';
 import { connectEtcd } from '../../src/coordination/client.js';
 import { Elector } from '../../src/coordination/elector.js';
 import type { Campaign } from '../../src/coordination/election.js';
@@ -26,9 +27,9 @@ after(async () => {
   await etcd.stop();
 });
 
-async function withElector(fn: (elector: Elector) => Promise<void>): Promise<void> {
-  const client = connectEtcd({ etcdUrls: [etcd.url] });
-  const elector = new Elector(client, { ttlSeconds: TTL, log: pino({ level: 'silent' }) });
+async function withElector(fn: (elector: Elector) => Promise<void>, url = etcd.url, ttlSeconds = TTL): Promise<void> {
+  const client = connectEtcd({ etcdUrls: [url] });
+  const elector = new Elector(client, { ttlSeconds, log: pino({ level: 'silent' }) });
   elector.start();
   try {
     await fn(elector);
@@ -126,4 +127,37 @@ test('a lease revoked under 20 candidacies: all re-campaign on the new lease, no
     assert.ok(keys.every((k) => k.endsWith(`/${hex}`)), `a key on another lease: ${keys.join(' ')}`);
     assert.deepEqual(ledOnDeadLease, []);
   });
+});
+
+test('stop() with the create in flight and etcd blackholed leaves no orphan key once etcd answers again', async () => {
+  const target = new URL(etcd.url);
+  const proxy = await startBlackholeProxy({ host: target.hostname, port: Number(target.port) });
+  try {
+    // A TTL long enough that the lease outlives each outage: the key must go by the delete, not by expiry.
+    await withElector(async (elector) => {
+      const anchor = elector.campaign(MASTER_ELECTION_PREFIX, '{}');
+      anchor.start();
+      await waitFor('anchor leads', () => anchor.isLeader, { timeoutMs: 10_000 });
+      const lease = elector.lease.id;
+      for (let round = 0; round < 4; round++) {
+        const prefix = transcoderElectionPrefix(`/inflight/r${round}.mp3`);
+        const c = elector.campaign(prefix, '{}');
+        // Even rounds: the request reaches etcd and the answer is swallowed; odd: nothing passes.
+        if (round % 2 === 0) proxy.blackholeAfter(1);
+        else proxy.blackhole();
+        c.start();
+        await waitFor('create in flight', () => (c as unknown as { registration: { kind: string } }).registration.kind === 'creating', { timeoutMs: 2_000 });
+        await c.stop();
+        // Bytes dropped mid-stream leave the HTTP/2 connection unusable: heal as a partition
+        // would after TCP gave up, with reset connections and fresh ones.
+        proxy.cut();
+        proxy.restore();
+        await waitFor(`round ${round}: no key left`, async () => (await keysUnder(prefix)).length === 0, { timeoutMs: 10_000 });
+        assert.equal(elector.lease.id, lease, 'the lease was lost: the attack proved nothing');
+        await waitFor('anchor leads again', () => anchor.isLeader, { timeoutMs: 10_000 });
+      }
+    }, proxy.url, 20);
+  } finally {
+    await proxy.close();
+  }
 });
