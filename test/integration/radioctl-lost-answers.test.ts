@@ -84,3 +84,18 @@ test('deleting a key that holds an invalid value, its answer lost, succeeds', as
   assert.equal(await client.get(mountKey('/broken.mp3')).string(), null);
   await assert.rejects(new MountStore(client).delete('/broken.mp3'), (err) => err instanceof AutoradioError && err.code === ErrorCode.mountNotFound);
 });
+
+test('a password reset whose answer was lost returns the password etcd holds', async () => {
+  await client.delete().prefix(ROOT);
+  await new MountStore(client).create({ path: '/reset.mp3', username: 'source', password: 'generated-password-1' });
+  let calls = 0;
+  const send: TxnSender = async (request) => {
+    const res = await client.kv.txn(request);
+    if (++calls === 1) throw lostAnswer();
+    return res;
+  };
+  let n = 0;
+  const edited = await new MountStore(client, send).edit('/reset.mp3', (m) => ({ ...m, password: `reset-password-${++n}` }));
+  assert.equal(edited.password, (await stored('/reset.mp3'))?.password);
+  assert.notEqual(edited.password, 'generated-password-1');
+});
