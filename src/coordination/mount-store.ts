@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Etcd3, ICompare, IRequestOp, ITxnRequest } from 'etcd3';
 import { AutoradioError, ErrorCode } from '../common/errors.js';
-import { classifyEtcdFailure, etcdFailureReason } from './etcd-failure.js';
+import { classifyEtcdFailure, etcdFailureReason, isEtcdUnavailable } from './etcd-failure.js';
 import { MOUNTS_PREFIX, mountKey } from './keys.js';
 import {
   assertMountPath,
@@ -22,7 +22,7 @@ interface Versioned {
 /** What a full read of the mounts found: valid mounts, and keys whose value is broken. */
 export interface MountListing {
   mounts: Map<string, Versioned>;
-  invalid: { key: string; problem: string }[];
+  invalid: { key: string; problem: string; modRevision: string }[];
   /** etcd revision the listing was read at. */
   revision: string;
 }
@@ -72,7 +72,7 @@ export class MountStore {
         const mount = parseStoredMountAt(key, kv.value.toString());
         listing.mounts.set(mount.path, { mount, modRevision: kv.mod_revision });
       } catch (err) {
-        listing.invalid.push({ key, problem: (err as Error).message });
+        listing.invalid.push({ key, problem: (err as Error).message, modRevision: kv.mod_revision });
       }
     }
     return listing;
@@ -130,10 +130,10 @@ export class MountStore {
       if (!current && afterUnknownWrite) return true;
       if (!current) {
         // A key holding garbage can be deleted, so that the path can be created again.
-        if (listing.invalid.some((i) => i.key === mountKey(path))) {
-          await this.client.delete().key(mountKey(path)).exec();
-          return true;
-        }
+        // Through commit like every write, so that a lost answer is looked for, not reported as
+        // "nothing was changed".
+        const invalid = listing.invalid.find((i) => i.key === mountKey(path));
+        if (invalid) return (await this.commit(listing, [unchangedSince(invalid.key, invalid.modRevision)], [deleteOp(invalid.key)])) || undefined;
         throw new AutoradioError(ErrorCode.mountNotFound, `mount ${path} does not exist`);
       }
       const users = mountsReferring(path, [...listing.mounts.values()].map((v) => v.mount));
@@ -166,6 +166,9 @@ export class MountStore {
         const result = await attempt(await this.listAfter(what, unknown), unknown !== undefined);
         if (result !== undefined) return result;
       } catch (err) {
+        // After a write with no answer, a later attempt refused by etcd says nothing of the
+        // earlier one, which may have been applied (an edit's re-read may even have shown it).
+        if (unknown && !(err instanceof OutcomeUnknown) && isEtcdUnavailable(err)) throw unconfirmed(what, err);
         if (!(err instanceof OutcomeUnknown)) throw err;
         unknown = err;
         continue;

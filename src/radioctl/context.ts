@@ -3,6 +3,7 @@ import { connectEtcd, type Etcd3 } from '../coordination/client.js';
 import type { EtcdFlags } from '../common/flags.js';
 import { AutoradioError, ErrorCode, errorMessage } from '../common/errors.js';
 import { DEFAULT_CONFIG_FILE, readConfigFile } from './config-file.js';
+import { assertEtcdUrls } from './etcd-urls.js';
 
 /** What every command gets: an etcd client and a way to print for people or for machines. */
 export interface CommandContext {
@@ -46,6 +47,7 @@ export async function withContext(
   fn: (ctx: CommandContext) => Promise<void>,
 ): Promise<void> {
   const flags = resolveEtcdFlags(cmd);
+  assertEtcdUrls(flags.etcdUrls);
   let client: Etcd3;
   try {
     client = connectEtcd(flags);

@@ -258,8 +258,12 @@ export async function main(argv: string[]): Promise<void> {
   if (!secrets) return;
   const view = (running.view = new ClusterView(b.client, log.child({ component: 'cluster-view' })));
   await view.start();
+  // A signal during an await of the start-up has run the stop steps already (or is running
+  // them): anything started after it would be left running, its lease unrevoked.
+  if (shutdown.stopping) return;
   const control = (running.control = icecastControl(b, view, secrets));
   await control.controller.start();
+  if (shutdown.stopping) return;
   const elector = (running.elector = new Elector(b.client, { ttlSeconds: opts.leaseTtl, log: log.child({ component: 'election' }) }));
   elector.start();
   const candidacy = (running.candidacy = masterCandidacy(b, elector, control.controller));

@@ -26,6 +26,35 @@ function masterFrom(state: ClusterState, nodeName: string, ownAddresses: readonl
   return masterIcecast(state.master, state.nodes.get(nodeName)?.addresses ?? ownAddresses);
 }
 
+/** What start-up has made so far: a signal may come at any await of it. */
+interface Running {
+  app?: { close(): Promise<unknown> | unknown };
+  frontDoor?: { close(): void; destroyConnections(): void };
+  dns?: { close(): Promise<unknown> | unknown };
+}
+
+interface Basics {
+  view: ClusterView;
+  client: { close(): void };
+  metrics: { close(): unknown };
+  metricsServer: { close(): Promise<void> } | undefined;
+}
+
+/** The stop order, declared once: the front door first, so no new connections while the rest closes. */
+function shutdownSteps(shutdown: Shutdown, b: Basics, running: Running): Shutdown {
+  return shutdown
+    .step('front door', () => {
+      running.frontDoor?.close();
+      running.frontDoor?.destroyConnections();
+    })
+    .step('dns', () => running.dns?.close())
+    .step('http app', () => running.app?.close())
+    .step('cluster view', () => b.view.stop())
+    .step('metrics server', () => b.metricsServer?.close())
+    .step('statsd', () => b.metrics.close())
+    .step('etcd client', () => b.client.close());
+}
+
 export async function main(argv: string[]): Promise<void> {
   let opts;
   try {
@@ -61,7 +90,11 @@ export async function main(argv: string[]): Promise<void> {
   const client = connectEtcd(opts);
   const view = new ClusterView(client, log.child({ component: 'cluster-view' }));
   registerClusterGauges(registry, view, metrics);
+  const running: Running = {};
+  // Signals are handled from here on: a SIGTERM while etcd is still being read stops cleanly.
+  const shutdown = shutdownSteps(new Shutdown(log, FORCE_EXIT_AFTER_MS), { view, client, metrics, metricsServer }, running).onSignals();
   await view.start();
+  if (shutdown.stopping) return;
 
   const { app, server, answerListener } = await buildHttpApp({
     state: view,
@@ -73,6 +106,8 @@ export async function main(argv: string[]): Promise<void> {
     metrics,
     httpPort: opts.httpPort,
   });
+  running.app = app;
+  if (shutdown.stopping) return;
   const frontDoor = createFrontDoor({
     httpServer: server,
     master: () => masterFrom(view.current(), opts.name, opts.ip ?? []),
@@ -97,7 +132,9 @@ export async function main(argv: string[]): Promise<void> {
   });
   if (opts.httpBind) frontDoor.listen(opts.httpPort, opts.httpBind);
   else frontDoor.listen(opts.httpPort);
+  running.frontDoor = frontDoor;
   await once(frontDoor, 'listening');
+  if (shutdown.stopping) return;
 
   const dns = await startDnsServer({
     host: opts.dnsBind,
@@ -107,21 +144,10 @@ export async function main(argv: string[]): Promise<void> {
     log: log.child({ component: 'dns' }),
     metrics,
   });
+  running.dns = dns;
+  // The stop steps may have passed 'dns' while it was starting.
+  if (shutdown.stopping) return void (await dns.close());
   log.info({ httpPort: opts.httpPort, dnsPort: dns.udpPort, domain: opts.domain }, 'redirectord started');
-
-  // The front door first: no new connections while the rest closes.
-  new Shutdown(log, FORCE_EXIT_AFTER_MS)
-    .step('front door', () => {
-      frontDoor.close();
-      frontDoor.destroyConnections();
-    })
-    .step('dns', () => dns.close())
-    .step('http app', () => app.close())
-    .step('cluster view', () => view.stop())
-    .step('metrics server', () => metricsServer?.close())
-    .step('statsd', () => metrics.close())
-    .step('etcd client', () => client.close())
-    .onSignals();
 }
 
 if (isEntryPoint(import.meta.url)) {

@@ -166,7 +166,7 @@ function registerReadCommands(program: Command, out: Output): void {
         const mounts = [...listing.mounts.values()]
           .map((v) => publicMount(v.mount))
           .sort((a, b) => a.path.localeCompare(b.path));
-        if (ctx.json) printJson(ctx, { mounts, invalid: listing.invalid });
+        if (ctx.json) printJson(ctx, { mounts, invalid: listing.invalid.map(({ key, problem }) => ({ key, problem })) });
         else {
           ctx.out(mounts.length === 0 ? 'no mounts' : mounts.map(mountListLine).join('\n'));
           for (const bad of listing.invalid) ctx.out(`invalid value at ${bad.key}: ${bad.problem}`);
