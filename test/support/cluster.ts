@@ -370,6 +370,21 @@ export class Cluster {
     );
   }
 
+  /**
+   * The node whose etcd member is the raft leader, if the members agree on one. etcd extends
+   * every lease when its raft leader changes, so killing that node delays lease expiry by an
+   * election: tests that measure a lease TTL pick another node.
+   */
+  async etcdRaftLeader(): Promise<ClusterNode | undefined> {
+    const r = await this.etcdctl(['endpoint', 'status', '-w', 'json'], { timeoutMs: 5000 });
+    if (r.code !== 0) return undefined;
+    // member_id and leader are uint64: compare their digits, never JSON numbers.
+    for (const m of r.stdout.matchAll(/"Endpoint":"([^"]+)".*?"member_id":(\d+).*?"leader":(\d+)/g)) {
+      if (m[2] === m[3]) return this.state.nodes.find((n) => n.etcdUrl === m[1]);
+    }
+    return undefined;
+  }
+
   /** True when every given member answers `endpoint health`. */
   async etcdHealthy(nodes: readonly ClusterNode[] = this.state.nodes): Promise<boolean> {
     const r = await this.etcdctl(['endpoint', 'health'], { endpoints: nodes.map((n) => n.etcdUrl), timeoutMs: 5000 });
