@@ -1,8 +1,8 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
-import { startEtcd, type TestEtcd } from '../support/etcd.js';
+import { etcdPerFile, type TestEtcd } from '../support/etcd.js';
 import { waitFor } from '../support/wait.js';
 import { startBlackholeProxy } from '../support/blackhole-proxy.js';
 import { connectEtcd } from '../../src/coordination/client.js';
@@ -18,13 +18,9 @@ const TTL = 4;
 let etcd: TestEtcd;
 let admin: Etcd3;
 
-before(async () => {
-  etcd = await startEtcd();
-  admin = connectEtcd({ etcdUrls: [etcd.url] });
-});
-after(async () => {
-  admin.close();
-  await etcd.stop();
+etcdPerFile((e, c) => {
+  etcd = e;
+  admin = c;
 });
 
 async function withElector(fn: (elector: Elector) => Promise<void>, url = etcd.url, ttlSeconds = TTL): Promise<void> {

@@ -1,11 +1,11 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { connectEtcd, type Etcd3 } from '../../src/coordination/client.js';
+import type { Etcd3 } from '../../src/coordination/client.js';
 import { Presence } from '../../src/coordination/presence.js';
 import { nodeKey } from '../../src/coordination/keys.js';
 import { LOAD_MIN_INTERVAL_MS } from '../../src/coordination/status-publish-policy.js';
-import { startEtcd, type TestEtcd } from '../support/etcd.js';
+import { etcdPerFile, type TestEtcd } from '../support/etcd.js';
 import { nodeStatus } from '../support/fixtures.js';
 import { waitFor } from '../support/wait.js';
 
@@ -18,14 +18,9 @@ const log = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
 let etcd: TestEtcd;
 let client: Etcd3;
 
-before(async () => {
-  etcd = await startEtcd();
-  client = connectEtcd({ etcdUrls: [etcd.url] });
-});
-
-after(async () => {
-  client.close();
-  await etcd.stop();
+etcdPerFile((e, c) => {
+  etcd = e;
+  client = c;
 });
 
 async function stored(name: string): Promise<{ listeners: number; icecastOk: boolean; version: string } | undefined> {

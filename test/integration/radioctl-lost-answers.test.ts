@@ -1,13 +1,13 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
-import { connectEtcd, type Etcd3 } from '../../src/coordination/client.js';
+import type { Etcd3 } from '../../src/coordination/client.js';
 import { ROOT, mountKey } from '../../src/coordination/keys.js';
 import { MountStore, type TxnSender } from '../../src/coordination/mount-store.js';
 import { parseStoredMount, type Mount } from '../../src/coordination/mount.js';
 import { AutoradioError, ErrorCode } from '../../src/common/errors.js';
 import { describeFailure } from '../../src/radioctl/failure.js';
-import { startEtcd, type TestEtcd } from '../support/etcd.js';
+import { etcdPerFile, type TestEtcd } from '../support/etcd.js';
 
 // Writes whose answer is lost, against a real etcd, on the paths the first lost-answer tests
 // (radioctl.test.ts) do not take: a later attempt refused outright, and the delete of a key
@@ -16,14 +16,9 @@ import { startEtcd, type TestEtcd } from '../support/etcd.js';
 let etcd: TestEtcd;
 let client: Etcd3;
 
-before(async () => {
-  etcd = await startEtcd();
-  client = connectEtcd({ etcdUrls: [etcd.url] });
-});
-
-after(async () => {
-  client?.close();
-  await etcd?.stop();
+etcdPerFile((e, c) => {
+  etcd = e;
+  client = c;
 });
 
 const lostAnswer = () => new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded');

@@ -1,6 +1,8 @@
+import { after, before } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connectEtcd, type Etcd3 } from '../../src/coordination/client.js';
 import { startProcess, type Managed } from './processes.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
@@ -74,4 +76,22 @@ export async function startEtcd(): Promise<TestEtcd> {
     throw new Error(`${(err as Error).message}\n${handle.process.output.join('\n')}`);
   }
   return handle;
+}
+
+/**
+ * One etcd and one client for a whole test file: started before its first test, handed to
+ * `ready`, stopped after its last.
+ */
+export function etcdPerFile(ready: (etcd: TestEtcd, client: Etcd3) => void): void {
+  let etcd: TestEtcd | undefined;
+  let client: Etcd3 | undefined;
+  before(async () => {
+    etcd = await startEtcd();
+    client = connectEtcd({ etcdUrls: [etcd.url] });
+    ready(etcd, client);
+  });
+  after(async () => {
+    client?.close();
+    await etcd?.stop();
+  });
 }
