@@ -120,11 +120,16 @@ export class ClusterStateBuilder {
     return false;
   }
 
-  private master(): MasterInfo | undefined {
+  private firstCandidate(): { createRevision: bigint; value: string; key: string } | undefined {
     let first: { createRevision: bigint; value: string; key: string } | undefined;
     for (const [key, c] of this.candidates) {
       if (!first || c.createRevision < first.createRevision) first = { ...c, key };
     }
+    return first;
+  }
+
+  private master(): MasterInfo | undefined {
+    const first = this.firstCandidate();
     if (!first) return undefined;
     let info: unknown;
     try {
@@ -144,6 +149,7 @@ export class ClusterStateBuilder {
       mounts: (this.mountsSnapshot ??= new Map(this.mounts)),
       nodes: new Map(this.nodes),
       master: this.master(),
+      ...(this.candidates.size > 0 ? { masterKey: this.firstCandidate()!.key } : {}),
       revision: this.revision,
       connected,
       membershipSerial: this.membershipSerial,

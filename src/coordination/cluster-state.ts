@@ -12,6 +12,8 @@ export interface ClusterState {
   nodes: ReadonlyMap<string, NodeStatus>;
   /** The elected master, if any (from the election key, so known even before its first status report). */
   master: MasterInfo | undefined;
+  /** The master's candidate key (its last segment is the master's election lease, in hex). */
+  masterKey?: string;
   /** etcd revision the state reflects. */
   revision: string;
   /** False while the view is serving its last known state because etcd is unreachable. */

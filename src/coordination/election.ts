@@ -4,6 +4,8 @@ import { ThrottledLog, type Logger } from '../common/logger.js';
 import { errorMessage } from '../common/errors.js';
 import type { KeptLease } from './lease.js';
 import type { ElectionView } from './election-view.js';
+import type { MonotonicClock } from './clock.js';
+import { DEPOSED_PREFIX } from './keys.js';
 
 /** What a campaign shares with the other campaigns of its process (see Elector). */
 export interface CampaignContext {
@@ -15,6 +17,9 @@ export interface CampaignContext {
   /** Records a withdrawal in progress, so a new candidacy here queues behind the others. */
   withdrawing(prefix: string, done: Promise<void>): void;
   forget(campaign: Campaign): void;
+  clock: MonotonicClock;
+  /** How long a candidate that becomes first after a deposition waits before it leads (fencing-budget.ts). */
+  takeoverWaitMs: number;
 }
 
 /**
@@ -61,6 +66,13 @@ export class Campaign extends EventEmitter<CampaignEvents> {
   private reportedFirstPlace = false;
   private leading = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  /**
+   * Set when this candidate became first while a deposition marker was in the view: the deposed
+   * holder may believe in its lease until its confirmation window closes, so leading waits until
+   * this monotonic time (see fencing-budget.ts). Undefined: no wait.
+   */
+  private takeoverAt: number | undefined;
+  private takeoverTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ctx: CampaignContext,
@@ -73,7 +85,16 @@ export class Campaign extends EventEmitter<CampaignEvents> {
   }
 
   get isLeader(): boolean {
-    return this.leading && this.ctx.lease.confirmed && this.registration.kind !== 'stopped';
+    return this.leading && this.ctx.lease.confirmed && this.registration.kind !== 'stopped' && !this.waitingForTakeover();
+  }
+
+  /** First in line after a deposition, waiting out the deposed leader's window (see startTakeover). */
+  get takingOver(): boolean {
+    return this.first && this.registration.kind !== 'stopped' && this.waitingForTakeover();
+  }
+
+  private waitingForTakeover(): boolean {
+    return this.takeoverAt !== undefined && this.ctx.clock() < this.takeoverAt;
   }
 
   /**
@@ -163,12 +184,15 @@ export class Campaign extends EventEmitter<CampaignEvents> {
 
   private update(reason: string): void {
     const r = this.registration;
+    const wasFirst = this.first;
     if (r.kind === 'placed') {
       if (this.ctx.view.revision >= r.revision) this.first = this.ctx.view.leader(this.prefix) === r.key;
     } else {
       this.first = false;
     }
-    const now = this.first && this.ctx.lease.confirmed;
+    if (this.first && !wasFirst) this.startTakeover();
+    if (!this.first) this.endTakeover();
+    const now = this.first && this.ctx.lease.confirmed && !this.waitingForTakeover();
     const place = this.heldFirstPlace;
     if (place !== this.reportedFirstPlace) {
       this.reportedFirstPlace = place;
@@ -180,11 +204,38 @@ export class Campaign extends EventEmitter<CampaignEvents> {
       this.log.info({ prefix: this.prefix }, 'elected');
       this.emit('elected');
     } else {
-      const why = this.first ? 'lease not confirmed by etcd' : reason;
+      const why = !this.first ? reason : this.waitingForTakeover() ? 'waiting out a deposed leader' : 'lease not confirmed by etcd';
       this.log.info({ prefix: this.prefix, reason: why }, 'deposed');
       this.emit('deposed', why);
     }
     this.emit('change');
+  }
+
+  /**
+   * First place came while peers had just revoked some lease (a marker is in the view): that
+   * lease's holder, if alive and cut off, is fenced only once its window has closed.
+   */
+  private startTakeover(): void {
+    this.endTakeover();
+    if (this.ctx.view.candidateCount(DEPOSED_PREFIX) === 0) return;
+    const waitMs = this.ctx.takeoverWaitMs;
+    this.takeoverAt = this.ctx.clock() + waitMs;
+    this.log.info({ prefix: this.prefix, waitMs }, 'first in line after a deposition; waiting out the deposed leader');
+    this.armTakeoverTimer(waitMs);
+  }
+
+  private armTakeoverTimer(waitMs: number): void {
+    this.takeoverTimer = setTimeout(() => {
+      // Timers may fire a millisecond before the clock agrees (they round).
+      if (this.waitingForTakeover()) this.armTakeoverTimer(this.takeoverAt! - this.ctx.clock());
+      else this.update('takeover wait over');
+    }, waitMs + 1);
+  }
+
+  private endTakeover(): void {
+    clearTimeout(this.takeoverTimer);
+    this.takeoverTimer = undefined;
+    if (!this.first) this.takeoverAt = undefined;
   }
 
   /**
@@ -197,6 +248,7 @@ export class Campaign extends EventEmitter<CampaignEvents> {
     if (r.kind === 'stopped') return;
     this.registration = { kind: 'stopped' };
     clearTimeout(this.retryTimer);
+    clearTimeout(this.takeoverTimer);
     this.first = false;
     if (this.leading) {
       this.leading = false;

@@ -30,8 +30,9 @@ export class Elector {
     private readonly client: Etcd3,
     private readonly opts: ElectorOptions,
   ) {
-    requireFencingBudget(opts.ttlSeconds);
-    this.lease = new KeptLease(client, opts.ttlSeconds, opts.log.child({ component: 'election-lease' }), opts.clock ?? monotonicNow);
+    const budget = requireFencingBudget(opts.ttlSeconds);
+    const clock = opts.clock ?? monotonicNow;
+    this.lease = new KeptLease(client, budget, opts.log.child({ component: 'election-lease' }), clock);
     this.view = new ElectionView(client, opts.log.child({ component: 'election-view' }));
     this.context = {
       client,
@@ -45,6 +46,8 @@ export class Elector {
         this.withdrawals.set(prefix, settled);
       },
       forget: (campaign) => this.campaigns.delete(campaign),
+      clock,
+      takeoverWaitMs: budget.takeoverWaitMs,
     };
     this.lease.on('granted', () => this.each((c) => c.leaseGranted()));
     this.lease.on('lost', () => this.each((c) => c.leaseLost()));

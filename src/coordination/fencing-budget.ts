@@ -4,32 +4,43 @@
  *
  * A keepalive sent at monotonic time s and answered by etcd proves the lease lives on the
  * server until at least s + TTL (the server restarts the TTL when the keepalive arrives, which
- * is after s; its expiry check only adds up to 0.5 s). No other candidate can be elected before
- * that moment. The leader trusts that proof for a confirmation window W after s, then fences
- * itself, and fencing needs time to take effect:
+ * is after s; its expiry check only adds up to 0.5 s), unless someone revokes it. The leader
+ * trusts that proof for a confirmation window W after s, then fences itself, and fencing needs
+ * a moment to take effect. So:
  *
- *   W + FENCE_TAKES_EFFECT_MS <= TTL
+ * - a lease that expires: its holder is fenced by s + W + FENCE_TAKES_EFFECT_MS <= s + TTL, the
+ *   earliest moment another candidate can be elected;
+ * - a lease revoked by peers (a master they all see dead, see deposition.ts) at time r: the last
+ *   keepalive its holder saw answered was sent before r, so the holder is fenced by
+ *   r + W + FENCE_TAKES_EFFECT_MS. Its successor waits that long (`takeoverWaitMs`) after it
+ *   saw the revocation, which is after r.
  *
- * FENCE_TAKES_EFFECT_MS covers the slowest fencing action in radiod: the master's locked source
- * passwords, which Icecast runs 0.8-1.6 s after the SIGHUP (its config thread wakes once a
- * second), plus the watchdog firing late, the render and fsync'd write, and the signal.
- * A transcoder's fencing (SIGTERM to liquidsoap) takes effect at once; a second transcoder would
- * be refused by Icecast anyway ("mountpoint in use").
+ * Fencing takes effect almost at once because Icecast asks radiod about every source
+ * (radiod/source-auth): radiod answers from the lease's state at that very moment, with no
+ * config reload in between. What is left: an "allowed" answer already on its way to Icecast,
+ * the watchdog firing late for a transcoder's SIGTERM, and a busy event loop.
  */
 
-/** HUP to Icecast running the new config: 0.8-1.6 s measured, budgeted 2 s. */
-export const ICECAST_APPLIES_CONFIG_MS = 2000;
-/** Watchdog lateness, render, fsync'd write, pid lookup and signal: tens of ms measured, budgeted 0.5 s. */
-export const FENCE_REACTION_MS = 500;
-export const FENCE_TAKES_EFFECT_MS = ICECAST_APPLIES_CONFIG_MS + FENCE_REACTION_MS;
+/** An allowed source answer in flight, and Icecast's auth thread starting the source: ms measured. */
+export const SOURCE_AUTH_SETTLES_MS = 250;
+/** Watchdog lateness and a busy event loop (transcoder SIGTERM, locked-config write): tens of ms measured. */
+export const FENCE_REACTION_MS = 250;
+export const FENCE_TAKES_EFFECT_MS = SOURCE_AUTH_SETTLES_MS + FENCE_REACTION_MS;
 
 /** Keepalives sent per confirmation window: one slow or lost answer must not close it. */
-export const KEEPALIVES_PER_WINDOW = 3;
-/** Below this a window holds too few keepalive round trips on a loaded etcd and would flap. */
-export const MIN_CONFIRMATION_WINDOW_MS = 1500;
+export const KEEPALIVES_PER_WINDOW = 4;
+/**
+ * The window, whatever the TTL: a deposed master's successor sits it out before taking sources,
+ * so it is part of every failover's silence. Four keepalives in it leave 750 ms for a slow etcd
+ * answer before the leader fences itself (and keeps its streams; see candidacy.ts).
+ */
+export const CONFIRMATION_WINDOW_MS = 1000;
 
-/** The smallest TTL whose window still fits the budget: (1500 + 2500) / 1000 = 4 s. */
-export const MIN_LEASE_TTL_SECONDS = Math.ceil((MIN_CONFIRMATION_WINDOW_MS + FENCE_TAKES_EFFECT_MS) / 1000);
+/**
+ * A TTL also bounds how long etcd may stall (a raft election, a slow disk) before every node's
+ * presence and candidacy vanish: below 4 s an ordinary raft election would look like a dead cluster.
+ */
+export const MIN_LEASE_TTL_SECONDS = 4;
 export const MAX_LEASE_TTL_SECONDS = 300;
 
 export interface FencingBudget {
@@ -39,34 +50,46 @@ export interface FencingBudget {
   keepaliveIntervalMs: number;
   /** Latest moment (after the last confirmed send) fencing has taken effect. */
   fencedByMs: number;
-  /** ttlMs - fencedByMs: never negative for an allowed TTL. */
+  /** ttlMs - fencedByMs: how early the holder is fenced before its lease can expire. */
   marginMs: number;
+  /** How long a successor waits after seeing its predecessor's lease revoked by peers. */
+  takeoverWaitMs: number;
 }
 
 /**
- * The window is TTL/2 for long TTLs (half the lease to spare), and TTL minus the fencing time
- * when that is shorter. Below the minimum TTL nothing can be fenced in time; a lease that fences
- * nothing (presence) may still be that short and keeps half its TTL (marginMs is then negative).
+ * Elections: the fixed window (shorter for tiny TTLs, so it always fits). Presence fences
+ * nothing and keeps half its TTL as window (`presenceBudget`), with fewer keepalives.
  */
 export function fencingBudget(ttlSeconds: number): FencingBudget {
   if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0) throw new RangeError(`lease TTL must be positive, got ${ttlSeconds}`);
   const ttlMs = ttlSeconds * 1000;
-  const fencesInTime = ttlSeconds >= MIN_LEASE_TTL_SECONDS;
-  const confirmationWindowMs = fencesInTime ? Math.min(ttlMs / 2, ttlMs - FENCE_TAKES_EFFECT_MS) : ttlMs / 2;
+  const confirmationWindowMs = Math.min(CONFIRMATION_WINDOW_MS, ttlMs / 2);
+  return budgetOf(ttlMs, confirmationWindowMs, KEEPALIVES_PER_WINDOW);
+}
+
+/** A lease that only keeps keys alive (presence): half its TTL as window, three keepalives in it. */
+export function presenceBudget(ttlSeconds: number): FencingBudget {
+  if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0) throw new RangeError(`lease TTL must be positive, got ${ttlSeconds}`);
+  const ttlMs = ttlSeconds * 1000;
+  return budgetOf(ttlMs, ttlMs / 2, 3);
+}
+
+function budgetOf(ttlMs: number, confirmationWindowMs: number, keepalives: number): FencingBudget {
   const fencedByMs = confirmationWindowMs + FENCE_TAKES_EFFECT_MS;
   return {
     ttlMs,
     confirmationWindowMs,
-    keepaliveIntervalMs: Math.floor(confirmationWindowMs / KEEPALIVES_PER_WINDOW),
+    keepaliveIntervalMs: Math.floor(confirmationWindowMs / keepalives),
     fencedByMs,
     marginMs: ttlMs - fencedByMs,
+    takeoverWaitMs: fencedByMs,
   };
 }
 
 /** The budget of a lease whose holder fences itself (elections): refuses a TTL too short for it. */
 export function requireFencingBudget(ttlSeconds: number): FencingBudget {
   if (!(ttlSeconds >= MIN_LEASE_TTL_SECONDS)) {
-    throw new RangeError(`lease TTL must be at least ${MIN_LEASE_TTL_SECONDS} s for fencing to take effect in time, got ${ttlSeconds}`);
+    throw new RangeError(`lease TTL must be at least ${MIN_LEASE_TTL_SECONDS} s for elections, got ${ttlSeconds}`);
   }
   return fencingBudget(ttlSeconds);
 }

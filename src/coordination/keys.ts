@@ -6,6 +6,8 @@
  *   /autoradio/v1/nodes/<name>                     NodeStatus JSON, attached to the node's lease
  *   /autoradio/v1/election/master/<lease hex>      master candidates (lowest create revision leads)
  *   /autoradio/v1/election/transcoder/<encoded path>/<lease hex>   one election per transcoding mount
+ *   /autoradio/v1/election/deposed/<lease hex>     a lease its peers revoked (a master they all saw dead)
+ *   /autoradio/v1/suspicions/<lease hex>/<node>    a node that sees that lease's master dead
  *   /autoradio/v1/cluster/icecast-secrets          admin and relay passwords, created once
  */
 export const ROOT = '/autoradio/v1/';
@@ -16,6 +18,13 @@ export const NODES_PREFIX = `${ROOT}nodes/`;
 export const ELECTION_ROOT = `${ROOT}election/`;
 export const MASTER_ELECTION_PREFIX = `${ELECTION_ROOT}master/`;
 export const TRANSCODER_ELECTION_ROOT = `${ELECTION_ROOT}transcoder/`;
+/**
+ * Markers of leases revoked by peers (deposition.ts). Under the election root so that every
+ * campaign's view holds them: a candidate that becomes first while one exists waits out the
+ * deposed holder's confirmation window before it acts.
+ */
+export const DEPOSED_PREFIX = `${ELECTION_ROOT}deposed/`;
+export const SUSPICIONS_PREFIX = `${ROOT}suspicions/`;
 export const ICECAST_SECRETS_KEY = `${ROOT}cluster/icecast-secrets`;
 
 export function mountKey(path: string): string {
@@ -54,4 +63,9 @@ export function electionOfKey(key: string): { election: string; candidate: strin
   const candidate = key.slice(cut + 1);
   if (candidate === '' || cut < ELECTION_ROOT.length) return undefined;
   return { election: key.slice(0, cut + 1), candidate };
+}
+
+/** The lease (hex) a candidate key is attached to: its last segment. */
+export function candidateLeaseHex(candidateKey: string): string {
+  return candidateKey.slice(candidateKey.lastIndexOf('/') + 1);
 }

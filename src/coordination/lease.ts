@@ -3,7 +3,7 @@ import { EtcdLeaseInvalidError, type Etcd3, type Lease } from 'etcd3';
 import { ThrottledLog, type Logger } from '../common/logger.js';
 import { errorMessage } from '../common/errors.js';
 import { monotonicNow, type MonotonicClock } from './clock.js';
-import { fencingBudget, type FencingBudget } from './fencing-budget.js';
+import type { FencingBudget } from './fencing-budget.js';
 
 /**
  * An etcd lease this process keeps alive by itself, with a local notion of "confirmed".
@@ -39,16 +39,20 @@ export class KeptLease extends EventEmitter<KeptLeaseEvents> {
   private stopped = false;
   private readonly throttled: ThrottledLog;
 
+  /** `budget`: the window and keepalive pace (fencing-budget.ts: elections and presence differ). */
   constructor(
     private readonly client: Etcd3,
-    readonly ttlSeconds: number,
+    budget: FencingBudget,
     private readonly log: Logger,
     private readonly clock: MonotonicClock = monotonicNow,
   ) {
     super();
     this.throttled = new ThrottledLog(log);
-    this.budget = fencingBudget(ttlSeconds);
+    this.budget = budget;
+    this.ttlSeconds = budget.ttlMs / 1000;
   }
+
+  readonly ttlSeconds: number;
 
   /** How often keepalives are sent: several per window, so one slow answer does not close it. */
   get intervalMs(): number {

@@ -2,6 +2,7 @@ import type { Etcd3 } from 'etcd3';
 import { ThrottledLog, type Logger } from '../common/logger.js';
 import { errorMessage } from '../common/errors.js';
 import { KeptLease } from './lease.js';
+import { presenceBudget } from './fencing-budget.js';
 import { nodeKey } from './keys.js';
 import type { NodeStatus } from './node-status.js';
 import { publishDue } from './status-publish-policy.js';
@@ -26,7 +27,7 @@ export class Presence {
     private readonly opts: { ttlSeconds: number; log: Logger },
   ) {
     this.throttled = new ThrottledLog(opts.log);
-    this.lease = new KeptLease(client, opts.ttlSeconds, opts.log);
+    this.lease = new KeptLease(client, presenceBudget(opts.ttlSeconds), opts.log);
     // A new lease means the old key is gone (or going): write the status again at once.
     this.lease.on('granted', () => this.flush());
   }

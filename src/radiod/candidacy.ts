@@ -8,10 +8,12 @@ import type { MasterInfo } from '../coordination/cluster-state.js';
 /**
  * master: elected and lease confirmed. fenced: was first in the queue but cannot confirm its
  * lease (etcd unreachable): it must not take new sources, which another master may be taking
- * already, but the streams it carries need no exclusive right and keep flowing. none: another
- * node leads, or this one is not a candidate.
+ * already, but the streams it carries need no exclusive right and keep flowing. taking-over:
+ * first in the queue after peers deposed the master, waiting out its window (coordination/
+ * deposition.ts): nothing changes here yet, the relays keep the listeners until the source
+ * arrives. none: another node leads, or this one is not a candidate.
  */
-export type MasterRole = 'master' | 'fenced' | 'none';
+export type MasterRole = 'master' | 'fenced' | 'taking-over' | 'none';
 
 /**
  * This node's candidacy for master, held only while the local Icecast works: a master whose
@@ -40,7 +42,9 @@ export class MasterCandidacy {
   get role(): MasterRole {
     const c = this.campaign;
     if (!c) return 'none';
-    return c.isLeader ? 'master' : c.heldFirstPlace ? 'fenced' : 'none';
+    if (c.isLeader) return 'master';
+    if (c.takingOver) return 'taking-over';
+    return c.heldFirstPlace ? 'fenced' : 'none';
   }
 
   start(): void {

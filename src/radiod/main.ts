@@ -14,11 +14,16 @@ import { Elector } from '../coordination/elector.js';
 import type { MasterInfo } from '../coordination/cluster-state.js';
 import { parseRadiodOptions, radiodCommand, resolveAddresses, type RadiodOptions } from './options.js';
 import { TranscoderManager } from './transcoder/manager.js';
-import { MasterCandidacy } from './candidacy.js';
+import { MasterCandidacy, type MasterRole } from './candidacy.js';
 import { IcecastController } from './icecast/controller.js';
 import { CommandReloader, SignalReloader, type Reloader } from './icecast/reloader.js';
 import { BandwidthMeter } from './icecast/bandwidth.js';
 import type { IcecastNodeSettings } from './icecast/render.js';
+import { SourceAuthServer } from './source-auth/server.js';
+import { MasterWatch } from './master-watch.js';
+import { Deposition } from '../coordination/deposition.js';
+import { LeaseFile } from './lease-file.js';
+import { RaftLeaderPlacement } from './raft-leader-placement.js';
 import {
   StatsPoller,
   fetchIcecastStats,
@@ -71,14 +76,16 @@ async function waitForSecrets(b: Basics, shutdown: Shutdown): Promise<IcecastSec
   return undefined;
 }
 
-function icecastNodeSettings(opts: RadiodOptions, addresses: string[]): IcecastNodeSettings {
+function icecastNodeSettings(opts: RadiodOptions, addresses: string[], sourceAuthUrl: string): IcecastNodeSettings {
   return {
+    sourceAuthUrl,
     name: opts.name,
     addresses,
     icecastPort: opts.icecastPort,
     ...(opts.icecastBind ? { bindAddress: opts.icecastBind } : {}),
     hostname: opts.domain,
     maxListeners: opts.maxListeners,
+    ...(opts.relayVia !== 'direct' ? { relayVia: opts.relayVia } : {}),
     paths: {
       basedir: opts.icecastBasedir,
       logdir: opts.icecastLogdir,
@@ -111,7 +118,7 @@ interface IcecastControl {
   dropLocalSources: () => Promise<void>;
 }
 
-function icecastControl(b: Basics, view: ClusterView, secrets: IcecastSecrets): IcecastControl {
+function icecastControl(b: Basics, view: ClusterView, secrets: IcecastSecrets, sourceAuthUrl: string): IcecastControl {
   const baseUrl = localIcecastUrl(b.opts.icecastPort, b.opts.icecastBind);
   const endpoint: IcecastEndpoint = { baseUrl, adminUser: 'admin', adminPassword: secrets.adminPassword };
   const answers = () => icecastAnswers(baseUrl);
@@ -125,28 +132,56 @@ function icecastControl(b: Basics, view: ClusterView, secrets: IcecastSecrets): 
   const dropLocalSources = () => dropSources(b, endpoint, servedHere, 'dropping a local source: this node is no longer master');
   const controller = new IcecastController({
     source: view,
-    node: icecastNodeSettings(b.opts, b.addresses),
+    node: icecastNodeSettings(b.opts, b.addresses, sourceAuthUrl),
     secrets,
     configPath: b.opts.icecastConfig,
     reloader,
     onDemoted: () => dropLocalSources(),
     // Icecast keeps a connected source even after its <mount> is gone: drop deleted mounts' sources.
-    afterMasterReload: () => dropSources(b, endpoint, (m) => !view.current().mounts.has(m), 'dropping the source of a deleted mount'),
+    // Not internal mounts: a relay mount still holds listeners that move to the public mount
+    // as soon as the source arrives there; the reload removes it afterwards.
+    afterMasterReload: () =>
+      dropSources(b, endpoint, (m) => !m.startsWith('/_') && !view.current().mounts.has(m), 'dropping the source of a deleted mount'),
     log: b.log.child({ component: 'icecast' }),
     metrics: b.metrics,
   });
   return { controller, endpoint, reloader, dropLocalSources };
 }
 
+const ROLE_MESSAGES: Record<MasterRole, string> = {
+  master: 'this node is master',
+  fenced: 'master role fenced: etcd does not confirm it',
+  'taking-over': 'first in line after a deposition; waiting out the deposed master',
+  none: 'this node is not master',
+};
+
 function masterCandidacy(b: Basics, elector: Elector, controller: IcecastController): MasterCandidacy {
   const masterInfo: MasterInfo = { name: b.opts.name, addresses: b.addresses, icecastPort: b.opts.icecastPort };
   return new MasterCandidacy(elector, masterInfo, {
     log: b.log.child({ component: 'election' }),
     onChange: (role) => {
-      b.log.info({ role }, role === 'master' ? 'this node is master' : role === 'fenced' ? 'master role fenced: etcd does not confirm it' : 'this node is not master');
+      b.log.info({ role }, ROLE_MESSAGES[role]);
       b.metrics.gauge('is_master', role === 'master' ? 1 : 0);
       controller.setRole(role);
     },
+  });
+}
+
+/**
+ * Once this radiod holds its own lease: revoke the lease the previous radiod on this node noted
+ * (it died without revoking it), then note ours for the next one.
+ */
+function revokePredecessorOnGrant(b: Basics, elector: Elector, deposition: Deposition): void {
+  const file = new LeaseFile(b.opts.leaseFile, b.log.child({ component: 'lease-file' }));
+  let predecessor: Promise<string | undefined> | undefined = file.previous();
+  elector.lease.on('granted', (id) => {
+    const previous = predecessor;
+    predecessor = undefined;
+    void (async () => {
+      const old = await previous;
+      if (old !== undefined) await deposition.revokePredecessor(old).catch((err: unknown) => b.log.warn({ err: errorMessage(err) }, 'cannot revoke the previous lease'));
+      await file.record(id);
+    })();
   });
 }
 
@@ -189,7 +224,7 @@ function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) =
       r.stats,
       kbps,
       r.at,
-      p.candidacy.role === 'none' ? {} : relaysFromOtherNodes(p.view.current(), opts.name),
+      p.candidacy.role === 'master' || p.candidacy.role === 'fenced' ? relaysFromOtherNodes(p.view.current(), opts.name) : {},
     );
     p.presence.publish(status);
     b.metrics.gauge('icecast.up', r.stats ? 1 : 0);
@@ -212,6 +247,9 @@ async function observability(opts: RadiodOptions) {
 }
 
 interface Running extends Parts {
+  sourceAuth: SourceAuthServer;
+  masterWatch: MasterWatch;
+  raftPlacement: RaftLeaderPlacement;
   elector: Elector;
   transcoders: TranscoderManager;
   poller: StatsPoller;
@@ -224,6 +262,8 @@ interface Running extends Parts {
 function shutdownSteps(shutdown: Shutdown, b: Basics, running: Partial<Running>, metricsServer: { close(): Promise<void> } | undefined): void {
   shutdown
     .step('stats poller', () => running.poller?.stop())
+    .step('master watch', () => running.masterWatch?.stop())
+    .step('raft leader placement', () => running.raftPlacement?.stop())
     .step('transcoders', () => running.transcoders?.stop())
     // No more rewrites: the config stays as it is for whoever restarts radiod.
     .step('icecast config', () => running.control?.controller.stop())
@@ -236,6 +276,8 @@ function shutdownSteps(shutdown: Shutdown, b: Basics, running: Partial<Running>,
     })
     // Every candidacy is gone by now; revoking the shared election lease removes any key left.
     .step('elections', () => running.elector?.stop())
+    // Refuses every source from the moment the candidacy stopped; closing it refuses them too.
+    .step('source authenticator', () => running.sourceAuth?.stop())
     .step('cluster view', () => running.view?.stop())
     .step('metrics server', () => metricsServer?.close())
     // The node vanishes once it no longer serves.
@@ -261,12 +303,38 @@ export async function main(argv: string[]): Promise<void> {
   // A signal during an await of the start-up has run the stop steps already (or is running
   // them): anything started after it would be left running, its lease unrevoked.
   if (shutdown.stopping) return;
-  const control = (running.control = icecastControl(b, view, secrets));
+  const sourceAuth = (running.sourceAuth = new SourceAuthServer({
+    mounts: () => view.current().mounts,
+    mayTakeSources: () => running.candidacy?.isMaster ?? false,
+    log: log.child({ component: 'source-auth' }),
+    metrics,
+  }));
+  const sourceAuthUrl = await sourceAuth.start();
+  if (shutdown.stopping) return;
+  const control = (running.control = icecastControl(b, view, secrets, sourceAuthUrl));
   await control.controller.start();
   if (shutdown.stopping) return;
   const elector = (running.elector = new Elector(b.client, { ttlSeconds: opts.leaseTtl, log: log.child({ component: 'election' }) }));
   elector.start();
   const candidacy = (running.candidacy = masterCandidacy(b, elector, control.controller));
+  const deposition = new Deposition(b.client, { nodeName: opts.name, lease: elector.lease, log: log.child({ component: 'deposition' }) });
+  revokePredecessorOnGrant(b, elector, deposition);
+  running.masterWatch = new MasterWatch({
+    current: () => view.current(),
+    deposition,
+    leadsOrLed: () => candidacy.role !== 'none',
+    nodeName: opts.name,
+    ownAddresses: b.addresses,
+    log: log.child({ component: 'master-watch' }),
+    metrics,
+  });
+  running.masterWatch.start();
+  running.raftPlacement = new RaftLeaderPlacement(b.client, {
+    isMaster: () => candidacy.isMaster,
+    ownAddresses: b.addresses,
+    log: log.child({ component: 'raft-placement' }),
+  });
+  running.raftPlacement.start();
   const presence = (running.presence = new Presence(b.client, opts.name, { ttlSeconds: opts.leaseTtl, log: log.child({ component: 'presence' }) }));
   presence.start();
   running.transcoders = new TranscoderManager({

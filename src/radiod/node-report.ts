@@ -1,3 +1,4 @@
+import { RELAY_PREFIX } from '../coordination/relay-route.js';
 import type { ClusterState } from '../coordination/cluster-state.js';
 import type { NodeStatus } from '../coordination/node-status.js';
 import type { IcecastStats } from './icecast/stats.js';
@@ -46,11 +47,13 @@ export function buildNodeStatus(
   const mounts: Record<string, number> = {};
   let listeners = 0;
   for (const m of stats?.mounts ?? []) {
-    if (m.mount.startsWith('/_')) continue;
-    const people = Math.max(0, m.listeners - (relays[m.mount] ?? 0));
+    // A relayed mount's listeners sit on its hidden relay mount (render.ts): they are its own.
+    const path = m.mount.startsWith(`${RELAY_PREFIX}/`) ? m.mount.slice(RELAY_PREFIX.length) : m.mount;
+    if (path.startsWith('/_')) continue;
+    const people = Math.max(0, m.listeners - (relays[path] ?? 0));
     // Only mounts with listeners: a status lists what a node serves to people, and it is
     // rewritten in etcd; 1,000 idle mounts would make every report about 30 KB.
-    if (people > 0) mounts[m.mount] = people;
+    if (people > 0) mounts[path] = (mounts[path] ?? 0) + people;
     listeners += people;
   }
   return {

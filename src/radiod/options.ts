@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { addDaemonOptions, intFlag, numberFlag, icecastPortOption, type DaemonFlags } from '../common/flags.js';
 import { nodeIdentityProblems } from '../coordination/node-status.js';
 import { MAX_LEASE_TTL_SECONDS, MIN_LEASE_TTL_SECONDS } from '../coordination/fencing-budget.js';
+import type { HostPort } from '../coordination/host-port.js';
 import { DEBIAN_ICECAST_PATHS } from './icecast/render.js';
 
 export interface RadiodOptions extends DaemonFlags {
@@ -25,6 +26,22 @@ export interface RadiodOptions extends DaemonFlags {
   liquidsoap: string;
   /** Milliseconds between two status polls of the local Icecast. */
   statusInterval: number;
+  /** The local front door that Icecast's relays pull through, or straight from the master. */
+  relayVia: HostPort | 'direct';
+  /** Where the election lease is noted for the next radiod on this node. */
+  leaseFile: string;
+}
+
+/** `--relay-via`: "direct", or the front door as host:port (IPv6 in brackets). */
+export function relayViaFlag(value: string): HostPort | 'direct' {
+  if (value === 'direct') return value;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(value);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (host === undefined || isIP(host) === 0 || !(port >= 1 && port <= 65535)) {
+    throw new Error(`--relay-via must be "direct" or the front door's address as IP:PORT ([IPv6]:PORT), got "${value}"`);
+  }
+  return { host, port };
 }
 
 export function radiodCommand(): Command {
@@ -92,6 +109,20 @@ export function radiodCommand(): Command {
         .env('AUTORADIO_LEASE_TTL')
         .default(5)
         .argParser(intFlag('--lease-ttl', MIN_LEASE_TTL_SECONDS, MAX_LEASE_TTL_SECONDS)),
+    )
+    .addOption(
+      new Option(
+        '--relay-via <ip:port|direct>',
+        "where Icecast's relays pull the master's streams: the local front door (which follows a new master without a relay restart), or \"direct\" from the master's Icecast",
+      )
+        .env('AUTORADIO_RELAY_VIA')
+        .default(relayViaFlag('127.0.0.1:80'), '127.0.0.1:80')
+        .argParser(relayViaFlag),
+    )
+    .addOption(
+      new Option('--lease-file <path>', 'where radiod notes its election lease, so that a restarted radiod revokes it at once')
+        .env('AUTORADIO_LEASE_FILE')
+        .default('/run/autoradio-radiod/election-lease'),
     )
     .addOption(
       new Option('--liquidsoap <path>', 'liquidsoap binary for transcoding mounts')

@@ -111,6 +111,10 @@ export async function main(argv: string[]): Promise<void> {
   const frontDoor = createFrontDoor({
     httpServer: server,
     master: () => masterFrom(view.current(), opts.name, opts.ip ?? []),
+    relayUpstream: () => {
+      const state = view.current();
+      return state.master?.name === opts.name ? 'self' : masterFrom(state, opts.name, opts.ip ?? []);
+    },
     localIcecast: { host: opts.icecastHost, port: opts.icecastPort },
     log: log.child({ component: 'front-door' }),
     metrics,
@@ -124,7 +128,7 @@ export async function main(argv: string[]): Promise<void> {
   view.onChange((state) => {
     const now = masterKey(state);
     if (now !== lastMaster) {
-      log.info({ master: state.master?.name }, 'master changed; moving sources');
+      log.info({ master: state.master?.name }, 'master changed; moving sources and relays');
       metrics.increment('master_changes');
       lastMaster = now;
       frontDoor.onMasterChange();

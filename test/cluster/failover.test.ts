@@ -1,42 +1,34 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { waitFor } from '../support/wait.js';
 import { measured } from './measure.js';
-import { daemonCluster, liveMount, masterNode, measureMasterCrash, missingPrograms, startListener, waitServedEverywhere, withLogs } from './setup.js';
+import { daemonCluster, missingPrograms, withLogs } from './setup.js';
+import { failoverRound, type FaultKind } from './failover-rounds.js';
 
-test('master crash: kill -9 radiod+Icecast+etcd of the master; listeners elsewhere keep their connection', { timeout: 180_000 }, async (t) => {
-  const missing = missingPrograms();
+/**
+ * Every way of losing the master, with a source entering through a surviving node's front door
+ * and a `/_stream` listener on each surviving node. Safety is asserted, speed only recorded
+ * (bench/failover.ts measures the distributions): at no sampled instant do two nodes take the
+ * mount's source (asked from outside as Icecast asks, every 200 ms), no listener is
+ * disconnected, the source client is held rather than cut, and the mount survives.
+ */
+const ROUNDS: readonly FaultKind[] = ['node-kill', 'partition', 'radiod-kill', 'icecast-crash', 'planned-stop', 'node-kill'];
+
+test('master loss of every kind: one master at a time, listeners kept, the source held', { timeout: 600_000 }, async (t) => {
+  const missing = missingPrograms(['radiod', 'redirectord', 'radioctl']);
   if (missing) return void t.skip(missing);
   const c = await daemonCluster(t);
   await withLogs(c, async () => {
-    const master = await masterNode(c);
-    const survivors = c.nodes.filter((n) => n !== master);
-    const mount = '/live.mp3';
-    // The source enters through a surviving node's front door and is proxied to the master.
-    const { source } = await liveMount(c, mount, survivors[0]!);
-    const listeners = survivors.map((n) => startListener(c, `http://${n.ip}/_stream${mount}`));
-    await waitFor('listeners receiving', () => listeners.every((l) => l.receiving()), { timeoutMs: 20_000 });
-    const r = await measureMasterCrash(c, {
-      master,
-      survivors,
-      listeners,
-      source,
-      kill: async () => {
-        await Promise.all((['radiod', 'icecast', 'etcd'] as const).map((p) => c.kill(master, p, 'SIGKILL')));
-      },
-      electionTimeoutMs: 30_000,
-      audioTimeoutMs: 40_000,
-      afterElection: async () => {
-        await waitServedEverywhere(c, mount, survivors, 40_000);
-      },
-    });
-    measured('master_crash_new_master_ms', r.electedMs);
-    measured('master_crash_audio_back_ms', r.audioBackMs);
-    measured('master_crash_listener_audio_gap_ms', r.gapMs);
-    measured('master_crash_listener_disconnects', r.disconnects);
-    measured('master_crash_source_reconnects', r.sourceReconnects);
-    assert.notEqual(r.newMaster, master.name);
-    assert.equal(r.sourceReconnects, 0, 'the source was held across the failover, never reconnected');
-    assert.equal(r.disconnects, 0, 'listeners on surviving nodes keep their connection');
+    const creds = await c.createMount('/live.mp3');
+    for (const [i, kind] of ROUNDS.entries()) {
+      const r = await failoverRound(c, kind, creds.path, creds);
+      measured(`failover_${i}_${kind}`, JSON.stringify({ elected: r.electedMs, audioBack: r.audioBackMs, silence: r.silenceMs, lost: r.lostMs, from: r.oldMaster, to: r.newMaster }));
+      assert.notEqual(r.newMaster, r.oldMaster);
+      assert.ok(r.samples >= 5, `${kind}: only ${r.samples} safety samples`);
+      assert.ok(r.maxAccepting <= 1, `${kind}: ${r.maxAccepting} nodes would have taken the source at once`);
+      assert.equal(r.disconnects, 0, `${kind}: listeners on surviving nodes keep their connection`);
+      assert.equal(r.sourceRestarts, 0, `${kind}: the source client was held across the failover, never cut`);
+      const mounts = await c.radioctl(['list-mounts']);
+      assert.ok(mounts.stdout.includes(creds.path), `${kind}: the mount is still there: ${mounts.stdout}`);
+    }
   });
 });

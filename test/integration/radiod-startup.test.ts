@@ -47,6 +47,8 @@ function startRadiod(name: string, etcdUrl: string, configPath: string, icecastP
       '--icecast-pidfile', join(dir, `${name}.pid`),
       '--lease-ttl', '4',
       '--status-interval', '500',
+      // Relays straight from the master's Icecast: the config names it, which the tests read.
+      '--relay-via', 'direct',
       '--log-level', 'info',
     ],
     { cwd: ROOT },
@@ -68,7 +70,7 @@ function configWrites(p: Managed): { mounts: number }[] {
 }
 
 const relaysAll = (xml: string) =>
-  MOUNTS.every((m) => xml.includes(`<local-mount>${m}</local-mount>`)) && xml.includes(`<port>${UPSTREAM_PORT}</port>`);
+  MOUNTS.every((m) => xml.includes(`<local-mount>/_relay${m}</local-mount>`)) && xml.includes(`<port>${UPSTREAM_PORT}</port>`);
 
 before(async () => {
   assert.ok(existsSync(RADIOD), `${RADIOD} is missing: build with npx tsc -p tsconfig.json first`);

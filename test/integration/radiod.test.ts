@@ -60,6 +60,8 @@ function startRadiod(n: Omit<Node, 'radiod' | 'url'>): Managed {
       '--lease-ttl', String(LEASE_TTL),
       '--status-interval', '500',
       '--max-listeners', '50',
+      // No front door here: the relays pull from the master's Icecast itself.
+      '--relay-via', 'direct',
       '--log-level', 'debug',
     ],
     { cwd: ROOT },
@@ -91,7 +93,7 @@ async function config(n: Node): Promise<string> {
 function servesAs(xml: string, path: string, role: 'master' | { relayOfPort: number }): boolean {
   if (role === 'master') return xml.includes(`<mount-name>${path}</mount-name>`) && xml.includes('<password>livepass-1234</password>');
   return (
-    xml.includes(`<local-mount>${path}</local-mount>`) && xml.includes(`<port>${role.relayOfPort}</port>`) && !xml.includes('livepass-1234')
+    xml.includes(`<local-mount>/_relay${path}</local-mount>`) && xml.includes(`<port>${role.relayOfPort}</port>`) && !xml.includes('livepass-1234')
   );
 }
 
@@ -217,6 +219,9 @@ test('a new mount reaches every Icecast; the master takes the source, the others
     const got = await waitFor(`audio on ${n.name}`, () => listen(`${n.url}${live.path}`, 16_000, 3000), {
       timeoutMs: 15_000,
       intervalMs: 200,
+    }).catch(async (err: Error) => {
+      const icecastLog = await readFile(join(n.dir, 'log', 'error.log'), 'utf8').catch(() => '');
+      return assert.fail(`${err.message}\nicecast: ${icecastLog.split('\n').filter((l) => !l.includes('fserve') && !l.includes('stats/')).slice(-40).join('\n')}`);
     });
     assert.ok(got >= 16_000);
   }

@@ -66,6 +66,8 @@ export interface ClusterOptions {
   detached?: boolean;
   /** Extra flags per daemon, appended to the command lines of daemonArgv(). */
   extraDaemonArgs?: Partial<Record<DaemonName, string[]>>;
+  /** The etcd URL every node's daemons use instead of their own member's (e.g. a proxy inside each namespace). */
+  daemonEtcdUrl?: string;
 }
 
 export interface ClusterNode {
@@ -93,6 +95,7 @@ interface ClusterStateFile {
   logLevel: string;
   daemons: boolean;
   extraDaemonArgs: Partial<Record<DaemonName, string[]>>;
+  daemonEtcdUrl?: string;
   bridgeNs: string;
   clientNs: string;
   clientIp: string;
@@ -131,7 +134,7 @@ export function builtPrograms(): Record<'radiod' | 'redirectord' | 'radioctl', b
  */
 export function daemonArgv(
   kind: DaemonName,
-  c: { domain: string; leaseTtl: number; logLevel: string; nodes: readonly ClusterNode[] },
+  c: { domain: string; leaseTtl: number; logLevel: string; nodes: readonly ClusterNode[]; daemonEtcdUrl?: string },
   node: ClusterNode,
   extra: string[] = [],
 ): string[] {
@@ -139,7 +142,7 @@ export function daemonArgv(
     '--domain', c.domain,
     '--name', node.name,
     '--ip', node.ip,
-    '--etcd-urls', node.etcdUrl,
+    '--etcd-urls', c.daemonEtcdUrl ?? node.etcdUrl,
     '--log-level', c.logLevel,
   ];
   if (kind === 'radiod') {
@@ -151,6 +154,8 @@ export function daemonArgv(
       '--icecast-pidfile', join(node.icecastDir, 'icecast.pid'),
       '--icecast-logdir', join(node.icecastDir, 'log'),
       '--lease-ttl', String(c.leaseTtl),
+      // As /run/autoradio-radiod under systemd: a restarted radiod revokes its predecessor's lease.
+      '--lease-file', join(node.dir, 'election-lease'),
       ...extra,
     ];
   }
@@ -274,6 +279,7 @@ export class Cluster {
       logLevel: opts.logLevel ?? 'info',
       daemons: opts.daemons ?? true,
       extraDaemonArgs: opts.extraDaemonArgs ?? {},
+      ...(opts.daemonEtcdUrl ? { daemonEtcdUrl: opts.daemonEtcdUrl } : {}),
       bridgeNs: `${runId}-br`,
       clientNs: `${runId}-cl`,
       clientIp: `${subnet}.${CLIENT_INDEX}`,
@@ -431,7 +437,8 @@ export class Cluster {
     const stats = await this.icecastStatus(target);
     if (!stats?.source) return [];
     const list = Array.isArray(stats.source) ? stats.source : [stats.source];
-    return list.map((s) => new URL(s.listenurl).pathname);
+    // A relayed mount is served from its hidden relay mount, which the mount itself falls back to.
+    return list.map((s) => new URL(s.listenurl).pathname.replace(/^\/_relay\//, '/'));
   }
 
   // ---- process control ----
@@ -773,6 +780,7 @@ export interface IcecastStats {
 export interface IcecastSourceStats {
   listenurl: string;
   listeners?: number;
+  stream_start_iso8601?: string;
 }
 
 function nodeInfo(runId: string, subnet: string, index: number, runDir: string): ClusterNode {

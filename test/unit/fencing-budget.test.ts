@@ -4,7 +4,8 @@ import {
   FENCE_TAKES_EFFECT_MS,
   KEEPALIVES_PER_WINDOW,
   MAX_LEASE_TTL_SECONDS,
-  MIN_CONFIRMATION_WINDOW_MS,
+  CONFIRMATION_WINDOW_MS,
+  presenceBudget,
   MIN_LEASE_TTL_SECONDS,
   fencingBudget,
   requireFencingBudget,
@@ -17,10 +18,12 @@ import { parseRadiodOptions, radiodCommand } from '../../src/radiod/options.js';
 test('for every allowed TTL a fenced master stops taking sources before its lease can expire', () => {
   for (let ttl = MIN_LEASE_TTL_SECONDS; ttl <= MAX_LEASE_TTL_SECONDS; ttl++) {
     const b = fencingBudget(ttl);
-    // The earliest moment another node can win is the last confirmed send + TTL.
+    // The earliest moment another node can win after an expiry is the last confirmed send + TTL.
     assert.ok(b.confirmationWindowMs + FENCE_TAKES_EFFECT_MS <= ttl * 1000, `TTL ${ttl}: ${JSON.stringify(b)}`);
     assert.ok(b.marginMs >= 0);
-    assert.ok(b.confirmationWindowMs >= MIN_CONFIRMATION_WINDOW_MS, `TTL ${ttl}: window too short to hold keepalives`);
+    assert.equal(b.confirmationWindowMs, CONFIRMATION_WINDOW_MS);
+    // After a revocation by peers the successor waits out the whole window and the fencing.
+    assert.equal(b.takeoverWaitMs, b.confirmationWindowMs + FENCE_TAKES_EFFECT_MS);
     assert.ok(b.keepaliveIntervalMs * KEEPALIVES_PER_WINDOW <= b.confirmationWindowMs);
   }
 });
@@ -28,24 +31,26 @@ test('for every allowed TTL a fenced master stops taking sources before its leas
 test('the figures for the usual TTLs', () => {
   const rows = [4, 5, 10].map((ttl) => {
     const b = fencingBudget(ttl);
-    return [ttl, b.confirmationWindowMs, b.keepaliveIntervalMs, b.fencedByMs, b.marginMs];
+    return [ttl, b.confirmationWindowMs, b.keepaliveIntervalMs, b.fencedByMs, b.marginMs, b.takeoverWaitMs];
   });
   assert.deepEqual(rows, [
-    [4, 1500, 500, 4000, 0],
-    [5, 2500, 833, 5000, 0],
-    [10, 5000, 1666, 7500, 2500],
+    [4, 1000, 250, 1500, 2500, 1500],
+    [5, 1000, 250, 1500, 3500, 1500],
+    [10, 1000, 250, 1500, 8500, 1500],
   ]);
+  // Presence fences nothing: half its TTL, three keepalives in it.
+  assert.deepEqual([presenceBudget(5).confirmationWindowMs, presenceBudget(5).keepaliveIntervalMs], [2500, 833]);
 });
 
 test('TTLs too short for fencing to take effect are refused, by the budget and by radiod', () => {
   for (const ttl of [0, 1, 2, 3, Number.NaN]) assert.throws(() => requireFencingBudget(ttl), RangeError);
   // Elections refuse such a lease; presence, which fences nothing, may use one (half its TTL as window).
   assert.throws(() => new Elector({} as Etcd3, { ttlSeconds: 2, log: pino({ level: 'silent' }) }), /at least 4 s/);
-  assert.equal(fencingBudget(2).confirmationWindowMs, 1000);
-  assert.ok(fencingBudget(2).marginMs < 0);
+  assert.equal(presenceBudget(2).confirmationWindowMs, 1000);
+  assert.equal(fencingBudget(1).confirmationWindowMs, 500);
   const parse = (ttl: string) =>
     parseRadiodOptions(['node', 'radiod', '--domain', 'radio.test', '--name', 'n1', '--ip', '10.0.0.1', '--lease-ttl', ttl], radiodCommand().exitOverride().configureOutput({ writeErr: () => {} }));
-  // The old window (TTL/2 = 1 s) plus Icecast's 0.8-1.6 s to apply the locked passwords exceeds a 2 s lease.
+  // Below 4 s an ordinary raft election (1-2 s without answers) would expire every lease.
   assert.throws(() => parse('2'), /lease-ttl/);
   assert.throws(() => parse('3'), /lease-ttl/);
   assert.equal(parse('4').leaseTtl, 4);

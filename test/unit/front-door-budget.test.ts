@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addressKey } from '../../src/redirectord/http/client-address.js';
+import { addressKey, isLoopback } from '../../src/redirectord/http/client-address.js';
 import { ConnectionBudget } from '../../src/redirectord/http/connection-budget.js';
 
 test('addresses are limited as IPv4 addresses and IPv6 /64s', () => {
@@ -85,4 +85,11 @@ test('the pending cap evicts the oldest kept-alive, else the oldest head; the to
   budget.release('h9');
   budget.release('h9');
   assert.equal(budget.counts().total, 6);
+});
+
+test('loopback: 127/8, ::1 in any spelling, IPv4-mapped 127.x; nothing else', () => {
+  for (const a of ['127.0.0.1', '127.1.2.3', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '::FFFF:127.9.9.9']) assert.ok(isLoopback(a), a);
+  for (const a of [undefined, '', '10.0.0.1', '128.0.0.1', '::', '::2', '::ffff:10.0.0.1', 'fe80::1%lo', '1::1', 'localhost', '127.0.0.1.evil']) {
+    assert.ok(!isLoopback(a), String(a));
+  }
 });

@@ -93,3 +93,19 @@ test('with the cluster mounts known, /_stream serves only those (not Icecast pag
   assert.equal(c('/_stream/status-json.xsl').kind, 'reject');
   assert.equal(c('/_stream/other.mp3').kind, 'reject');
 });
+
+test('/_relay/<mount> is a relay for the local Icecast only: from outside it does not exist', () => {
+  const h = head('GET /_relay/live.mp3?x=1 HTTP/1.0\nIcy-MetaData: 1\n');
+  assert.deepEqual(classifyRequest(h, { fromLoopback: true }), { kind: 'relay', upstreamTarget: '/live.mp3?x=1' });
+  assert.equal(classifyRequest(h, { fromLoopback: false }).kind, 'reject');
+  assert.equal(classifyRequest(h, {}).kind, 'reject');
+  // Even with the listener proxy off (the relay is the cluster's own plumbing).
+  assert.equal(classifyRequest(h, { fromLoopback: true, streamProxy: false }).kind, 'relay');
+  const notMount = classifyRequest(h, { fromLoopback: true, isMount: () => false });
+  assert.deepEqual(notMount.kind === 'reject' && notMount.status, 404);
+  for (const bad of ['GET /_relay/../admin/stats HTTP/1.0\n', 'GET /_relay HTTP/1.0\n', 'GET /_relay/%2e%2e/x HTTP/1.0\n']) {
+    assert.equal(classifyRequest(head(bad), { fromLoopback: true }).kind, 'reject', bad);
+  }
+  const post = classifyRequest(head('POST /_relay/live.mp3 HTTP/1.0\nContent-Length: 0\n'), { fromLoopback: true });
+  assert.deepEqual(post.kind === 'reject' && post.status, 405);
+});

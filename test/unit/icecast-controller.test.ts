@@ -79,7 +79,7 @@ test('nothing is rendered or written before the cluster state is loaded', async 
     assert.equal(t.renders(), 0);
     t.source.set(loaded(new Map([['/a.mp3', mount('/a.mp3')]]), '5'));
     await t.controller.syncNow();
-    assert.match(await readFile(t.configPath, 'utf8'), /<local-mount>\/a\.mp3<\/local-mount>/);
+    assert.match(await readFile(t.configPath, 'utf8'), /<local-mount>\/_relay\/a\.mp3<\/local-mount>/);
   } finally {
     await t.close();
   }

@@ -48,8 +48,9 @@ function mountSections(root: XmlElement): Map<string, XmlElement> {
   return new Map(children(root, 'mount').map((m) => [childText(m, 'mount-name')!, m]));
 }
 
+/** Relays by the public mount they feed: each pulls into the hidden `/_relay<path>` that `<path>` falls back to. */
 function relays(root: XmlElement): Map<string, XmlElement> {
-  return new Map(children(root, 'relay').map((r) => [childText(r, 'local-mount')!, r]));
+  return new Map(children(root, 'relay').map((r) => [childText(r, 'local-mount')!.replace(/^\/_relay/, ''), r]));
 }
 
 test('master: one <mount> per mount with its source credentials and no relays', () => {
@@ -97,7 +98,7 @@ test('relay URL: default port 80, query kept, credentials decoded, IPv6 brackets
   assert.equal(parseRelayUrl('not a url'), undefined);
 });
 
-test('non-master: one <relay> per mount from the master, authenticated as relay, not on demand', () => {
+test('non-master: one <relay> per mount from the master, without credentials, not on demand', () => {
   const root = render({ state: { mounts: mounts(live, pulled) } });
   const rs = relays(root);
   assert.deepEqual([...rs.keys()].sort(), ['/live.mp3', '/pulled.ogg']);
@@ -105,8 +106,9 @@ test('non-master: one <relay> per mount from the master, authenticated as relay,
     assert.equal(childText(r, 'server'), '192.0.2.1');
     assert.equal(childText(r, 'port'), '8001');
     assert.equal(childText(r, 'mount'), path);
-    assert.equal(childText(r, 'username'), 'relay');
-    assert.equal(childText(r, 'password'), secrets.relayPassword);
+    // A mount with Icecast's URL authenticator answers 401 to a listener presenting the relay user.
+    assert.equal(childText(r, 'username'), undefined);
+    assert.equal(childText(r, 'password'), undefined);
     assert.equal(childText(r, 'on-demand'), '0');
   }
   // No source can connect here with a mount's credentials.
@@ -115,12 +117,19 @@ test('non-master: one <relay> per mount from the master, authenticated as relay,
   assert.ok(MASTER_UPDATE_INTERVAL_S <= 5);
 });
 
-test('non-master: the fallback is kept on the relayed mount so its listeners move instead of dropping', () => {
+test('non-master: the public mount falls back to its hidden relay mount, which falls back to the mount\'s fallback', () => {
   const root = render({ state: { mounts: mounts(withFallback, backup) } });
-  const m = mountSections(root).get('/live.mp3')!;
-  assert.equal(childText(m, 'fallback-mount'), '/backup.mp3');
+  const sections = mountSections(root);
+  const m = sections.get('/live.mp3')!;
+  // The public mount stays free for a source the moment this node is elected (no reload).
+  assert.equal(childText(m, 'fallback-mount'), '/_relay/live.mp3');
   assert.equal(childText(m, 'fallback-override'), '1');
   assert.equal(childText(m, 'username'), undefined);
+  assert.equal(childText(relays(root).get('/live.mp3')!, 'local-mount'), '/_relay/live.mp3');
+  const relayMount = sections.get('/_relay/live.mp3')!;
+  assert.equal(childText(relayMount, 'fallback-mount'), '/backup.mp3');
+  assert.equal(childText(relayMount, 'fallback-override'), '1');
+  assert.equal(sections.get('/_relay/backup.mp3'), undefined);
   assert.equal(relays(root).size, 2);
 });
 
@@ -247,4 +256,40 @@ test('render inputs: equal only with the same mounts map, role, fencing and mast
   assert.equal(sameRenderInputs(base, { ...base, master: undefined }), false);
   assert.equal(sameRenderInputs(base, { ...base, master: { ...master, icecastPort: 9000 } }), false);
   assert.equal(sameRenderInputs(base, { ...base, master: { ...master, addresses: ['192.0.2.9'] } }), false);
+});
+
+test('relays through the front door: /_relay<mount> on the local front door, whoever is master, never on the master', () => {
+  const via = { ...node, relayVia: { host: '127.0.0.1', port: 80 } };
+  for (const m of [master, undefined]) {
+    const rs = relays(render({ node: via, master: m, state: { mounts: mounts(live, pulled) } }));
+    assert.deepEqual([...rs.keys()].sort(), ['/live.mp3', '/pulled.ogg']);
+    for (const [path, r] of rs) {
+      assert.equal(childText(r, 'server'), '127.0.0.1');
+      assert.equal(childText(r, 'port'), '80');
+      assert.equal(childText(r, 'mount'), `/_relay${path}`);
+      assert.equal(childText(r, 'username'), undefined);
+    }
+  }
+  // The same file for any master: a failover rewrites nothing and restarts no relay here.
+  const a = renderIcecastConfig({ state: { mounts: mounts(live) }, isMaster: false, master, node: via, secrets });
+  const b = renderIcecastConfig({ state: { mounts: mounts(live) }, isMaster: false, master: { ...master, name: 'node3', addresses: ['192.0.2.3'] }, node: via, secrets });
+  assert.equal(a, b);
+  assert.equal(relays(render({ node: via, isMaster: true, master: undefined, state: { mounts: mounts(live) } })).size, 0);
+});
+
+test('every mount that takes sources asks radiod about them, on the master and elsewhere; a pulled mount does not', () => {
+  const url = 'http://127.0.0.1:41234/source-auth';
+  const authOf = (m: XmlElement) => children(m, 'authentication')[0];
+  for (const isMaster of [true, false]) {
+    const root = render({ isMaster, master: isMaster ? undefined : master, node: { ...node, sourceAuthUrl: url }, state: { mounts: mounts(live, pulled) } });
+    const auth = authOf(mountSections(root).get('/live.mp3')!)!;
+    assert.equal(auth.attributes['type'], 'url');
+    const options = new Map(children(auth, 'option').map((o) => [o.attributes['name'], o.attributes['value']]));
+    assert.equal(options.get('stream_auth'), url);
+    assert.equal(options.get('auth_header'), 'icecast-auth-user: 1');
+    // Only sources: no listener URL, so listeners are never sent to radiod.
+    assert.equal(options.get('listener_add'), undefined);
+    const pulledSection = mountSections(root).get('/pulled.ogg');
+    assert.equal(pulledSection && authOf(pulledSection), undefined);
+  }
 });

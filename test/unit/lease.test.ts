@@ -41,7 +41,7 @@ function deadline(ms: number, what: string): Promise<never> {
 }
 
 test('a lease whose keepalives stop being answered reports unconfirmed within its window', async () => {
-  const kept = new KeptLease(fakeClient(1), TTL, silent);
+  const kept = new KeptLease(fakeClient(1), fencingBudget(TTL), silent);
   const started = performance.now();
   kept.start();
   await once(kept, 'unconfirmed');
@@ -54,7 +54,7 @@ test('a lease whose keepalives stop being answered reports unconfirmed within it
 
 test('the window follows the injected monotonic clock alone', async () => {
   let now = 1_000_000;
-  const kept = new KeptLease(fakeClient(0), TTL, silent, () => now);
+  const kept = new KeptLease(fakeClient(0), fencingBudget(TTL), silent, () => now);
   kept.start();
   await once(kept, 'confirmed');
   now += WINDOW_MS - 1;
@@ -67,7 +67,7 @@ test('the window follows the injected monotonic clock alone', async () => {
 });
 
 test('a wall clock stepped back 10 s does not keep a cut-off lease confirmed', async () => {
-  const kept = new KeptLease(fakeClient(0), TTL, silent);
+  const kept = new KeptLease(fakeClient(0), fencingBudget(TTL), silent);
   kept.start();
   await once(kept, 'confirmed');
   const confirmedAt = performance.now();
@@ -81,7 +81,7 @@ test('a wall clock stepped back 10 s does not keep a cut-off lease confirmed', a
 });
 
 test('a wall clock stepped forward 10 s does not fence a healthy lease', async () => {
-  const kept = new KeptLease(fakeClient(1000), TTL, silent);
+  const kept = new KeptLease(fakeClient(1000), fencingBudget(TTL), silent);
   let unconfirmed = 0;
   kept.on('unconfirmed', () => unconfirmed++);
   kept.start();
@@ -102,7 +102,7 @@ test('a wall clock stepped forward 10 s does not fence a healthy lease', async (
 test('the window is reported closed even when the timer fires before the clock agrees', async () => {
   let lagMs = 0;
   // From the first confirmation on the clock runs 5 ms behind the timers: the watchdog wakes "too early".
-  const kept = new KeptLease(fakeClient(0), TTL, silent, () => performance.now() - lagMs);
+  const kept = new KeptLease(fakeClient(0), fencingBudget(TTL), silent, () => performance.now() - lagMs);
   kept.start();
   await once(kept, 'confirmed');
   lagMs = 5;

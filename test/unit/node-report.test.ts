@@ -35,3 +35,19 @@ test('on the master, other nodes with a healthy Icecast relay every mount and ar
   assert.equal(status.listeners, 6);
   assert.deepEqual(relaysFromOtherNodes({ nodes: new Map([['m', nodeStatus('m')]]), mounts }, 'm'), {});
 });
+
+test("a relayed mount's listeners, on its hidden relay mount or (while moving over) on the mount itself, count as the mount's", () => {
+  const stats: IcecastStats = {
+    serverId: 'Icecast 2.4.4',
+    listeners: 9,
+    mounts: [
+      { mount: '/_relay/a.mp3', listeners: 5 },
+      { mount: '/a.mp3', listeners: 2 },
+      { mount: '/_relay/b.mp3', listeners: 0 },
+      { mount: '/_internal.mp3', listeners: 2 },
+    ],
+  };
+  const status = buildNodeStatus(settings, stats, 0, 1);
+  assert.deepEqual(status.mounts, { '/a.mp3': 7 });
+  assert.equal(status.listeners, 7);
+});

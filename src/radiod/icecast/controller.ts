@@ -147,7 +147,8 @@ export class IcecastController {
     const fenced = this.role === 'fenced' && (elected === undefined || elected.name === this.opts.node.name);
     const isMaster = this.role === 'master' || fenced;
     const master = isMaster ? undefined : this.masterToFollow();
-    const inputs: RenderInputs = { mounts: state.mounts, isMaster, fenced, master };
+    // Relays through the front door do not name the master: a new one changes nothing here.
+    const inputs: RenderInputs = { mounts: state.mounts, isMaster, fenced, master: this.opts.node.relayVia ? undefined : master };
     if (fenced) state = { ...state, mounts: lockSources(state.mounts, this.lockPassword) };
     return { state, fenced, isMaster, master, inputs };
   }
@@ -218,7 +219,7 @@ export class IcecastController {
       this.renderedAsMaster = isMaster;
       // Another node's status report changes nothing here: no render, no write, no reload.
       if (sameRenderInputs(this.renderedFrom, inputs)) return false;
-      const xml = renderIcecastConfig({ state, isMaster, master, node: this.opts.node, secrets: this.opts.secrets });
+      const xml = renderIcecastConfig({ state, isMaster, master: inputs.master, node: this.opts.node, secrets: this.opts.secrets });
       const wrote = await writeConfigIfChanged(this.opts.configPath, xml);
       this.renderedFrom = inputs;
       this.opts.metrics.increment('icecast.config_renders');

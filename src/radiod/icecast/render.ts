@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ClusterState, MasterInfo } from '../../coordination/cluster-state.js';
-import { masterIcecast } from '../../coordination/host-port.js';
+import { masterIcecast, type HostPort } from '../../coordination/host-port.js';
+import { relayPath } from '../../coordination/relay-route.js';
 import type { IcecastSecrets } from '../../coordination/icecast-secrets.js';
 import type { Mount } from '../../coordination/mount.js';
 import { escapeXml } from '../../common/xml-escape.js';
@@ -41,6 +42,18 @@ export interface IcecastNodeSettings {
   paths: IcecastPaths;
   /** Icecast's own log level: 1 error, 2 warn, 3 info, 4 debug. */
   logLevel?: number;
+  /**
+   * The local front door: relays pull `/_relay<mount>` from it, and it follows the master, so a
+   * new master needs no reload and no relay restart here. Unset: relays pull from the master's
+   * Icecast directly and are rewritten at every master change.
+   */
+  relayVia?: HostPort;
+  /**
+   * radiod's source authenticator (source-auth/server.ts). Every mount that takes sources asks
+   * it, on every node, so that a new master takes sources without waiting for a reload and a
+   * fenced or dead radiod's Icecast takes none.
+   */
+  sourceAuthUrl?: string;
 }
 
 export interface RenderInput {
@@ -175,12 +188,23 @@ function indent(lines: string[], depth: number): string[] {
  * source, so none); everywhere it carries the fallback, so listeners move to the fallback when
  * the mount's source (or relay upstream) drops and come back when it returns.
  */
-function mountSection(m: Mount, withCredentials: boolean): string[] | undefined {
+function mountSection(m: Mount, withCredentials: boolean, sourceAuthUrl: string | undefined): string[] | undefined {
   const body: string[] = [];
   if (withCredentials) body.push(el('username', m.username), el('password', m.password));
   if (m.fallback !== undefined) body.push(el('fallback-mount', m.fallback), el('fallback-override', 1));
+  if (sourceAuthUrl !== undefined && m.relayUrl === undefined) body.push(...sourceAuthSection(sourceAuthUrl));
   if (body.length === 0) return undefined;
-  return ['<mount type="normal">', ...indent([el('mount-name', m.path), ...body], 1), '</mount>'];
+  return mountBlock(m.path, body);
+}
+
+/**
+ * Icecast's URL authenticator for sources only (no listener URLs: listeners pass at once). With
+ * it Icecast ignores the mount's password and asks radiod, which checks the credentials itself.
+ */
+function sourceAuthSection(url: string): string[] {
+  const option = (name: string, value: string | number) => `<option name="${name}" value="${text(value)}"/>`;
+  const options = [option('stream_auth', url), option('auth_header', 'icecast-auth-user: 1'), option('timeout', 2)];
+  return ['<authentication type="url">', ...indent(options, 1), '</authentication>'];
 }
 
 function relaySection(localMount: string, t: RelayTarget): string[] {
@@ -190,16 +214,24 @@ function relaySection(localMount: string, t: RelayTarget): string[] {
   return ['<relay>', ...indent(body, 1), '</relay>'];
 }
 
-/** Where the relays of a non-master node connect: the master's Icecast, in our IP family. */
+/**
+ * Where the relays of a non-master node connect: the local front door (whatever the master),
+ * or the master's Icecast, in our IP family.
+ */
 interface Upstream {
   server: string;
   port: number;
+  /** The upstream's path for a mount. */
+  pathOf: (mount: string) => string;
 }
 
 function upstreamOf(input: RenderInput): Upstream | undefined {
-  if (input.isMaster || input.master === undefined || input.master.name === input.node.name) return undefined;
+  if (input.isMaster) return undefined;
+  const via = input.node.relayVia;
+  if (via !== undefined) return { server: via.host, port: via.port, pathOf: relayPath };
+  if (input.master === undefined || input.master.name === input.node.name) return undefined;
   const at = masterIcecast(input.master, input.node.addresses);
-  return at === undefined ? undefined : { server: at.host, port: at.port };
+  return at === undefined ? undefined : { server: at.host, port: at.port, pathOf: (mount) => mount };
 }
 
 function section(name: string, body: string[]): string[] {
@@ -263,27 +295,47 @@ function serverSections(node: IcecastNodeSettings, secrets: IcecastSecrets, moun
 }
 
 /** On the master: each mount takes its source here, or pulls it from its outside relay URL. */
-function pushMasterMount(out: string[], m: Mount): void {
-  const section = mountSection(m, m.relayUrl === undefined);
+function pushMasterMount(out: string[], m: Mount, sourceAuthUrl: string | undefined): void {
+  const section = mountSection(m, m.relayUrl === undefined, sourceAuthUrl);
   if (section) out.push(...section);
   const target = m.relayUrl === undefined ? undefined : parseRelayUrl(m.relayUrl);
   if (target) out.push(...relaySection(m.path, target));
 }
 
-/** Elsewhere: each mount relays the master's (no relay while the master is unknown). */
-function pushRelayedMount(out: string[], m: Mount, upstream: Upstream | undefined, secrets: IcecastSecrets): void {
-  const section = mountSection(m, false);
-  if (section) out.push(...section);
-  if (upstream === undefined) return;
+/**
+ * Elsewhere: each mount relays the master's (no relay while the master is unknown), into a
+ * hidden local mount (`/_relay<path>`) that the public mount falls back to. The public mount
+ * itself stays free: once this node is elected, a source is taken on it at once (asked of
+ * radiod) and Icecast moves the listeners over from the relay (fallback-override), with no
+ * reload in between; a relay on the public mount would hold it until a reload had removed the
+ * relay, one to two seconds of Icecast's config thread.
+ */
+function pushRelayedMount(out: string[], m: Mount, upstream: Upstream | undefined, sourceAuthUrl: string | undefined): void {
+  if (upstream === undefined) {
+    const section = mountSection(m, false, sourceAuthUrl);
+    if (section) out.push(...section);
+    return;
+  }
+  const relayMount = relayPath(m.path);
+  const publicBody = [el('fallback-mount', relayMount), el('fallback-override', 1)];
+  if (sourceAuthUrl !== undefined && m.relayUrl === undefined) publicBody.push(...sourceAuthSection(sourceAuthUrl));
+  out.push(...mountBlock(m.path, publicBody));
+  // The relay's own fallback is the mount's: listeners move there when the master has nothing.
+  // Not <hidden>: Icecast's status-json would leave the relayed mount out altogether.
+  if (m.fallback !== undefined) out.push(...mountBlock(relayMount, [el('fallback-mount', m.fallback), el('fallback-override', 1)]));
   out.push(
-    ...relaySection(m.path, {
+    ...relaySection(relayMount, {
       server: upstream.server,
       port: upstream.port,
-      mount: m.path,
-      username: RELAY_USER,
-      password: secrets.relayPassword,
+      mount: upstream.pathOf(m.path),
+      // No credentials: the master's mount asks radiod about sources (Icecast's URL
+      // authenticator), and such a mount answers 401 to a listener presenting the relay user.
     }),
   );
+}
+
+function mountBlock(path: string, body: string[]): string[] {
+  return ['<mount type="normal">', ...indent([el('mount-name', path), ...body], 1), '</mount>'];
 }
 
 export function renderIcecastConfig(input: RenderInput): string {
@@ -293,8 +345,8 @@ export function renderIcecastConfig(input: RenderInput): string {
   // One array for the whole file: a cluster has 1,000 mounts, and this runs on every mount change.
   const body = serverSections(node, secrets, mounts.length);
   for (const m of mounts) {
-    if (isMaster) pushMasterMount(body, m);
-    else pushRelayedMount(body, m, upstream, secrets);
+    if (isMaster) pushMasterMount(body, m, node.sourceAuthUrl);
+    else pushRelayedMount(body, m, upstream, node.sourceAuthUrl);
   }
   return ['<!-- Written by autoradio radiod; local changes are overwritten. -->', '<icecast>', ...indent(body, 1), '</icecast>', ''].join('\n');
 }

@@ -1,6 +1,7 @@
 import { isValidMountPath } from '../../coordination/mount.js';
 import { hasFramedBody, originForm, splitTarget, type RequestHead } from './request-head.js';
 import { STREAM_PREFIX } from './urls.js';
+import { RELAY_PREFIX } from '../../coordination/relay-route.js';
 import { mediaType } from '../../common/media-type.js';
 
 /**
@@ -12,6 +13,11 @@ export type Classification =
   | { kind: 'source' }
   /** A listener stream: raw proxy to the local Icecast at `upstreamTarget`. */
   | { kind: 'stream'; upstreamTarget: string }
+  /**
+   * The local Icecast's relay of a mount: proxied from whichever Icecast is master now, and
+   * moved to the next master without closing, so Icecast's relay never restarts on a failover.
+   */
+  | { kind: 'relay'; upstreamTarget: string }
   /** CORS preflight for a stream URL, answered by the front door itself. */
   | { kind: 'stream-preflight' }
   /** Answered by the front door with this status and closed. */
@@ -27,6 +33,8 @@ export interface ClassifyOptions {
   streamProxy?: boolean;
   /** Whether a path is one of the cluster's mounts: Icecast's own pages are not streams. */
   isMount?: (path: string) => boolean;
+  /** The client is this host (loopback): only the local Icecast may open a relay. */
+  fromLoopback?: boolean;
 }
 
 export function classifyRequest(head: RequestHead, opts: ClassifyOptions = {}): Classification {
@@ -45,6 +53,8 @@ export function classifyRequest(head: RequestHead, opts: ClassifyOptions = {}): 
     return { kind: 'reject', status: 403, reason: 'the Icecast admin interface is not exposed' };
   }
 
+  if (path === RELAY_PREFIX || path.startsWith(`${RELAY_PREFIX}/`)) return classifyRelay(method, path.slice(RELAY_PREFIX.length), query, opts);
+
   if (opts.streamProxy !== false && (path === STREAM_PREFIX || path.startsWith(`${STREAM_PREFIX}/`))) {
     const mount = path.slice(STREAM_PREFIX.length);
     // Only mount-shaped paths reach Icecast: no "..", no percent escapes, nothing under /admin.
@@ -58,6 +68,14 @@ export function classifyRequest(head: RequestHead, opts: ClassifyOptions = {}): 
   }
 
   return { kind: 'http' };
+}
+
+function classifyRelay(method: string, mount: string, query: string, opts: ClassifyOptions): Classification {
+  // From outside the route does not exist: it would let anyone pull from the master directly.
+  const known = opts.isMount ? opts.isMount(mount) : true;
+  if (!opts.fromLoopback || !isValidMountPath(mount) || !known) return { kind: 'reject', status: 404, reason: 'no such stream' };
+  if (method !== 'GET') return { kind: 'reject', status: 405, reason: 'relays answer GET only' };
+  return { kind: 'relay', upstreamTarget: mount + query };
 }
 
 /** Audio formats a listener can follow across an upstream reconnect (frame-synced or chained). */

@@ -17,6 +17,14 @@ export function addressKey(remoteAddress: string | undefined): string {
   return groups ? `${groups.slice(0, 4).join(':')}::/64` : 'unknown';
 }
 
+/** This host itself: 127.0.0.0/8, ::1, or 127.x written IPv4-mapped. */
+export function isLoopback(remoteAddress: string | undefined): boolean {
+  if (!remoteAddress) return false;
+  const v4 = /^(?:::ffff:)?(\d+)\.\d+\.\d+\.\d+$/i.exec(remoteAddress);
+  if (v4) return v4[1] === '127';
+  return ipv6Groups(remoteAddress)?.join(':') === '0:0:0:0:0:0:0:1';
+}
+
 /** The eight 16-bit groups of a valid IPv6 literal (zone index dropped), lowercase, unpadded. */
 function ipv6Groups(address: string): string[] | undefined {
   const plain = address.split('%')[0]!.toLowerCase();

@@ -8,10 +8,10 @@ import { isPlainListenerHead } from './listener-decision.js';
 import { originForm, type RequestHead } from './request-head.js';
 import type { HostPort } from '../../coordination/host-port.js';
 import { proxySource, type SourceSession } from './source-proxy.js';
-import { StreamSession } from './stream-proxy.js';
+import { StreamSession, type StreamProxyOptions } from './stream-proxy.js';
 import { ConnectGate } from './connect-gate.js';
 import { plainResponse, preflightResponse } from './stream-response.js';
-import { addressKey } from './client-address.js';
+import { addressKey, isLoopback } from './client-address.js';
 import { ConnectionBudget } from './connection-budget.js';
 import { DoorConnection, type ConnectionOwner, type ConnectionTimes } from './door-connection.js';
 import { SpliceMeter } from './splice-meter.js';
@@ -56,7 +56,7 @@ export interface ContinuityOptions {
   intervalMs?: number;
   /** How long a streaming MP3/AAC source client is held while no master takes its audio; 0 disables. 30 s. */
   sourceHoldMs?: number;
-  /** Pause between a held source's re-attach attempts. 300 ms. */
+  /** Pause between a held source's re-attach attempts. 100 ms. */
   sourceIntervalMs?: number;
 }
 
@@ -65,6 +65,12 @@ export interface FrontDoorOptions {
   httpServer: HttpServer;
   /** The current master's Icecast, or undefined while no master is known. */
   master: () => HostPort | undefined;
+  /**
+   * Where the local Icecast's relays pull from (`/_relay/...`): the master's Icecast, 'self'
+   * while this node is master (its Icecast takes the sources: relaying itself would loop), or
+   * undefined while no master is known.
+   */
+  relayUpstream?: () => HostPort | 'self' | undefined;
   localIcecast: HostPort;
   log: Logger;
   metrics: Metrics;
@@ -93,6 +99,9 @@ export interface FrontDoorCounts {
   connections: number;
 }
 
+/** Pause between a held relay's attempts to reach the (new) master. */
+const RELAY_REATTACH_INTERVAL_MS = 100;
+
 /** Seconds a refused client is told to wait. */
 const RETRY_AFTER_SECONDS = 10;
 
@@ -114,6 +123,7 @@ export class FrontDoor extends Server implements ConnectionOwner {
   private readonly icecastGate: ConnectGate;
   private readonly sources = new Map<SourceSession, Socket>();
   private readonly streams = new Map<StreamSession, Socket>();
+  private readonly relays = new Map<StreamSession, Socket>();
   private readonly meter: SpliceMeter;
   private readonly log: Logger;
   private readonly metrics: Metrics;
@@ -169,6 +179,10 @@ export class FrontDoor extends Server implements ConnectionOwner {
       const t = session.target;
       if (!now || now.host !== t.host || now.port !== t.port) session.masterMoved('the master changed');
     }
+    // Held even when this node is the new master: its Icecast takes the source on the public
+    // mount and moves the relay's listeners over itself (fallback-override); a closed relay
+    // would drop them first.
+    for (const session of this.relays.keys()) session.upstreamMoved('the master changed');
   }
 
   /** Destroys every connection the front door still owns (sources, streams, pending heads). */
@@ -176,6 +190,7 @@ export class FrontDoor extends Server implements ConnectionOwner {
     for (const conn of this.budget.pendingConnections()) conn.destroy();
     for (const session of this.sources.keys()) session.close('shutting down');
     for (const session of this.streams.keys()) session.close('shutting down');
+    for (const session of this.relays.keys()) session.close('shutting down');
   }
 
   counts(): FrontDoorCounts {
@@ -217,7 +232,11 @@ export class FrontDoor extends Server implements ConnectionOwner {
   }
 
   onHead(conn: DoorConnection, bytes: Buffer, head: RequestHead): void {
-    const c = classifyRequest(head, { streamProxy: this.opts.streamProxy, isMount: this.opts.isMount });
+    const c = classifyRequest(head, {
+      streamProxy: this.opts.streamProxy,
+      isMount: this.opts.isMount,
+      fromLoopback: isLoopback(conn.socket.remoteAddress),
+    });
     switch (c.kind) {
       case 'http':
         this.answerOrHandOver(conn, bytes, head);
@@ -234,6 +253,9 @@ export class FrontDoor extends Server implements ConnectionOwner {
         return;
       case 'stream':
         this.startStream(conn, bytes, head, c.upstreamTarget);
+        return;
+      case 'relay':
+        this.startRelay(conn, bytes, head, c.upstreamTarget);
         return;
       case 'stream-preflight': {
         this.metrics.increment('front_door.preflight');
@@ -311,20 +333,54 @@ export class FrontDoor extends Server implements ConnectionOwner {
     this.budget.reclassify(conn, 'streaming');
     this.metrics.increment('front_door.stream');
     const session = new StreamSession(socket, bytes, head, upstreamTarget, {
+      ...this.streamOptions(),
       upstream: this.opts.localIcecast,
-      log: this.log,
-      metrics: this.metrics,
-      maxHeadBytes: this.times.maxHeadBytes,
-      headTimeoutMs: this.times.headTimeoutMs,
-      reattachWaitMs: this.opts.continuity?.waitMs,
-      reattachIntervalMs: this.opts.continuity?.intervalMs,
       connectGate: this.icecastGate,
       retryAfterSeconds: RETRY_AFTER_SECONDS,
     });
     this.track(this.streams, session, socket, 'stream');
   }
 
-  private track<S extends { closed: Promise<void> }>(sessions: Map<S, Socket>, session: S, socket: Socket, kind: 'source' | 'stream'): void {
+  /**
+   * The local Icecast's relay of a mount, pulled from the master now and from the next one
+   * after a failover with Icecast's connection kept: its listeners only miss the audio that
+   * truly went missing, and no relay restart (2-2.6 s after a reload) follows the new master.
+   */
+  private startRelay(conn: DoorConnection, bytes: Buffer, head: RequestHead, upstreamTarget: string): void {
+    const socket = conn.socket;
+    conn.handOff();
+    this.budget.reclassify(conn, 'streaming');
+    this.metrics.increment('front_door.relay');
+    const relayFrom = (): HostPort | undefined => {
+      const at = this.opts.relayUpstream?.();
+      return typeof at === 'object' ? at : undefined;
+    };
+    const session = new StreamSession(socket, bytes, head, upstreamTarget, {
+      ...this.streamOptions(),
+      upstream: relayFrom,
+      // One relay per mount: retrying often costs little and shortens every failover's silence.
+      reattachIntervalMs: RELAY_REATTACH_INTERVAL_MS,
+    });
+    this.track(this.relays, session, socket, 'relay');
+  }
+
+  private streamOptions(): Omit<StreamProxyOptions, 'upstream'> {
+    return {
+      log: this.log,
+      metrics: this.metrics,
+      maxHeadBytes: this.times.maxHeadBytes,
+      headTimeoutMs: this.times.headTimeoutMs,
+      reattachWaitMs: this.opts.continuity?.waitMs,
+      reattachIntervalMs: this.opts.continuity?.intervalMs,
+    };
+  }
+
+  private track<S extends { closed: Promise<void> }>(
+    sessions: Map<S, Socket>,
+    session: S,
+    socket: Socket,
+    kind: 'source' | 'stream' | 'relay',
+  ): void {
     const gauge = `front_door.${kind}s`;
     sessions.set(session, socket);
     this.meter.track(socket, kind);

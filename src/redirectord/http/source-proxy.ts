@@ -21,7 +21,10 @@ export interface SourceProxyOptions {
   master?: () => HostPort | undefined;
   /** Longest hold of a streaming client while no master takes its audio; 30 s. 0 disables. */
   holdMs?: number;
-  /** Pause between re-attach attempts; 300 ms. */
+  /**
+   * Pause between re-attach attempts; 100 ms. A new master's Icecast asks its radiod about each
+   * attempt and takes the source the moment it may: the pause is all the wait that is left.
+   */
   reattachIntervalMs?: number;
   /** Connect timeout of one re-attach attempt (the master may be gone or not yet known); 1 s. */
   reattachConnectTimeoutMs?: number;
@@ -76,7 +79,7 @@ export function proxySource(client: Socket, buffered: Buffer, initialTarget: Hos
     lingerMs: opts.lingerMs ?? 5000,
     clientStallMs: opts.clientStallMs ?? 5000,
     holdMs,
-    reattachIntervalMs: opts.reattachIntervalMs ?? 300,
+    reattachIntervalMs: opts.reattachIntervalMs ?? 100,
     reattachConnectTimeoutMs: opts.reattachConnectTimeoutMs ?? 1000,
     reattachReplyTimeoutMs: opts.reattachReplyTimeoutMs ?? 3000,
   });

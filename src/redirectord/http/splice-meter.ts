@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Metrics } from '../../common/metrics.js';
 
-export type SpliceKind = 'source' | 'stream';
+export type SpliceKind = 'source' | 'stream' | 'relay';
 
 /**
  * Bytes spliced per client socket ("in" = from the client, "out" = to it), sent as deltas once

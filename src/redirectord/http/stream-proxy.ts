@@ -6,14 +6,17 @@ import type { ConnectGate } from './connect-gate.js';
 import { IcecastAttempt, type AttemptEvents } from './icecast-attempt.js';
 import { IcyReframer, parseMetaint } from './icy-reframer.js';
 import type { RequestHead } from './request-head.js';
-import type { HostPort } from '../../coordination/host-port.js';
+import { sameHostPort, type HostPort } from '../../coordination/host-port.js';
 import { answerAndClose } from './sockets.js';
 import { plainResponse, withCorsHeaders, type ResponseHead } from './stream-response.js';
 import { mediaType } from '../../common/media-type.js';
 
 export interface StreamProxyOptions {
-  /** The local Icecast. */
-  upstream: HostPort;
+  /**
+   * Where the stream comes from: the local Icecast, or (for a relay) whichever Icecast holds the
+   * mount right now, asked again at every (re)connect; undefined while there is none.
+   */
+  upstream: HostPort | (() => HostPort | undefined);
   log: Logger;
   metrics: Metrics;
   /** Upstream connect plus response head; 10 s. */
@@ -74,6 +77,8 @@ export class StreamSession implements AttemptEvents {
   readonly closed: Promise<void>;
   private state: State = { kind: 'connecting', attempts: 0 };
   private attempt: IcecastAttempt | undefined;
+  /** Where `attempt` connects. */
+  private attemptTarget: HostPort | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private continuable = false;
   private contentType: string | undefined;
@@ -115,15 +120,40 @@ export class StreamSession implements AttemptEvents {
     this.finish(reason);
   }
 
+  /**
+   * The upstream may have moved (a new master): a body still flowing from the old one is
+   * abandoned for the new one, with the listener held as for a lost upstream. A master cut off
+   * by a partition sends nothing and closes nothing, so waiting for its connection to end
+   * would hold the listener for a whole TCP timeout.
+   */
+  upstreamMoved(reason: string): void {
+    const attempt = this.attempt;
+    if (this.state.kind !== 'streaming' || attempt === undefined) return;
+    if (sameHostPort(this.attemptTarget, this.resolveUpstream())) return;
+    attempt.close();
+    this.onFailed(attempt, reason, 'error');
+  }
+
+  private resolveUpstream(): HostPort | undefined {
+    const upstream = this.opts.upstream;
+    return typeof upstream === 'function' ? upstream() : upstream;
+  }
+
   private connect(): void {
     this.retryTimer = undefined;
     const state = this.state;
     if (state.kind === 'ended') return;
+    const target = this.resolveUpstream();
+    if (target === undefined) {
+      this.noUpstream(state);
+      return;
+    }
     if (state.kind === 'connecting') state.attempts++;
     const timeoutMs =
       state.kind === 'reattaching' ? Math.max(500, Math.min(this.headTimeoutMs, state.deadline - Date.now())) : this.headTimeoutMs;
+    this.attemptTarget = target;
     this.attempt = new IcecastAttempt(
-      this.opts.upstream,
+      target,
       this.request,
       { headTimeoutMs: timeoutMs, maxHeadBytes: this.opts.maxHeadBytes ?? 16_384, gate: this.opts.connectGate },
       this,
@@ -154,6 +184,16 @@ export class StreamSession implements AttemptEvents {
     if (state.kind === 'connecting') this.connectFailed(state.attempts, reason, kind);
     else if (state.kind === 'streaming') this.upstreamLost(reason);
     else if (state.kind === 'reattaching') this.retryBefore(state.deadline, reason);
+  }
+
+  /** Nowhere to connect to: a new listener is told at once, a held one keeps waiting. */
+  private noUpstream(state: Exclude<State, { kind: 'ended' }>): void {
+    if (state.kind === 'reattaching') {
+      this.retryBefore(state.deadline, 'no upstream known');
+      return;
+    }
+    this.opts.metrics.increment('stream_proxy.no_upstream');
+    this.end(plainResponse(503, 'No server holds this stream right now; try again shortly.', ['Retry-After: 2', ...corsLines()]));
   }
 
   /** The first answer: the listener gets Icecast's head with CORS added. */
@@ -265,6 +305,7 @@ export class StreamSession implements AttemptEvents {
     clearTimeout(this.retryTimer);
     this.attempt?.close();
     this.attempt = undefined;
+    this.attemptTarget = undefined;
     if (this.client.destroyed) this.resolveClosed();
     else this.client.once('close', () => this.resolveClosed());
   }

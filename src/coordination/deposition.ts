@@ -1,0 +1,127 @@
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from '../common/logger.js';
+import { errorMessage } from '../common/errors.js';
+import type { KeptLease } from './lease.js';
+import { DEPOSED_PREFIX, SUSPICIONS_PREFIX, candidateLeaseHex } from './keys.js';
+import { mayDepose } from './deposition-quorum.js';
+
+/**
+ * How long a marker outlives its revocation. A candidate that never sees it (its view re-read
+ * after the marker was gone) comes first at least this long after the revocation, by which time
+ * the deposed holder fenced itself (its takeover wait is 1.5 s): so anything above that is safe,
+ * and every election after it (a planned stop, say) waits for nothing.
+ */
+const MARKER_KEPT_MS = 3000;
+
+export interface DepositionOptions {
+  nodeName: string;
+  /** This process's election lease: suspicions and markers vanish with it. */
+  lease: KeptLease;
+  log: Logger;
+}
+
+/** What a suspicion led to. */
+export type SuspicionOutcome = 'waiting for a majority' | 'deposed' | 'already gone' | 'no lease';
+
+/**
+ * Peers revoking a dead leader's lease, so that a new leader is elected in about a second
+ * instead of after the lease's TTL (and not after a second TTL when the dead node also held
+ * etcd's raft leadership, whose change extends every lease).
+ *
+ * Each node that sees the leader dead writes `suspicions/<lease>/<node>` under its own election
+ * lease, then counts; the one that completes a majority (deposition-quorum.ts) writes
+ * `election/deposed/<lease>` in a transaction that requires the leader's key to still exist,
+ * and revokes the lease. Revocation is linearizable: the holder's keepalives fail from then on,
+ * so the last keepalive it saw answered was sent before the revocation. The next candidate sees
+ * the marker and waits out the holder's confirmation window (Campaign.startTakeover), after
+ * which a holder that is alive but cut off has fenced itself.
+ */
+export class Deposition {
+  private written: string | undefined;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly opts: DepositionOptions,
+  ) {}
+
+  /**
+   * This node sees the leader holding `candidateKey` (on `leaderNode`) dead. Idempotent: called
+   * again at every failed probe, it re-counts, so the last node to agree completes the majority.
+   */
+  async suspect(candidateKey: string, leaderNode: string, liveNodes: ReadonlySet<string>): Promise<SuspicionOutcome> {
+    const lease = this.opts.lease.handle;
+    if (!lease || !this.opts.lease.confirmed) return 'no lease';
+    const hex = candidateLeaseHex(candidateKey);
+    const own = `${SUSPICIONS_PREFIX}${hex}/${this.opts.nodeName}`;
+    if (this.written !== own) {
+      await this.withdraw();
+      await lease.put(own).value(JSON.stringify({ leader: leaderNode })).exec();
+      this.written = own;
+      this.opts.log.warn({ leader: leaderNode, lease: hex }, 'the leader looks dead from here');
+    }
+    const keys = await this.client.getAll().prefix(`${SUSPICIONS_PREFIX}${hex}/`).keys();
+    const suspecters = keys.map((k) => k.slice(k.lastIndexOf('/') + 1));
+    if (!mayDepose(suspecters, liveNodes, leaderNode)) return 'waiting for a majority';
+    return this.depose(candidateKey, hex, leaderNode, suspecters);
+  }
+
+  private async depose(candidateKey: string, hex: string, leaderNode: string, suspecters: string[]): Promise<SuspicionOutcome> {
+    const lease = this.opts.lease.handle;
+    if (!lease) return 'no lease';
+    const marker = `${DEPOSED_PREFIX}${hex}`;
+    // The marker lands only while the leader's key exists, so it always precedes the key's deletion.
+    const txn = await this.client
+      .if(candidateKey, 'Version', '>', 0)
+      .then(lease.put(marker).value(JSON.stringify({ by: this.opts.nodeName, leader: leaderNode, suspecters })))
+      .commit();
+    if (!txn.succeeded) return 'already gone';
+    try {
+      await this.client.leaseClient.leaseRevoke({ ID: BigInt(`0x${hex}`).toString() });
+    } catch (err) {
+      // Expired meanwhile, or revoked by another deposer: the outcome is the same.
+      this.opts.log.debug({ err: errorMessage(err), lease: hex }, 'lease revoke answered with an error');
+    }
+    this.opts.log.warn({ leader: leaderNode, lease: hex, suspecters }, 'deposed a dead leader: its lease is revoked');
+    // The marker is only needed until the next leader has seen it; the lease removes it otherwise.
+    const cleanup = setTimeout(() => void this.client.delete().key(marker).exec().catch(() => {}), MARKER_KEPT_MS);
+    cleanup.unref();
+    return 'deposed';
+  }
+
+  /**
+   * This process's predecessor on this node (a radiod killed or crashed before it could revoke
+   * its lease) still holds candidacies that would last a whole TTL. Revoked like a deposition,
+   * marker first, so that whoever leads next waits out the window of a predecessor that might,
+   * misconfigured, still be running.
+   */
+  async revokePredecessor(leaseId: string): Promise<boolean> {
+    const lease = this.opts.lease.handle;
+    const own = this.opts.lease.id;
+    if (!lease || own === leaseId) return false;
+    const hex = BigInt(leaseId).toString(16);
+    const marker = `${DEPOSED_PREFIX}${hex}`;
+    await lease.put(marker).value(JSON.stringify({ by: this.opts.nodeName, predecessor: true })).exec();
+    let revoked = true;
+    try {
+      await this.client.leaseClient.leaseRevoke({ ID: leaseId });
+    } catch (err) {
+      // Long expired (the usual case after a clean stop or a long outage): nothing to do.
+      revoked = false;
+      this.opts.log.debug({ err: errorMessage(err), lease: hex }, 'predecessor lease not revoked');
+    }
+    if (revoked) this.opts.log.warn({ lease: hex }, "revoked the lease of this node's previous radiod");
+    const cleanup = setTimeout(() => void this.client.delete().key(marker).exec().catch(() => {}), revoked ? MARKER_KEPT_MS : 0);
+    cleanup.unref();
+    return revoked;
+  }
+
+  /** The leader answers again, or another leads: take the suspicion back. */
+  async withdraw(): Promise<void> {
+    const key = this.written;
+    if (key === undefined) return;
+    this.written = undefined;
+    await this.client.delete().key(key).exec().catch((err: unknown) => {
+      this.opts.log.debug({ err: errorMessage(err) }, 'cannot delete the suspicion; it goes with the lease');
+    });
+  }
+}

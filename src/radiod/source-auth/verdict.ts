@@ -1,0 +1,54 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Mount } from '../../coordination/mount.js';
+
+/**
+ * Icecast asks radiod about every source client (and every mount-level admin request, such as a
+ * source's metadata update) through its URL authenticator (`stream_auth`), as an
+ * `application/x-www-form-urlencoded` POST: action, mount, ip, server, port, user, pass, and
+ * `admin=1` for admin requests. Answering from radiod's live state is what makes fencing take
+ * effect at once: no config reload stands between "this node may no longer take sources" and
+ * Icecast refusing them (see coordination/fencing-budget.ts). Pure.
+ */
+export interface SourceAuthRequest {
+  action: string | null;
+  mount: string | null;
+  user: string | null;
+  pass: string | null;
+  admin: boolean;
+}
+
+export type SourceAuthVerdict =
+  | { allow: true }
+  | { allow: false; reason: 'malformed request' | 'unknown mount' | 'wrong credentials' | 'not master' };
+
+export function parseSourceAuthForm(body: string): SourceAuthRequest {
+  const form = new URLSearchParams(body);
+  return { action: form.get('action'), mount: form.get('mount'), user: form.get('user'), pass: form.get('pass'), admin: form.get('admin') === '1' };
+}
+
+/**
+ * A source is let in only with its mount's own credentials and only while this node may take
+ * sources (elected, lease confirmed, any takeover wait over). A metadata update needs the
+ * credentials alone: it starts nothing.
+ */
+export function judgeSourceAuth(
+  req: SourceAuthRequest,
+  mounts: ReadonlyMap<string, Mount>,
+  mayTakeSources: boolean,
+): SourceAuthVerdict {
+  if (req.action !== 'stream_auth' || req.mount === null || req.user === null || req.pass === null) {
+    return { allow: false, reason: 'malformed request' };
+  }
+  const mount = mounts.get(req.mount);
+  // A mount pulled from an outside URL takes no source anywhere.
+  if (mount === undefined || mount.relayUrl !== undefined) return { allow: false, reason: 'unknown mount' };
+  if (!(sameSecret(req.user, mount.username) && sameSecret(req.pass, mount.password))) return { allow: false, reason: 'wrong credentials' };
+  if (!req.admin && !mayTakeSources) return { allow: false, reason: 'not master' };
+  return { allow: true };
+}
+
+/** Compared by digest: the time taken says nothing about how much of a guess was right. */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
