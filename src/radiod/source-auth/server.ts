@@ -28,7 +28,12 @@ export class SourceAuthServer {
   private readonly server: Server;
 
   constructor(private readonly opts: SourceAuthOptions) {
-    this.server = createServer({ requestTimeout: BODY_TIMEOUT_MS, headersTimeout: BODY_TIMEOUT_MS }, (req, res) => this.handle(req, res));
+    // Timeouts are checked every connectionsCheckingInterval (30 s by default): a dribbled
+    // request would otherwise hold its connection that long.
+    this.server = createServer(
+      { requestTimeout: BODY_TIMEOUT_MS, headersTimeout: BODY_TIMEOUT_MS, connectionsCheckingInterval: 250 },
+      (req, res) => this.handle(req, res),
+    );
   }
 
   /** Binds an ephemeral loopback port; the URL goes into icecast.xml. */

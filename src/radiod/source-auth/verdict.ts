@@ -21,9 +21,18 @@ export type SourceAuthVerdict =
   | { allow: true }
   | { allow: false; reason: 'malformed request' | 'unknown mount' | 'wrong credentials' | 'not master' };
 
+/** A field given twice is ambiguous (which password counts?): such a form is malformed as a whole. */
 export function parseSourceAuthForm(body: string): SourceAuthRequest {
   const form = new URLSearchParams(body);
-  return { action: form.get('action'), mount: form.get('mount'), user: form.get('user'), pass: form.get('pass'), admin: form.get('admin') === '1' };
+  const one = (name: string): string | null => (form.getAll(name).length === 1 ? form.get(name) : null);
+  const ambiguous = ['action', 'mount', 'user', 'pass', 'admin'].some((name) => form.getAll(name).length > 1);
+  return {
+    action: ambiguous ? null : one('action'),
+    mount: one('mount'),
+    user: one('user'),
+    pass: one('pass'),
+    admin: one('admin') === '1',
+  };
 }
 
 /**
