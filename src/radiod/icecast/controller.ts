@@ -161,10 +161,11 @@ export class IcecastController {
   }
 
   /**
-   * Fencing jumps the queue: a sync may be running, even stuck in a slow reload command, and
-   * the locked passwords must be live before another node can be elected (see
-   * coordination/fencing-budget.ts). Writes the locked config and reloads at once; the queued
-   * sync that follows finds the file as it should be.
+   * Fencing jumps the queue: a sync may be running, even stuck in a slow reload command. Icecast
+   * already refuses new sources at once (it asks radiod's source authenticator, which follows the
+   * lease); the locked passwords make the file say the same, for whoever reads it, as soon as
+   * possible. Writes the locked config and reloads at once; the queued sync that follows finds
+   * the file as it should be.
    */
   private async lockSourcesNow(): Promise<void> {
     const since = performance.now();
