@@ -99,6 +99,9 @@ export class Deposition {
     const own = this.opts.lease.id;
     if (!lease || own === leaseId) return false;
     const hex = BigInt(leaseId).toString(16);
+    // After a clean stop the lease is gone already: no marker, so no election waits for nothing.
+    const alive = await this.client.leaseClient.leaseTimeToLive({ ID: leaseId });
+    if (Number(alive.TTL) <= 0) return false;
     const marker = `${DEPOSED_PREFIX}${hex}`;
     await lease.put(marker).value(JSON.stringify({ by: this.opts.nodeName, predecessor: true })).exec();
     let revoked = true;

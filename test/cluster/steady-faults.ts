@@ -44,7 +44,9 @@ async function moveRaftLeader(c: Cluster, until: number, everyMs: number): Promi
   let moves = 0;
   while (Date.now() < until) {
     const r = await c.etcdctl(['endpoint', 'status', '-w', 'json'], { timeoutMs: 5000 }).catch(() => undefined);
-    const status = r ? (JSON.parse(r.stdout || '[]') as { Endpoint: string; Status: { header: { member_id: number }; leader: number } }[]) : [];
+    // Member ids are 64-bit: read them as strings, JSON numbers would lose their low digits.
+    const text = (r?.stdout || '[]').replace(/"(member_id|leader|cluster_id)":(\d+)/g, '"$1":"$2"');
+    const status = JSON.parse(text) as { Endpoint: string; Status: { header: { member_id: string }; leader: string } }[];
     const leader = status.find((s) => s.Status.header.member_id === s.Status.leader);
     const other = status.find((s) => s.Status.header.member_id !== s.Status.leader);
     if (leader && other) {
