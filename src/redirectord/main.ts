@@ -89,7 +89,7 @@ export async function main(argv: string[]): Promise<void> {
   );
   const client = connectEtcd(opts);
   const view = new ClusterView(client, log.child({ component: 'cluster-view' }));
-  registerClusterGauges(registry, view, metrics);
+  registerClusterGauges(registry, view, metrics, opts.name);
   const running: Running = {};
   // Signals are handled from here on: a SIGTERM while etcd is still being read stops cleanly.
   const shutdown = shutdownSteps(new Shutdown(log, FORCE_EXIT_AFTER_MS), { view, client, metrics, metricsServer }, running).onSignals();
