@@ -142,6 +142,8 @@ function icecastControl(b: Basics, view: ClusterView, secrets: IcecastSecrets): 
 
 function masterCandidacy(b: Basics, elector: Elector, controller: IcecastController): MasterCandidacy {
   const masterInfo: MasterInfo = { name: b.opts.name, addresses: b.addresses, icecastPort: b.opts.icecastPort };
+  // Known from the start, so that "no node is master" is a sum of zeros, not missing data.
+  b.metrics.gauge('is_master', 0);
   return new MasterCandidacy(elector, masterInfo, {
     log: b.log.child({ component: 'election' }),
     onChange: (role) => {
