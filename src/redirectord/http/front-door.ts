@@ -1,3 +1,4 @@
+import type { ListenerSession } from '../access/access-log-line.js';
 import { Server, type Socket } from 'node:net';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Logger } from '../../common/logger.js';
@@ -74,6 +75,8 @@ export interface FrontDoorOptions {
   streamProxy?: boolean;
   /** Whether a path is one of the cluster's mounts; `/_stream` serves nothing else. */
   isMount?: (path: string) => boolean;
+  /** Each finished `/_stream` session (the access log). */
+  onStreamEnd?: (session: ListenerSession) => void;
   /**
    * Fast path for listener redirects: the complete answer to a plain GET/HEAD head, written
    * as is (then the connection is closed, or with `keepAlive` read for its next head), or
@@ -318,6 +321,7 @@ export class FrontDoor extends Server implements ConnectionOwner {
       headTimeoutMs: this.times.headTimeoutMs,
       reattachWaitMs: this.opts.continuity?.waitMs,
       reattachIntervalMs: this.opts.continuity?.intervalMs,
+      onSessionEnd: this.opts.onStreamEnd,
       connectGate: this.icecastGate,
       retryAfterSeconds: RETRY_AFTER_SECONDS,
     });

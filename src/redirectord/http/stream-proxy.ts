@@ -6,6 +6,7 @@ import type { ConnectGate } from './connect-gate.js';
 import { IcecastAttempt, type AttemptEvents } from './icecast-attempt.js';
 import { IcyReframer, parseMetaint } from './icy-reframer.js';
 import type { RequestHead } from './request-head.js';
+import type { ListenerSession } from '../access/access-log-line.js';
 import type { HostPort } from '../../coordination/host-port.js';
 import { answerAndClose } from './sockets.js';
 import { plainResponse, withCorsHeaders, type ResponseHead } from './stream-response.js';
@@ -27,6 +28,8 @@ export interface StreamProxyOptions {
   connectGate?: ConnectGate;
   /** Retry-After of the 503 a listener gets when the connect queue refuses it. 10 s. */
   retryAfterSeconds?: number;
+  /** Told once per session, when it ended (the access log). */
+  onSessionEnd?: (session: ListenerSession) => void;
 }
 
 /**
@@ -84,6 +87,10 @@ export class StreamSession implements AttemptEvents {
   private readonly headTimeoutMs: number;
   private readonly reattachWaitMs: number;
   private readonly reattachIntervalMs: number;
+  private readonly startedAt = Date.now();
+  /** The status the listener was answered (Icecast's, or the proxy's own error answer). */
+  private status = 0;
+  private readonly target: string;
 
   constructor(
     private readonly client: Socket,
@@ -94,6 +101,8 @@ export class StreamSession implements AttemptEvents {
   ) {
     this.closed = new Promise<void>((r) => (this.resolveClosed = r));
     this.request = upstreamRequest(request, head, upstreamTarget);
+    this.target = upstreamTarget;
+    if (opts.onSessionEnd) void this.closed.then(() => this.reportEnd());
     this.log = opts.log.child({ stream: upstreamTarget });
     this.headTimeoutMs = opts.headTimeoutMs ?? 10_000;
     this.reattachWaitMs = opts.reattachWaitMs ?? 20_000;
@@ -159,6 +168,7 @@ export class StreamSession implements AttemptEvents {
   /** The first answer: the listener gets Icecast's head with CORS added. */
   private answer(res: ResponseHead, raw: Buffer): void {
     this.state = { kind: 'streaming' };
+    this.status = res.status;
     this.contentType = res.headers.get('content-type');
     this.continuable =
       this.reattachWaitMs > 0 && this.head.method === 'GET' && res.status === 200 && isContinuable(this.contentType);
@@ -235,6 +245,7 @@ export class StreamSession implements AttemptEvents {
 
   /** A final answer before any head was sent. */
   private end(answer: Buffer): void {
+    this.status = Number(answer.subarray(9, 12).toString('latin1')) || 0;
     this.stop();
     answerAndClose(this.client, answer);
   }
@@ -257,6 +268,21 @@ export class StreamSession implements AttemptEvents {
       this.stop();
     }
     this.client.destroy();
+  }
+
+  private reportEnd(): void {
+    this.opts.onSessionEnd?.({
+      address: this.client.remoteAddress ?? '-',
+      method: this.head.method,
+      target: this.target,
+      version: this.head.version,
+      status: this.status,
+      bytes: this.client.bytesWritten,
+      referer: this.head.headers.get('referer'),
+      userAgent: this.head.headers.get('user-agent'),
+      startedAt: this.startedAt,
+      endedAt: Date.now(),
+    });
   }
 
   /** Leaves every state for `ended`: no timer, no upstream; `closed` resolves with the socket. */
