@@ -33,10 +33,10 @@ after(async () => {
 
 const read = (name: string) => readFile(join(dir, name), 'utf8').catch(() => '');
 
-async function listenFor(seconds: number, userAgent: string): Promise<void> {
+async function listenFor(seconds: number, userAgent: string, extra: string[] = []): Promise<void> {
   const url = `http://127.0.0.1:${stack.redirectord.httpPort}/_stream${MOUNT}`;
   await waitFor('a listener gets audio', async () => {
-    const curl = startProcess('curl', ['-s', '-o', '/dev/null', '-A', userAgent, '--max-time', String(seconds), '-w', '%{size_download}', url]);
+    const curl = startProcess('curl', [...extra, '-s', '-o', '/dev/null', '-A', userAgent, '--max-time', String(seconds), '-w', '%{size_download}', url]);
     await curl.exited;
     return Number(curl.output.join('').trim()) > 8000;
   }, { timeoutMs: 20_000, intervalMs: 500 });
@@ -57,8 +57,11 @@ test('SIGHUP reopens the file: after a rotation new sessions go to the new file'
   await rename(join(dir, 'access.log'), join(dir, 'access.log.1'));
   process.kill(stack.redirectord.pid, 'SIGHUP');
   await waitFor('reopened', () => stack.redirectord.lines.some((l) => l.includes('access log reopened')));
-  await listenFor(2, 'AfterRotation/2.0');
-  await waitFor('line in the new file', async () => (await read('access.log')).includes('"AfterRotation/2.0"'));
+  // The listener claims another address: the log keeps the one its connection came from.
+  await listenFor(2, 'AfterRotation/2.0', ['-H', 'X-Forwarded-For: 198.51.100.66']);
+  const line = await waitFor('line in the new file', async () => (await read('access.log')).split('\n').find((l) => l.includes('"AfterRotation/2.0"')));
+  assert.match(line, /^127\.0\.0\.1 - - /);
+  assert.doesNotMatch(await read('access.log'), /198\.51\.100\.66/);
   assert.doesNotMatch(await read('access.log.1'), /AfterRotation/);
   // Still running: SIGHUP no longer ends the daemon.
   assert.equal(stack.redirectord.proc.child.exitCode, null);

@@ -4,7 +4,7 @@ import { commonLogDate, formatAccessLogLine } from '../../src/redirectord/access
 
 const ended = Date.UTC(2026, 11, 4, 20, 18, 37, 400);
 const session = {
-  address: '::ffff:203.0.113.9',
+  address: '203.0.113.9',
   method: 'GET',
   target: '/live.mp3',
   version: 'HTTP/1.1',

@@ -6,7 +6,7 @@
  * Pure: no I/O.
  */
 export interface ListenerSession {
-  /** The listener's own address (an IPv4-mapped IPv6 address is written as IPv4). */
+  /** The listener's own address, as written (IPv4 clients as IPv4). */
   address: string;
   method: string;
   /** The path the listener asked for, as Icecast saw it (without the `/_stream` prefix). */
@@ -44,7 +44,7 @@ function token(value: string): string {
 }
 
 export function formatAccessLogLine(s: ListenerSession): string {
-  const address = token(s.address.startsWith('::ffff:') && s.address.includes('.') ? s.address.slice(7) : s.address);
+  const address = token(s.address);
   const request = `${token(s.method)} ${s.target} ${token(s.version || 'HTTP/1.0')}`;
   const seconds = Math.max(0, Math.round((s.endedAt - s.startedAt) / 1000));
   return `${address} - - [${commonLogDate(s.endedAt)}] ${quoted(request)} ${s.status} ${Math.max(0, s.bytes)} ${quoted(s.referer)} ${quoted(s.userAgent)} ${seconds}`;

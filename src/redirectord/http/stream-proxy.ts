@@ -32,17 +32,35 @@ export interface StreamProxyOptions {
   onSessionEnd?: (session: ListenerSession) => void;
 }
 
+/** Headers that claim who the client is: only this proxy may say that, never the client. */
+const FORWARDING_HEADERS = new Set(['x-forwarded-for', 'forwarded', 'x-real-ip']);
+
 /**
- * The request bytes for Icecast: the listener's head with only the request-target changed
- * (`/_stream/x.mp3?q` -> `/x.mp3?q`). Host, Icy-MetaData, Range and the rest stay as sent:
- * Icecast builds playlist URLs from Host and adds icy-metaint only when asked.
+ * The request bytes for Icecast: the listener's head with the request-target changed
+ * (`/_stream/x.mp3?q` -> `/x.mp3?q`), any forwarding header the listener sent dropped, and
+ * `X-Forwarded-For` set to the listener's own address when it is known. Host, Icy-MetaData, Range
+ * and the rest stay as sent: Icecast builds playlist URLs from Host and adds icy-metaint only
+ * when asked. (Debian's Icecast 2.4.4 ignores X-Forwarded-For; redirectord's access log records
+ * the address. An Icecast that honours it gets the truth, never the listener's claim.)
  */
-export function upstreamRequest(request: Buffer, head: RequestHead, upstreamTarget: string): Buffer {
+export function upstreamRequest(request: Buffer, head: RequestHead, upstreamTarget: string, clientAddress?: string): Buffer {
+  const firstLineEnd = head.fields[0]?.start ?? request.indexOf(0x0a, head.targetEnd) + 1;
+  const lastLineEnd = head.fields.at(-1)?.end ?? firstLineEnd;
+  const kept = head.fields.filter((f) => !FORWARDING_HEADERS.has(f.name)).map((f) => request.subarray(f.start, f.end));
+  const forwarded = clientAddress ? [Buffer.from(`X-Forwarded-For: ${plainAddress(clientAddress)}\r\n`, 'latin1')] : [];
   return Buffer.concat([
     request.subarray(0, head.targetStart),
     Buffer.from(upstreamTarget, 'latin1'),
-    request.subarray(head.targetEnd, head.headEnd),
+    request.subarray(head.targetEnd, firstLineEnd),
+    ...kept,
+    ...forwarded,
+    request.subarray(lastLineEnd, head.headEnd),
   ]);
+}
+
+/** `::ffff:192.0.2.1` -> `192.0.2.1`: how logs and Icecast write an IPv4 client. */
+export function plainAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 /**
@@ -100,7 +118,7 @@ export class StreamSession implements AttemptEvents {
     private readonly opts: StreamProxyOptions,
   ) {
     this.closed = new Promise<void>((r) => (this.resolveClosed = r));
-    this.request = upstreamRequest(request, head, upstreamTarget);
+    this.request = upstreamRequest(request, head, upstreamTarget, client.remoteAddress);
     this.target = upstreamTarget;
     if (opts.onSessionEnd) void this.closed.then(() => this.reportEnd());
     this.log = opts.log.child({ stream: upstreamTarget });
@@ -272,7 +290,7 @@ export class StreamSession implements AttemptEvents {
 
   private reportEnd(): void {
     this.opts.onSessionEnd?.({
-      address: this.client.remoteAddress ?? '-',
+      address: plainAddress(this.client.remoteAddress ?? '-'),
       method: this.head.method,
       target: this.target,
       version: this.head.version,
