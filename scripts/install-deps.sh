@@ -20,6 +20,8 @@ check iptables iptables
 check setpriv util-linux
 check nsd nsd
 check dnsperf dnsperf
+# Checking the shipped alert rules (docs/monitoring).
+check promtool prometheus
 check chromium chromium
 check pkill procps
 # Building and checking the Debian packages (test/package).

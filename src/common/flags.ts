@@ -25,10 +25,14 @@ export interface DaemonFlags extends EtcdFlags {
   logFormat: LogFormat;
 }
 
-/** Each daemon gets its own default `/metrics` port so both can run on one node. */
+/**
+ * Each daemon gets its own default `/metrics` port so both can run on one node. Prometheus'
+ * exporter port range 9100-9999 is fully allocated (9101 is the HAProxy exporter's, 9102 the
+ * statsd exporter's), so these sit above it, on ports /etc/services does not name either.
+ */
 export const DEFAULT_METRICS_LISTEN: Readonly<Record<string, string>> = Object.freeze({
-  redirectord: '127.0.0.1:9101',
-  radiod: '127.0.0.1:9102',
+  redirectord: '127.0.0.1:10291',
+  radiod: '127.0.0.1:10292',
 });
 
 function metricsListenFlag(value: string): string {

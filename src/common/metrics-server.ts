@@ -4,6 +4,7 @@ import { readdirSync } from 'node:fs';
 import type { Logger } from './logger.js';
 import { PROMETHEUS_CONTENT_TYPE, type PrometheusRegistry } from './prometheus.js';
 import { splitHostPort } from './metrics.js';
+import { describeCollected } from './metric-catalogue.js';
 
 export interface MetricsServer {
   /** The bound address (port 0 in the flag picks a free one). */
@@ -34,10 +35,7 @@ export async function startMetricsServer(
 ): Promise<MetricsServer | undefined> {
   const addr = parseMetricsListen(listen);
   if (addr === 'off') return undefined;
-  registry.describe('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes');
-  registry.describe('process_open_fds', 'gauge', 'Open file descriptors');
-  registry.describe('process_heap_used_bytes', 'gauge', 'V8 heap in use, bytes');
-  registry.describe('process_start_time_seconds', 'gauge', 'Start time of the process, seconds since the epoch');
+  describeCollected(registry, 'process_resident_memory_bytes', 'process_open_fds', 'process_heap_used_bytes', 'process_start_time_seconds');
   const started = Math.round(Date.now() / 1000 - process.uptime());
   registry.addCollector(() => {
     const mem = process.memoryUsage();

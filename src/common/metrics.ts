@@ -1,5 +1,6 @@
 import { StatsD } from 'hot-shots';
 import type { Labels, PrometheusRegistry } from './prometheus.js';
+import { COUNTERS, GAUGES, TIMINGS, type EventMetric } from './metric-catalogue.js';
 
 /**
  * The counters and gauges every program sends, to statsd and/or a Prometheus registry; a no-op
@@ -47,21 +48,32 @@ class StatsdMetrics implements Metrics {
 }
 
 /**
- * Every Metrics call as a Prometheus series: counters `autoradio_<name>_total`, gauges
- * `autoradio_<name>`, timings a summary `autoradio_<name>_milliseconds` (dots become `_`).
+ * Every Metrics call as a Prometheus series named by metric-catalogue.ts (with its HELP); a name
+ * missing there becomes `autoradio_<name>_total` / `autoradio_<name>` (dots become `_`). Timings
+ * arrive in milliseconds and are exported as a summary in seconds.
  */
 export class PrometheusMetrics implements Metrics {
+  /** Families described so far: each program lists only the families it uses. */
+  private readonly described = new Set<EventMetric>();
   constructor(private readonly registry: PrometheusRegistry) {}
   increment(name: string, value = 1, labels?: Labels): void {
-    this.registry.inc(`autoradio_${name}_total`, value, labels);
+    this.registry.inc(this.family(COUNTERS[name]) ?? `autoradio_${name}_total`, value, labels);
   }
   gauge(name: string, value: number, labels?: Labels): void {
-    this.registry.set(`autoradio_${name}`, value, labels);
+    this.registry.set(this.family(GAUGES[name]) ?? `autoradio_${name}`, value, labels);
   }
   timing(name: string, ms: number, labels?: Labels): void {
-    this.registry.observe(`autoradio_${name}_milliseconds`, ms, labels);
+    this.registry.observe(this.family(TIMINGS[name]) ?? `autoradio_${name}_seconds`, ms / 1000, labels);
   }
   async close(): Promise<void> {}
+
+  private family(m: EventMetric | undefined): string | undefined {
+    if (m && !this.described.has(m)) {
+      this.registry.describe(m.name, m.type, m.help);
+      this.described.add(m);
+    }
+    return m?.name;
+  }
 }
 
 class FanOutMetrics implements Metrics {

@@ -3,6 +3,7 @@ import { createLogger, ThrottledLog, type Logger } from '../common/logger.js';
 import { createMetrics, type Metrics } from '../common/metrics.js';
 import { PrometheusRegistry } from '../common/prometheus.js';
 import { startMetricsServer } from '../common/metrics-server.js';
+import { OnAirGauge, onAirByMount } from './on-air-metrics.js';
 import { errorMessage } from '../common/errors.js';
 import { isEntryPoint } from '../common/entry-point.js';
 import { Shutdown } from '../common/shutdown.js';
@@ -47,6 +48,7 @@ interface Basics {
   log: Logger;
   throttled: ThrottledLog;
   metrics: Metrics;
+  registry: PrometheusRegistry;
   client: Etcd3;
   addresses: string[];
 }
@@ -157,6 +159,8 @@ const ROLE_MESSAGES: Record<MasterRole, string> = {
 
 function masterCandidacy(b: Basics, elector: Elector, controller: IcecastController): MasterCandidacy {
   const masterInfo: MasterInfo = { name: b.opts.name, addresses: b.addresses, icecastPort: b.opts.icecastPort };
+  // Known from the start, so that "no node is master" is a sum of zeros, not missing data.
+  b.metrics.gauge('is_master', 0);
   return new MasterCandidacy(elector, masterInfo, {
     log: b.log.child({ component: 'election' }),
     onChange: (role) => {
@@ -199,6 +203,7 @@ interface Parts {
 function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) => void {
   const health = new LocalIcecastHealth(DOWN_AFTER_FAILURES);
   const bandwidth = new BandwidthMeter();
+  const onAir = new OnAirGauge(b.registry);
   const url = p.control.endpoint.baseUrl;
   return (r) => {
     if (shutdown.stopping) return;
@@ -227,9 +232,11 @@ function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) =
       p.candidacy.role === 'master' || p.candidacy.role === 'fenced' ? relaysFromOtherNodes(p.view.current(), opts.name) : {},
     );
     p.presence.publish(status);
+    onAir.update(onAirByMount(p.candidacy.role === 'master', p.view.current().mounts.keys(), r.stats));
     b.metrics.gauge('icecast.up', r.stats ? 1 : 0);
-    b.metrics.gauge('listeners', status.listeners);
-    b.metrics.gauge('bandwidth_kbps', status.bandwidthKbps);
+    b.metrics.gauge('icecast.listeners', status.listeners);
+    // Icecast's figure is in kbit/s; Prometheus wants base units.
+    b.metrics.gauge('icecast.sent_bytes_per_second', (status.bandwidthKbps * 1000) / 8);
   };
 }
 
@@ -243,7 +250,7 @@ async function observability(opts: RadiodOptions) {
     log.error({ err: errorMessage(err) }, 'Prometheus metrics disabled');
     return undefined;
   });
-  return { log, throttled, metrics, metricsServer };
+  return { log, throttled, metrics, metricsServer, registry };
 }
 
 interface Running extends Parts {
@@ -289,8 +296,8 @@ function shutdownSteps(shutdown: Shutdown, b: Basics, running: Partial<Running>,
 /** `argv` is shaped like process.argv (node, script, arguments). */
 export async function main(argv: string[]): Promise<void> {
   const opts = parseOrExit(argv);
-  const { log, throttled, metrics, metricsServer } = await observability(opts);
-  const b: Basics = { opts, log, throttled, metrics, client: connectEtcd(opts), addresses: await resolveAddresses(opts.ip) };
+  const { log, throttled, metrics, metricsServer, registry } = await observability(opts);
+  const b: Basics = { opts, log, throttled, metrics, registry, client: connectEtcd(opts), addresses: await resolveAddresses(opts.ip) };
   const running: Partial<Running> = {};
   const shutdown = new Shutdown(log, FORCE_EXIT_AFTER_MS);
   shutdownSteps(shutdown, b, running, metricsServer);

@@ -1,39 +1,38 @@
 import type { ClusterStateSource } from '../coordination/cluster-view.js';
 import type { Metrics } from '../common/metrics.js';
 import type { PrometheusRegistry } from '../common/prometheus.js';
+import { describeCollected } from '../common/metric-catalogue.js';
+
+const CLUSTER_FAMILIES = ['autoradio_cluster_listeners', 'autoradio_cluster_node_up', 'autoradio_cluster_master', 'autoradio_cluster_mounts'];
 
 /**
- * Cluster-wide gauges rebuilt from the watched cluster view at every scrape, so any one
- * redirectord answers for the whole cluster: listeners per node and mount, live nodes, the
- * master, and whether etcd is reachable. Also counts losses of etcd (statsd and Prometheus).
+ * Gauges rebuilt from the watched cluster view at every scrape. `autoradio_etcd_connected` is this
+ * daemon's own link to etcd, exported by every node. The cluster-wide families
+ * (`autoradio_cluster_*`: listeners per node and mount, nodes present, the master, mounts) are
+ * exported only by the redirectord of the node its view names master, so that a sum over all
+ * scraped nodes counts each listener once; during a change of master, one scrape may miss them
+ * or see two. Also counts losses of etcd (statsd and Prometheus).
  */
-export function registerClusterGauges(registry: PrometheusRegistry, view: ClusterStateSource, metrics: Metrics): () => void {
-  registry.describe('autoradio_listeners', 'gauge', 'Listeners per node and mount, as last reported by each node');
-  registry.describe('autoradio_node_up', 'gauge', '1 while the node is present in etcd, 0 once it left');
-  registry.describe('autoradio_master', 'gauge', '1 for the elected master');
-  registry.describe('autoradio_mounts', 'gauge', 'Configured mounts');
-  registry.describe('autoradio_etcd_connected', 'gauge', '1 while the cluster view is in sync with etcd');
-  registry.describe('autoradio_etcd_unreachable_total', 'counter', 'Times the cluster view lost etcd');
-  registry.describe('autoradio_master_changes_total', 'counter', 'Times the master (and so the source target) changed');
+export function registerClusterGauges(registry: PrometheusRegistry, view: ClusterStateSource, metrics: Metrics, nodeName: string): () => void {
+  describeCollected(registry, 'autoradio_etcd_connected', ...CLUSTER_FAMILIES);
 
   // Nodes that left are reported as 0 rather than vanishing, so alerts can fire on them.
   const seen = new Set<string>();
   const removeCollector = registry.addCollector(() => {
     const state = view.current();
-    registry.reset('autoradio_listeners');
-    registry.reset('autoradio_node_up');
-    registry.reset('autoradio_master');
-    for (const name of seen) registry.set('autoradio_node_up', 0, { node: name });
+    for (const family of CLUSTER_FAMILIES) registry.reset(family);
+    registry.set('autoradio_etcd_connected', state.connected ? 1 : 0);
+    for (const name of state.nodes.keys()) if (seen.size < 1000) seen.add(name);
+    if (state.master?.name !== nodeName) return;
+    for (const name of seen) registry.set('autoradio_cluster_node_up', 0, { node: name });
     for (const [name, node] of state.nodes) {
-      if (seen.size < 1000) seen.add(name);
-      registry.set('autoradio_node_up', 1, { node: name });
+      registry.set('autoradio_cluster_node_up', 1, { node: name });
       for (const [mount, n] of Object.entries(node.mounts)) {
-        registry.set('autoradio_listeners', n, { node: name, mount });
+        registry.set('autoradio_cluster_listeners', n, { node: name, mount });
       }
     }
-    if (state.master) registry.set('autoradio_master', 1, { node: state.master.name });
-    registry.set('autoradio_mounts', state.mounts.size);
-    registry.set('autoradio_etcd_connected', state.connected ? 1 : 0);
+    registry.set('autoradio_cluster_master', 1, { node: state.master.name });
+    registry.set('autoradio_cluster_mounts', state.mounts.size);
   });
 
   let connected: boolean | undefined;

@@ -16,6 +16,7 @@ import { createFrontDoor } from './http/front-door.js';
 import { masterIcecast, type HostPort } from '../coordination/host-port.js';
 import { startDnsServer } from './dns/server.js';
 import { registerClusterGauges } from './cluster-metrics.js';
+import { openAccessLog, type AccessLog } from './access/access-log.js';
 import { parseRedirectordOptions } from './options.js';
 
 /** Longest orderly shutdown before redirectord exits anyway. */
@@ -31,6 +32,7 @@ interface Running {
   app?: { close(): Promise<unknown> | unknown };
   frontDoor?: { close(): void; destroyConnections(): void };
   dns?: { close(): Promise<unknown> | unknown };
+  accessLog?: AccessLog;
 }
 
 interface Basics {
@@ -47,6 +49,7 @@ function shutdownSteps(shutdown: Shutdown, b: Basics, running: Running): Shutdow
       running.frontDoor?.close();
       running.frontDoor?.destroyConnections();
     })
+    .step('access log', () => running.accessLog?.close())
     .step('dns', () => running.dns?.close())
     .step('http app', () => running.app?.close())
     .step('cluster view', () => b.view.stop())
@@ -89,7 +92,7 @@ export async function main(argv: string[]): Promise<void> {
   );
   const client = connectEtcd(opts);
   const view = new ClusterView(client, log.child({ component: 'cluster-view' }));
-  registerClusterGauges(registry, view, metrics);
+  registerClusterGauges(registry, view, metrics, opts.name);
   const running: Running = {};
   // Signals are handled from here on: a SIGTERM while etcd is still being read stops cleanly.
   const shutdown = shutdownSteps(new Shutdown(log, FORCE_EXIT_AFTER_MS), { view, client, metrics, metricsServer }, running).onSignals();
@@ -108,6 +111,7 @@ export async function main(argv: string[]): Promise<void> {
   });
   running.app = app;
   if (shutdown.stopping) return;
+  const accessLog = (running.accessLog = openAccessLog(opts.accessLog, log.child({ component: 'access-log' })));
   const frontDoor = createFrontDoor({
     httpServer: server,
     master: () => masterFrom(view.current(), opts.name, opts.ip ?? []),
@@ -121,6 +125,7 @@ export async function main(argv: string[]): Promise<void> {
     streamProxy: opts.enableIcecastProxy,
     answerListener,
     isMount: (path) => view.current().mounts.has(path),
+    onStreamEnd: accessLog && ((session) => accessLog.record(session)),
   });
   // The name counts too: a new master on the same address is still a master change.
   const masterKey = (state: ClusterState) => JSON.stringify([state.master?.name, masterFrom(state, opts.name, opts.ip ?? [])]);

@@ -15,6 +15,7 @@ export interface RedirectordOptions extends DaemonFlags {
   dnsTtl: number;
   icecastPort: number;
   icecastHost: string;
+  accessLog?: string;
 }
 
 export function redirectordCommand(): Command {
@@ -56,6 +57,11 @@ export function redirectordCommand(): Command {
     .addOption(icecastPortOption())
     .addOption(
       new Option('--icecast-host <address>', 'address of the local Icecast').env('AUTORADIO_ICECAST_HOST').default('127.0.0.1'),
+    )
+    .addOption(
+      new Option('--access-log <file>', "append one line per finished /_stream listener session, in Icecast's access.log format; reopened on SIGHUP (default: off)").env(
+        'AUTORADIO_ACCESS_LOG',
+      ),
     );
 }
 

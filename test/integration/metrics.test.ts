@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import dnsPacket from 'dns-packet';
 import { waitFor } from '../support/wait.js';
+import { assertConventionalExposition } from '../support/exposition.js';
 import { startProcess, type Managed } from '../support/processes.js';
 import { MASTER_ELECTION_PREFIX } from '../../src/coordination/keys.js';
 import {
@@ -57,7 +58,8 @@ test('/metrics speaks the text format and answers nothing else', async () => {
   for (const line of text.split('\n').filter(Boolean)) {
     assert.match(line, /^(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? \S+)$/, line);
   }
-  assert.match(text, /^# TYPE autoradio_listeners gauge$/m);
+  assert.match(text, /^# TYPE autoradio_cluster_listeners gauge$/m);
+  assertConventionalExposition(text);
   assert.match(text, /^process_resident_memory_bytes \d+$/m);
   assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/`)).status, 404);
   // The public port does not serve it.
@@ -69,14 +71,14 @@ test('cluster gauges: listeners per node and mount, live nodes, master; totals i
   await publishNode(stack.client, nodeStatus('n2', stack.icecast.port, { [MOUNT]: 3 }), false);
   const m = await waitFor('listener gauges', async () => {
     const s = await scrape(metricsPort);
-    return get(s, `autoradio_listeners{mount="${MOUNT}",node="n2"}`) === 3 ? s : undefined;
+    return get(s, `autoradio_cluster_listeners{mount="${MOUNT}",node="n2"}`) === 3 ? s : undefined;
   });
-  assert.equal(get(m, `autoradio_listeners{mount="${MOUNT}",node="n1"}`), 2);
-  assert.equal(get(m, 'autoradio_node_up{node="n1"}'), 1);
-  assert.equal(get(m, 'autoradio_node_up{node="n2"}'), 1);
-  assert.equal(get(m, 'autoradio_master{node="n1"}'), 1);
-  assert.equal(m.has('autoradio_master{node="n2"}'), false);
-  assert.equal(get(m, 'autoradio_mounts'), 1);
+  assert.equal(get(m, `autoradio_cluster_listeners{mount="${MOUNT}",node="n1"}`), 2);
+  assert.equal(get(m, 'autoradio_cluster_node_up{node="n1"}'), 1);
+  assert.equal(get(m, 'autoradio_cluster_node_up{node="n2"}'), 1);
+  assert.equal(get(m, 'autoradio_cluster_master{node="n1"}'), 1);
+  assert.equal(m.has('autoradio_cluster_master{node="n2"}'), false);
+  assert.equal(get(m, 'autoradio_cluster_mounts'), 1);
   assert.equal(get(m, 'autoradio_etcd_connected'), 1);
 
   // Cluster-wide totals per mount already exist in status.json and radioctl status: verified here.
@@ -150,17 +152,20 @@ test('streaming moves the series: source and listener bytes, connections, redire
   await waitFor('listener gone', async () => get(await scrape(metricsPort), 'autoradio_front_door_streams') === 0);
 });
 
-test('a master change is counted and the master gauge follows', async () => {
+test('a master change is counted; cluster-wide series leave with the master role (exported once, by the master node)', async () => {
   const before = get(await scrape(metricsPort), 'autoradio_master_changes_total');
   await stack.client.delete().prefix(MASTER_ELECTION_PREFIX);
   // n2's Icecast is elsewhere (nothing listens there): sources must leave the old master.
   await publishNode(stack.client, nodeStatus('n2', 1, { [MOUNT]: 3 }), true);
-  const s = await waitFor('master is n2', async () => {
+  const s = await waitFor('master change seen', async () => {
     const m = await scrape(metricsPort);
-    return get(m, 'autoradio_master{node="n2"}') === 1 ? m : undefined;
+    return get(m, 'autoradio_master_changes_total') >= before + 1 ? m : undefined;
   });
-  assert.equal(s.has('autoradio_master{node="n1"}'), false);
-  assert.ok(get(s, 'autoradio_master_changes_total') >= before + 1);
+  // This redirectord runs on n1, no longer master: n2's redirectord answers for the cluster now.
+  const clusterSeries = [...s.keys()].filter((k) => k.startsWith('autoradio_cluster_'));
+  assert.deepEqual(clusterSeries, []);
+  // Its own link to etcd is still its own to report.
+  assert.equal(get(s, 'autoradio_etcd_connected'), 1);
   // The MP3 source tied to the old master is held and re-pointed at the new one, not closed.
   await waitFor('old source held', async () => get(await scrape(metricsPort), 'autoradio_source_proxy_hold_total') >= 1);
 });

@@ -13,6 +13,7 @@ import { MASTER_ELECTION_PREFIX, ICECAST_SECRETS_KEY, mountKey, nodeKey } from '
 import type { Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
 import { listen } from '../support/listen.js';
+import { assertConventionalExposition } from '../support/exposition.js';
 import { LOAD_MIN_INTERVAL_MS } from '../../src/coordination/status-publish-policy.js';
 
 /**
@@ -29,6 +30,7 @@ interface Node {
   port: number;
   dir: string;
   configPath: string;
+  metricsPort: number;
   radiod: Managed;
   icecast?: TestIcecast;
   url: string;
@@ -51,7 +53,7 @@ function startRadiod(n: Omit<Node, 'radiod' | 'url'>): Managed {
       '--domain', 'radio.test',
       '--name', n.name,
       '--ip', '127.0.0.1',
-      '--metrics-listen', 'off',
+      '--metrics-listen', `127.0.0.1:${n.metricsPort}`,
       '--icecast-config', n.configPath,
       '--icecast-port', String(n.port),
       '--icecast-bind', '127.0.0.1',
@@ -125,7 +127,7 @@ before(async () => {
   for (let i = 1; i <= 3; i++) {
     const dir = await makeIcecastDir();
     const port = await freePort();
-    const spec = { name: `node${i}`, port, dir, configPath: join(dir, 'icecast.xml') };
+    const spec = { name: `node${i}`, port, metricsPort: await freePort(), dir, configPath: join(dir, 'icecast.xml') };
     nodes.push({ ...spec, radiod: startRadiod(spec), url: `http://127.0.0.1:${port}` });
   }
   // radiod writes each config first; Icecast (as Debian's service would) starts on it.
@@ -239,6 +241,25 @@ test('a new mount reaches every Icecast; the master takes the source, the others
     });
   } finally {
     ctrl.abort();
+  }
+});
+
+test('radiod /metrics: the master says the mount is on air, the others export no on-air series; every family by the conventions', async () => {
+  const onAir = `autoradio_mount_on_air{mount="${live.path}"}`;
+  const text = await waitFor('on air on the master', async () => {
+    const t = await (await fetch(`http://127.0.0.1:${masterNode.metricsPort}/metrics`)).text();
+    return t.includes(`${onAir} 1\n`) ? t : undefined;
+  });
+  const families = assertConventionalExposition(text);
+  for (const f of ['autoradio_is_master', 'autoradio_icecast_up', 'autoradio_icecast_listeners', 'autoradio_icecast_sent_bytes_per_second']) {
+    assert.ok(families.has(f), `${f} missing`);
+  }
+  assert.match(text, /^autoradio_is_master 1$/m);
+  for (const n of others) {
+    const t = await (await fetch(`http://127.0.0.1:${n.metricsPort}/metrics`)).text();
+    assertConventionalExposition(t);
+    assert.doesNotMatch(t, /^autoradio_mount_on_air\{/m, `${n.name} exports on-air`);
+    assert.match(t, /^autoradio_is_master 0$/m);
   }
 });
 

@@ -58,6 +58,9 @@ test('Metrics calls feed Prometheus with labels; statsd names fold the label val
   m.timing('icecast.config_propagation', 12);
   assert.equal(r.value('autoradio_http_redirect_total', { node: 'n-2' }), 1);
   assert.equal(r.value('autoradio_front_door_sources'), 2);
+  // Timings are given in milliseconds and exported in the base unit, seconds.
+  assert.match(r.render(), /^autoradio_icecast_config_propagation_seconds_sum 0\.012$/m);
+  assert.match(r.render(), /^# HELP autoradio_http_redirect_total Listener requests redirected, by the node chosen$/m);
   assert.equal(foldLabels('http.redirect', { node: 'n-2' }), 'http.redirect.n-2');
   assert.equal(foldLabels('listeners', { node: 'n1', mount: '/live.mp3' }), 'listeners.n1._live_mp3');
   assert.equal(foldLabels('dns.rcode'), 'dns.rcode');
@@ -78,12 +81,12 @@ test('--metrics-listen: per-daemon defaults, env, off, and refusal of nonsense',
       if (saved !== undefined) process.env[key] = saved;
     }
   };
-  assert.equal(parse('redirectord', []), '127.0.0.1:9101');
-  assert.equal(parse('radiod', []), '127.0.0.1:9102');
+  assert.equal(parse('redirectord', []), '127.0.0.1:10291');
+  assert.equal(parse('radiod', []), '127.0.0.1:10292');
   assert.equal(parse('radiod', ['--metrics-listen', 'off']), 'off');
   assert.equal(parse('radiod', [], { AUTORADIO_RADIOD_METRICS_LISTEN: '[::1]:9300' }), '[::1]:9300');
   // Each daemon reads its own variable from the shared defaults file.
-  assert.equal(parse('redirectord', [], { AUTORADIO_RADIOD_METRICS_LISTEN: '[::1]:9300' }), '127.0.0.1:9101');
+  assert.equal(parse('redirectord', [], { AUTORADIO_RADIOD_METRICS_LISTEN: '[::1]:9300' }), '127.0.0.1:10291');
   assert.throws(() => parse('radiod', ['--metrics-listen', 'localhost']), /--metrics-listen must be host:port/);
   assert.throws(() => parse('radiod', ['--metrics-listen', '1.2.3.4:70000']), /--metrics-listen/);
   assert.deepEqual(parseMetricsListen('127.0.0.1:0'), { host: '127.0.0.1', port: 0 });

@@ -161,6 +161,22 @@ test('upstreamRequest rewrites only the request-target', () => {
   );
 });
 
+test('upstreamRequest drops forwarding headers the listener sent and states its real address', () => {
+  const bytes = Buffer.from(
+    'GET /_stream/test.mp3 HTTP/1.1\r\nHost: radio.test\r\nX-Forwarded-For: 198.51.100.66\r\nForwarded: for=198.51.100.66\r\n' +
+      'X-Real-IP: 198.51.100.66\r\nIcy-MetaData: 1\r\n\r\n',
+    'latin1',
+  );
+  const head = (parseRequestHead(bytes) as { head: RequestHead }).head;
+  assert.equal(
+    upstreamRequest(bytes, head, '/test.mp3', '::ffff:203.0.113.9').toString('latin1'),
+    'GET /test.mp3 HTTP/1.1\r\nHost: radio.test\r\nIcy-MetaData: 1\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n',
+  );
+  const bare = Buffer.from('GET /_stream/test.mp3 HTTP/1.0\r\n\r\n', 'latin1');
+  const bareHead = (parseRequestHead(bare) as { head: RequestHead }).head;
+  assert.equal(upstreamRequest(bare, bareHead, '/test.mp3', '2001:db8::7').toString('latin1'), 'GET /test.mp3 HTTP/1.0\r\nX-Forwarded-For: 2001:db8::7\r\n\r\n');
+});
+
 test('preflight and plain answers are well-formed', () => {
   const pre = preflightResponse(true, 'icy-metadata, range').toString();
   assert.match(pre, /^HTTP\/1\.1 204 No Content\r\n/);

@@ -1,3 +1,4 @@
+import type { ListenerSession } from '../access/access-log-line.js';
 import { Server, type Socket } from 'node:net';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Logger } from '../../common/logger.js';
@@ -80,6 +81,8 @@ export interface FrontDoorOptions {
   streamProxy?: boolean;
   /** Whether a path is one of the cluster's mounts; `/_stream` serves nothing else. */
   isMount?: (path: string) => boolean;
+  /** Each finished `/_stream` session (the access log). */
+  onStreamEnd?: (session: ListenerSession) => void;
   /**
    * Fast path for listener redirects: the complete answer to a plain GET/HEAD head, written
    * as is (then the connection is closed, or with `keepAlive` read for its next head), or
@@ -335,6 +338,8 @@ export class FrontDoor extends Server implements ConnectionOwner {
     const session = new StreamSession(socket, bytes, head, upstreamTarget, {
       ...this.streamOptions(),
       upstream: this.opts.localIcecast,
+      // Listener sessions only: relays are the cluster's own plumbing, not listeners.
+      onSessionEnd: this.opts.onStreamEnd,
       connectGate: this.icecastGate,
       retryAfterSeconds: RETRY_AFTER_SECONDS,
     });

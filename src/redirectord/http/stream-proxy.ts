@@ -6,6 +6,7 @@ import type { ConnectGate } from './connect-gate.js';
 import { IcecastAttempt, type AttemptEvents } from './icecast-attempt.js';
 import { IcyReframer, parseMetaint } from './icy-reframer.js';
 import type { RequestHead } from './request-head.js';
+import type { ListenerSession } from '../access/access-log-line.js';
 import { sameHostPort, type HostPort } from '../../coordination/host-port.js';
 import { answerAndClose } from './sockets.js';
 import { plainResponse, withCorsHeaders, type ResponseHead } from './stream-response.js';
@@ -30,19 +31,39 @@ export interface StreamProxyOptions {
   connectGate?: ConnectGate;
   /** Retry-After of the 503 a listener gets when the connect queue refuses it. 10 s. */
   retryAfterSeconds?: number;
+  /** Told once per session, when it ended (the access log). */
+  onSessionEnd?: (session: ListenerSession) => void;
 }
 
+/** Headers that claim who the client is: only this proxy may say that, never the client. */
+const FORWARDING_HEADERS = new Set(['x-forwarded-for', 'forwarded', 'x-real-ip']);
+
 /**
- * The request bytes for Icecast: the listener's head with only the request-target changed
- * (`/_stream/x.mp3?q` -> `/x.mp3?q`). Host, Icy-MetaData, Range and the rest stay as sent:
- * Icecast builds playlist URLs from Host and adds icy-metaint only when asked.
+ * The request bytes for Icecast: the listener's head with the request-target changed
+ * (`/_stream/x.mp3?q` -> `/x.mp3?q`), any forwarding header the listener sent dropped, and
+ * `X-Forwarded-For` set to the listener's own address when it is known. Host, Icy-MetaData, Range
+ * and the rest stay as sent: Icecast builds playlist URLs from Host and adds icy-metaint only
+ * when asked. (Debian's Icecast 2.4.4 ignores X-Forwarded-For; redirectord's access log records
+ * the address. An Icecast that honours it gets the truth, never the listener's claim.)
  */
-export function upstreamRequest(request: Buffer, head: RequestHead, upstreamTarget: string): Buffer {
+export function upstreamRequest(request: Buffer, head: RequestHead, upstreamTarget: string, clientAddress?: string): Buffer {
+  const firstLineEnd = head.fields[0]?.start ?? request.indexOf(0x0a, head.targetEnd) + 1;
+  const lastLineEnd = head.fields.at(-1)?.end ?? firstLineEnd;
+  const kept = head.fields.filter((f) => !FORWARDING_HEADERS.has(f.name)).map((f) => request.subarray(f.start, f.end));
+  const forwarded = clientAddress ? [Buffer.from(`X-Forwarded-For: ${plainAddress(clientAddress)}\r\n`, 'latin1')] : [];
   return Buffer.concat([
     request.subarray(0, head.targetStart),
     Buffer.from(upstreamTarget, 'latin1'),
-    request.subarray(head.targetEnd, head.headEnd),
+    request.subarray(head.targetEnd, firstLineEnd),
+    ...kept,
+    ...forwarded,
+    request.subarray(lastLineEnd, head.headEnd),
   ]);
+}
+
+/** `::ffff:192.0.2.1` -> `192.0.2.1`: how logs and Icecast write an IPv4 client. */
+export function plainAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 /**
@@ -89,6 +110,10 @@ export class StreamSession implements AttemptEvents {
   private readonly headTimeoutMs: number;
   private readonly reattachWaitMs: number;
   private readonly reattachIntervalMs: number;
+  private readonly startedAt = Date.now();
+  /** The status the listener was answered (Icecast's, or the proxy's own error answer). */
+  private status = 0;
+  private readonly target: string;
 
   constructor(
     private readonly client: Socket,
@@ -98,7 +123,9 @@ export class StreamSession implements AttemptEvents {
     private readonly opts: StreamProxyOptions,
   ) {
     this.closed = new Promise<void>((r) => (this.resolveClosed = r));
-    this.request = upstreamRequest(request, head, upstreamTarget);
+    this.request = upstreamRequest(request, head, upstreamTarget, client.remoteAddress);
+    this.target = upstreamTarget;
+    if (opts.onSessionEnd) void this.closed.then(() => this.reportEnd());
     this.log = opts.log.child({ stream: upstreamTarget });
     this.headTimeoutMs = opts.headTimeoutMs ?? 10_000;
     this.reattachWaitMs = opts.reattachWaitMs ?? 20_000;
@@ -199,6 +226,7 @@ export class StreamSession implements AttemptEvents {
   /** The first answer: the listener gets Icecast's head with CORS added. */
   private answer(res: ResponseHead, raw: Buffer): void {
     this.state = { kind: 'streaming' };
+    this.status = res.status;
     this.contentType = res.headers.get('content-type');
     this.continuable =
       this.reattachWaitMs > 0 && this.head.method === 'GET' && res.status === 200 && isContinuable(this.contentType);
@@ -275,6 +303,7 @@ export class StreamSession implements AttemptEvents {
 
   /** A final answer before any head was sent. */
   private end(answer: Buffer): void {
+    this.status = Number(answer.subarray(9, 12).toString('latin1')) || 0;
     this.stop();
     answerAndClose(this.client, answer);
   }
@@ -297,6 +326,21 @@ export class StreamSession implements AttemptEvents {
       this.stop();
     }
     this.client.destroy();
+  }
+
+  private reportEnd(): void {
+    this.opts.onSessionEnd?.({
+      address: plainAddress(this.client.remoteAddress ?? '-'),
+      method: this.head.method,
+      target: this.target,
+      version: this.head.version,
+      status: this.status,
+      bytes: this.client.bytesWritten,
+      referer: this.head.headers.get('referer'),
+      userAgent: this.head.headers.get('user-agent'),
+      startedAt: this.startedAt,
+      endedAt: Date.now(),
+    });
   }
 
   /** Leaves every state for `ended`: no timer, no upstream; `closed` resolves with the socket. */
