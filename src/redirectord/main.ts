@@ -1,6 +1,6 @@
 import { once } from 'node:events';
-import { createLogger } from '../common/logger.js';
-import { createMetrics } from '../common/metrics.js';
+import { createLogger, type Logger } from '../common/logger.js';
+import { createMetrics, type Metrics } from '../common/metrics.js';
 import { PrometheusRegistry } from '../common/prometheus.js';
 import { startMetricsServer } from '../common/metrics-server.js';
 import { errorMessage } from '../common/errors.js';
@@ -17,6 +17,7 @@ import { masterIcecast, type HostPort } from '../coordination/host-port.js';
 import { startDnsServer } from './dns/server.js';
 import { registerClusterGauges } from './cluster-metrics.js';
 import { parseRedirectordOptions } from './options.js';
+import { startHttps } from './https.js';
 
 /** Longest orderly shutdown before redirectord exits anyway. */
 const FORCE_EXIT_AFTER_MS = 5000;
@@ -26,10 +27,31 @@ function masterFrom(state: ClusterState, nodeName: string, ownAddresses: readonl
   return masterIcecast(state.master, state.nodes.get(nodeName)?.addresses ?? ownAddresses);
 }
 
+/** Tells the front door when the master changes, so it can move its sources. */
+function followMaster(
+  view: ClusterView,
+  frontDoor: { onMasterChange(): void },
+  o: { nodeName: string; ownAddresses: readonly string[]; log: Logger; metrics: Metrics },
+): void {
+  // The name counts too: a new master on the same address is still a master change.
+  const masterKey = (state: ClusterState) => JSON.stringify([state.master?.name, masterFrom(state, o.nodeName, o.ownAddresses)]);
+  let lastMaster = masterKey(view.current());
+  view.onChange((state) => {
+    const now = masterKey(state);
+    if (now !== lastMaster) {
+      o.log.info({ master: state.master?.name }, 'master changed; moving sources');
+      o.metrics.increment('master_changes');
+      lastMaster = now;
+      frontDoor.onMasterChange();
+    }
+  });
+}
+
 /** What start-up has made so far: a signal may come at any await of it. */
 interface Running {
   app?: { close(): Promise<unknown> | unknown };
   frontDoor?: { close(): void; destroyConnections(): void };
+  https?: { close(): void };
   dns?: { close(): Promise<unknown> | unknown };
 }
 
@@ -44,6 +66,7 @@ interface Basics {
 function shutdownSteps(shutdown: Shutdown, b: Basics, running: Running): Shutdown {
   return shutdown
     .step('front door', () => {
+      running.https?.close();
       running.frontDoor?.close();
       running.frontDoor?.destroyConnections();
     })
@@ -105,6 +128,7 @@ export async function main(argv: string[]): Promise<void> {
     log: log.child({ component: 'http' }),
     metrics,
     httpPort: opts.httpPort,
+    httpsPort: opts.httpsPort === 0 ? undefined : opts.httpsPort,
   });
   running.app = app;
   if (shutdown.stopping) return;
@@ -118,23 +142,23 @@ export async function main(argv: string[]): Promise<void> {
     answerListener,
     isMount: (path) => view.current().mounts.has(path),
   });
-  // The name counts too: a new master on the same address is still a master change.
-  const masterKey = (state: ClusterState) => JSON.stringify([state.master?.name, masterFrom(state, opts.name, opts.ip ?? [])]);
-  let lastMaster = masterKey(view.current());
-  view.onChange((state) => {
-    const now = masterKey(state);
-    if (now !== lastMaster) {
-      log.info({ master: state.master?.name }, 'master changed; moving sources');
-      metrics.increment('master_changes');
-      lastMaster = now;
-      frontDoor.onMasterChange();
-    }
-  });
+  followMaster(view, frontDoor, { nodeName: opts.name, ownAddresses: opts.ip ?? [], log, metrics });
   if (opts.httpBind) frontDoor.listen(opts.httpPort, opts.httpBind);
   else frontDoor.listen(opts.httpPort);
   running.frontDoor = frontDoor;
   await once(frontDoor, 'listening');
   if (shutdown.stopping) return;
+  const https = await startHttps({
+    port: opts.httpsPort,
+    bind: opts.httpBind,
+    certFile: opts.tlsCert,
+    keyFile: opts.tlsKey,
+    frontDoor,
+    log: log.child({ component: 'https' }),
+    metrics,
+  });
+  running.https = https;
+  if (shutdown.stopping) return void https?.close();
 
   const dns = await startDnsServer({
     host: opts.dnsBind,

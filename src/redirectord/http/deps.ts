@@ -19,4 +19,6 @@ export interface HttpAppDeps {
   metrics: Metrics;
   /** redirectord's port on every node (80 in production). */
   httpPort: number;
+  /** The HTTPS port on every node, when HTTPS is on: redirects made over HTTPS name it. */
+  httpsPort?: number;
 }
