@@ -19,7 +19,8 @@ import { startEtcd } from '../support/etcd.js';
 import { startIcecast, icecastSources } from '../support/icecast.js';
 import { run } from '../support/netns.js';
 import { freePort } from '../support/ports.js';
-import { startProcess, type Managed } from '../support/processes.js';
+import { startProcess, type Managed, collectLines } from '../support/processes.js';
+import { sineSourceArgv } from '../support/cluster.js';
 import { makeTestCa, replaceFile, type TestCa } from '../support/tls.js';
 import { waitFor } from '../support/wait.js';
 
@@ -51,15 +52,6 @@ interface Setup {
   redirectord: Managed;
 }
 
-function lines(stream: NodeJS.ReadableStream | null, into: string[]): void {
-  let rest = '';
-  stream?.on('data', (c: Buffer) => {
-    const parts = (rest + c.toString()).split('\n');
-    rest = parts.pop() ?? '';
-    for (const p of parts) if (p) into.push(p);
-  });
-}
-
 async function createMount(etcdUrl: string, path: string): Promise<{ username: string; password: string }> {
   const created = await run([process.execPath, RADIOCTL, 'create-mount', path, '--json', '--etcd-urls', etcdUrl], { timeoutMs: 20_000 });
   assert.equal(created.code, 0, `radioctl create-mount: ${created.stderr || created.stdout}`);
@@ -84,11 +76,8 @@ async function setUp(t: TestContext): Promise<Setup> {
     `<mount><mount-name>${path}</mount-name><username>${c.username}</username><password>${c.password}</password></mount>`;
   const icecast = await startIcecast({ extraXml: mountXml(MOUNT, creds) + mountXml(TLS_MOUNT, tlsCreds) });
   t.after(() => icecast.stop());
-  const ffmpeg = startProcess('ffmpeg', [
-    '-hide_banner', '-loglevel', 'warning', '-nostdin', '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
-    '-c:a', 'libmp3lame', '-b:a', '128k', '-content_type', 'audio/mpeg', '-f', 'mp3',
-    `icecast://${encodeURIComponent(creds.username)}:${encodeURIComponent(creds.password)}@127.0.0.1:${icecast.port}${MOUNT}`,
-  ]);
+  const [cmd, ...args] = sineSourceArgv(`http://127.0.0.1:${icecast.port}${MOUNT}`, creds.username, creds.password);
+  const ffmpeg = startProcess(cmd!, args);
   t.after(() => ffmpeg.stop('SIGTERM', 2000));
   await waitFor('the source on Icecast', async () => (await icecastSources(icecast.url).catch(() => new Map())).has(MOUNT), {
     timeoutMs: 15_000,
@@ -124,8 +113,8 @@ async function setUp(t: TestContext): Promise<Setup> {
   ], { cwd: ROOT, env });
   t.after(() => redirectord.stop('SIGTERM', 5000));
   const log: string[] = [];
-  lines(redirectord.child.stdout, log);
-  lines(redirectord.child.stderr, log);
+  collectLines(redirectord.child.stdout, log);
+  collectLines(redirectord.child.stderr, log);
   await waitFor('redirectord answering over HTTPS', async () => {
     if (redirectord.child.exitCode !== null) throw new Error(`redirectord exited: ${log.join('\n')}`);
     const r = await curl(ca, httpsPort, ['-o', '/dev/null', '-w', '%{http_code}', `https://${DOMAIN}:${httpsPort}${MOUNT}`]);
@@ -253,11 +242,9 @@ test('HTTPS on the front door: real clients, a TLS source, handshake abuse, cert
   });
 
   await t.test("a TLS source client (ffmpeg -tls 1) reaches the master's Icecast", async (st) => {
-    const source = startProcess('ffmpeg', [
-      '-hide_banner', '-loglevel', 'warning', '-nostdin', '-re', '-f', 'lavfi', '-i', 'sine=frequency=660:sample_rate=44100',
-      '-c:a', 'libmp3lame', '-b:a', '64k', '-content_type', 'audio/mpeg', '-f', 'mp3', '-tls', '1',
-      `icecast://${encodeURIComponent(s.tlsCreds.username)}:${encodeURIComponent(s.tlsCreds.password)}@127.0.0.1:${s.httpsPort}${TLS_MOUNT}`,
-    ]);
+    // The same source as the plain one, with TLS on: `-tls 1` goes before the icecast:// target.
+    const argv = sineSourceArgv(`http://127.0.0.1:${s.httpsPort}${TLS_MOUNT}`, s.tlsCreds.username, s.tlsCreds.password, 660);
+    const source = startProcess(argv[0]!, [...argv.slice(1, -1), '-tls', '1', argv.at(-1)!]);
     st.after(() => source.stop('SIGTERM', 2000));
     await waitFor('the TLS source on Icecast', async () => (await icecastSources(s.icecastUrl).catch(() => new Map())).has(TLS_MOUNT), {
       timeoutMs: 15_000,
