@@ -18,6 +18,7 @@ import { startDnsServer } from './dns/server.js';
 import { registerClusterGauges } from './cluster-metrics.js';
 import { parseRedirectordOptions } from './options.js';
 import { startHttps } from './https.js';
+import { registerCertificateGauge } from './tls/certificate-metrics.js';
 
 /** Longest orderly shutdown before redirectord exits anyway. */
 const FORCE_EXIT_AFTER_MS = 5000;
@@ -51,7 +52,7 @@ function followMaster(
 interface Running {
   app?: { close(): Promise<unknown> | unknown };
   frontDoor?: { close(): void; destroyConnections(): void };
-  https?: { close(): void };
+  https?: { close(): void; certificate(): { notAfter: Date } | undefined };
   dns?: { close(): Promise<unknown> | unknown };
 }
 
@@ -129,6 +130,8 @@ export async function main(argv: string[]): Promise<void> {
     metrics,
     httpPort: opts.httpPort,
     httpsPort: opts.httpsPort === 0 ? undefined : opts.httpsPort,
+    // HTTPS starts after the app: the certificate is looked up when a status is asked for.
+    certificate: () => running.https?.certificate(),
   });
   running.app = app;
   if (shutdown.stopping) return;
@@ -158,6 +161,7 @@ export async function main(argv: string[]): Promise<void> {
     metrics,
   });
   running.https = https;
+  if (https) registerCertificateGauge(registry, () => https.certificate());
   if (shutdown.stopping) return void https?.close();
 
   const dns = await startDnsServer({

@@ -46,6 +46,7 @@ interface Setup {
   httpPort: number;
   httpsPort: number;
   dnsPort: number;
+  metricsPort: number;
   icecastUrl: string;
   tlsCreds: { username: string; password: string };
   log: string[];
@@ -103,13 +104,13 @@ async function setUp(t: TestContext): Promise<Setup> {
     JSON.stringify({ name: 'n1', addresses: ['127.0.0.1'], icecastPort: icecast.port }),
   );
 
-  const [httpPort, httpsPort, dnsPort] = [await freePort(), await freePort(), await freePort()];
+  const [httpPort, httpsPort, dnsPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AUTORADIO_')));
   const redirectord = startProcess(process.execPath, [
     REDIRECTORD, '--domain', DOMAIN, '--name', 'n1', '--ip', '127.0.0.1', '--etcd-urls', etcd.url,
     '--http-port', String(httpPort), '--https-port', String(httpsPort), '--dns-port', String(dnsPort), '--dns-bind', '127.0.0.1',
     '--tls-cert', certFile, '--tls-key', keyFile,
-    '--icecast-port', String(icecast.port), '--icecast-host', '127.0.0.1', '--metrics-listen', 'off',
+    '--icecast-port', String(icecast.port), '--icecast-host', '127.0.0.1', '--metrics-listen', `127.0.0.1:${metricsPort}`,
   ], { cwd: ROOT, env });
   t.after(() => redirectord.stop('SIGTERM', 5000));
   const log: string[] = [];
@@ -122,7 +123,7 @@ async function setUp(t: TestContext): Promise<Setup> {
   }, { timeoutMs: 20_000, intervalMs: 200 }).catch((err: Error) => {
     throw new Error(`${err.message}\n${log.slice(-20).join('\n')}`);
   });
-  return { ca, certFile, keyFile, httpPort, httpsPort, dnsPort, icecastUrl: icecast.url, tlsCreds, log, redirectord };
+  return { ca, certFile, keyFile, httpPort, httpsPort, dnsPort, metricsPort, icecastUrl: icecast.url, tlsCreds, log, redirectord };
 }
 
 /** curl with the test CA trusted and the cluster's names pointing at loopback. */
@@ -203,7 +204,14 @@ test('HTTPS on the front door: real clients, a TLS source, handshake abuse, cert
     const playlist = await curl(s.ca, s.httpsPort, [`${base}${MOUNT}.m3u`]);
     assert.match(playlist.stdout, new RegExp(`^https://${DOMAIN.replace('.', '\\.')}:${s.httpsPort}/test\\.mp3$`, 'm'));
     const json = await curl(s.ca, s.httpsPort, [`${base}/status.json`]);
-    assert.equal((JSON.parse(json.stdout) as { servedBy: string }).servedBy, 'n1');
+    const view = JSON.parse(json.stdout) as { servedBy: string; https?: { certificateExpiresInSeconds: number } };
+    assert.equal(view.servedBy, 'n1');
+    // The test CA's certificates are valid for 2 days.
+    const left = view.https?.certificateExpiresInSeconds ?? 0;
+    assert.ok(left > 86_400 && left <= 2 * 86_400, `certificate expiry in /status.json: ${JSON.stringify(view.https)}`);
+    const metrics = await fetch(`http://127.0.0.1:${s.metricsPort}/metrics`).then((r) => r.text());
+    const gauge = Number(/^autoradio_tls_certificate_expiry_seconds (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(gauge > 86_400 && gauge <= 2 * 86_400, `expiry gauge ${gauge}`);
     const page = await curl(s.ca, s.httpsPort, ['-o', '/dev/null', '-w', '%{http_code}', `${base}/`]);
     assert.equal(page.stdout, '200');
   });

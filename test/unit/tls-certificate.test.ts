@@ -4,6 +4,10 @@ import { readFile } from 'node:fs/promises';
 import { AutoradioError, ErrorCode } from '../../src/common/errors.js';
 import { checkCertificate } from '../../src/redirectord/tls/certificate.js';
 import { makeTestCa, type TestCa } from '../support/tls.js';
+import { buildStatusView } from '../../src/redirectord/http/status-view.js';
+import { state } from '../support/http-fixtures.js';
+import { PrometheusRegistry } from '../../src/common/prometheus.js';
+import { EXPIRY_GAUGE, registerCertificateGauge } from '../../src/redirectord/tls/certificate-metrics.js';
 
 let ca: TestCa;
 let one: { cert: string; key: string };
@@ -39,4 +43,22 @@ test('a corrupt certificate, a corrupt key, a key of another certificate and an 
   assert.throws(() => checkCertificate(one.cert, 'garbage', 'the files'), refusedWith(/not a PEM private key/));
   assert.throws(() => checkCertificate(one.cert, two.key, 'the files'), refusedWith(/does not match/));
   assert.throws(() => checkCertificate(one.cert, one.key, 'the files', new Date(Date.now() + 10 * 24 * 3600_000)), refusedWith(/expired/));
+});
+
+test('the expiry gauge counts the seconds left on the certificate in use, and is absent without one', () => {
+  const registry = new PrometheusRegistry();
+  let current: ReturnType<typeof checkCertificate> | undefined;
+  registerCertificateGauge(registry, () => current, () => Date.parse('2030-01-01T00:00:00Z'));
+  assert.doesNotMatch(registry.render(), new RegExp(`^${EXPIRY_GAUGE} `, 'm'));
+  current = { ...checkCertificate(one.cert, one.key, 'the files'), notAfter: new Date('2030-01-31T00:00:00Z') };
+  assert.match(registry.render(), new RegExp(`^${EXPIRY_GAUGE} 2592000$`, 'm'));
+});
+
+test('the status view shows the certificate expiry only when HTTPS has a certificate', () => {
+  const s = state([], []);
+  const now = Date.parse('2030-01-01T00:00:00Z');
+  const without = buildStatusView(s, { domain: 'r.test', nodeName: 'n', httpPort: 80, now });
+  assert.equal(without.https, undefined);
+  const withCert = buildStatusView(s, { domain: 'r.test', nodeName: 'n', httpPort: 80, now, certificateNotAfter: new Date('2030-01-02T00:00:00Z') });
+  assert.deepEqual(withCert.https, { certificateNotAfter: '2030-01-02T00:00:00.000Z', certificateExpiresInSeconds: 86_400 });
 });

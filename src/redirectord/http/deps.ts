@@ -21,4 +21,6 @@ export interface HttpAppDeps {
   httpPort: number;
   /** The HTTPS port on every node, when HTTPS is on: redirects made over HTTPS name it. */
   httpsPort?: number;
+  /** The HTTPS certificate in use, if any (its expiry is shown in /status.json). */
+  certificate?: () => { notAfter: Date } | undefined;
 }
