@@ -7,7 +7,11 @@ import { connect as tlsConnect } from 'node:tls';
 import { createLogger } from '../../src/common/logger.js';
 import { TlsDoor } from '../../src/redirectord/http/tls-door.js';
 import { startDoor } from './front-door-harness.js';
-import { makeTestCa } from '../support/tls.js';
+import { makeTestCa, replaceFile } from '../support/tls.js';
+import { freePort } from '../support/ports.js';
+import { startHttps } from '../../src/redirectord/https.js';
+import { join } from 'node:path';
+import { pino } from 'pino';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -59,4 +63,45 @@ test('handshakes are capped and timed out; completed ones reach the front door',
   await once(client, 'end');
   assert.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 200[^]*app GET \/hello/);
   assert.equal(d.metrics.count('front_door.http'), 1);
+});
+
+test('HTTPS stays off without certificate files, and opens when good files appear', { timeout: 30_000 }, async (t) => {
+  const ca = await makeTestCa();
+  t.after(() => ca.remove());
+  const d = await startDoor({});
+  t.after(() => d.close());
+  const lines: string[] = [];
+  const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+
+  const off = await startHttps({ port: await freePort(), frontDoor: d.door, log, metrics: d.metrics });
+  assert.equal(off, undefined);
+  assert.ok(lines.some((l) => l.includes('HTTPS off: no certificate')), lines.join('\n'));
+
+  const port = await freePort();
+  const certFile = join(ca.dir, 'later.crt');
+  const keyFile = join(ca.dir, 'later.key');
+  const https = await startHttps({ port, certFile, keyFile, frontDoor: d.door, log, metrics: d.metrics });
+  assert.ok(https);
+  t.after(() => https.close());
+  assert.ok(lines.some((l) => l.includes('HTTPS waits for a good certificate')), lines.join('\n'));
+  const refused = netConnect(port, '127.0.0.1');
+  const [err] = (await once(refused, 'error').catch((e: unknown) => [e])) as [NodeJS.ErrnoException];
+  assert.equal(err.code, 'ECONNREFUSED', 'nothing listens before a certificate');
+
+  const issued = await ca.issue('later', ['radio.test']);
+  await replaceFile(issued.keyFile, keyFile);
+  await replaceFile(issued.certFile, certFile);
+  const ca_ = await readFile(ca.caFile);
+  await waitFor('HTTPS open with the new files', async () => {
+    const c = tlsConnect({ host: '127.0.0.1', port, servername: 'radio.test', ca: ca_ });
+    try {
+      await once(c, 'secureConnect');
+      return true;
+    } catch {
+      return false;
+    } finally {
+      c.destroy();
+    }
+  }, { timeoutMs: 15_000, intervalMs: 100 });
+  assert.equal(https.certificate()?.names, 'DNS:radio.test');
 });
