@@ -31,6 +31,7 @@ export const ErrorCode = {
   etcdUnavailable: 'AR_ETCD_UNAVAILABLE',
   writeUnconfirmed: 'AR_WRITE_UNCONFIRMED',
   invalidPolicy: 'AR_INVALID_LB_POLICY',
+  invalidCertificate: 'AR_INVALID_CERTIFICATE',
   internal: 'AR_INTERNAL',
 } as const;
 

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
-import { createLogger } from '../common/logger.js';
-import { createMetrics } from '../common/metrics.js';
+import { createLogger, type Logger } from '../common/logger.js';
+import { createMetrics, type Metrics } from '../common/metrics.js';
 import { PrometheusRegistry } from '../common/prometheus.js';
 import { startMetricsServer } from '../common/metrics-server.js';
 import { errorMessage } from '../common/errors.js';
@@ -11,13 +11,15 @@ import { ClusterView } from '../coordination/cluster-view.js';
 import type { ClusterState } from '../coordination/cluster-state.js';
 import { parsePolicy } from './balancer/policy.js';
 import { Balancer } from './balancer/balancer.js';
-import { buildHttpApp } from './http/app.js';
-import { createFrontDoor } from './http/front-door.js';
+import { buildHttpApp, type HttpApp } from './http/app.js';
+import { createFrontDoor, type FrontDoor } from './http/front-door.js';
 import { masterIcecast, type HostPort } from '../coordination/host-port.js';
 import { startDnsServer } from './dns/server.js';
 import { registerClusterGauges } from './cluster-metrics.js';
 import { openAccessLog, type AccessLog } from './access/access-log.js';
-import { parseRedirectordOptions } from './options.js';
+import { parseRedirectordOptions, type RedirectordOptions } from './options.js';
+import { startHttps } from './https.js';
+import { registerCertificateGauge } from './tls/certificate-metrics.js';
 
 /** Longest orderly shutdown before redirectord exits anyway. */
 const FORCE_EXIT_AFTER_MS = 5000;
@@ -27,10 +29,58 @@ function masterFrom(state: ClusterState, nodeName: string, ownAddresses: readonl
   return masterIcecast(state.master, state.nodes.get(nodeName)?.addresses ?? ownAddresses);
 }
 
+/** Tells the front door when the master changes, so it can move its sources and relays. */
+function followMaster(
+  view: ClusterView,
+  frontDoor: { onMasterChange(): void },
+  o: { nodeName: string; ownAddresses: readonly string[]; log: Logger; metrics: Metrics },
+): void {
+  // The name counts too: a new master on the same address is still a master change.
+  const masterKey = (state: ClusterState) => JSON.stringify([state.master?.name, masterFrom(state, o.nodeName, o.ownAddresses)]);
+  let lastMaster = masterKey(view.current());
+  view.onChange((state) => {
+    const now = masterKey(state);
+    if (now !== lastMaster) {
+      o.log.info({ master: state.master?.name }, 'master changed; moving sources and relays');
+      o.metrics.increment('master_changes');
+      lastMaster = now;
+      frontDoor.onMasterChange();
+    }
+  });
+}
+
+/**
+ * Port 80's front door: sources to the master's Icecast, listeners to the local one, and the
+ * local Icecast's relays to the master's, whoever it is ('self' here: nothing to relay).
+ */
+function frontDoorOf(
+  view: ClusterView,
+  opts: RedirectordOptions,
+  parts: Pick<HttpApp, 'server' | 'answerListener'> & { accessLog: AccessLog | undefined; log: Logger; metrics: Metrics },
+): FrontDoor {
+  const { accessLog } = parts;
+  return createFrontDoor({
+    httpServer: parts.server,
+    master: () => masterFrom(view.current(), opts.name, opts.ip ?? []),
+    relayUpstream: () => {
+      const state = view.current();
+      return state.master?.name === opts.name ? 'self' : masterFrom(state, opts.name, opts.ip ?? []);
+    },
+    localIcecast: { host: opts.icecastHost, port: opts.icecastPort },
+    log: parts.log,
+    metrics: parts.metrics,
+    streamProxy: opts.enableIcecastProxy,
+    answerListener: parts.answerListener,
+    isMount: (path) => view.current().mounts.has(path),
+    onStreamEnd: accessLog && ((session) => accessLog.record(session)),
+  });
+}
+
 /** What start-up has made so far: a signal may come at any await of it. */
 interface Running {
   app?: { close(): Promise<unknown> | unknown };
   frontDoor?: { close(): void; destroyConnections(): void };
+  https?: { close(): void; certificate(): { notAfter: Date } | undefined };
   dns?: { close(): Promise<unknown> | unknown };
   accessLog?: AccessLog;
 }
@@ -46,6 +96,7 @@ interface Basics {
 function shutdownSteps(shutdown: Shutdown, b: Basics, running: Running): Shutdown {
   return shutdown
     .step('front door', () => {
+      running.https?.close();
       running.frontDoor?.close();
       running.frontDoor?.destroyConnections();
     })
@@ -108,42 +159,32 @@ export async function main(argv: string[]): Promise<void> {
     log: log.child({ component: 'http' }),
     metrics,
     httpPort: opts.httpPort,
+    httpsPort: opts.httpsPort === 0 ? undefined : opts.httpsPort,
+    // HTTPS starts after the app: the certificate is looked up when a status is asked for.
+    certificate: () => running.https?.certificate(),
   });
   running.app = app;
   if (shutdown.stopping) return;
   const accessLog = (running.accessLog = openAccessLog(opts.accessLog, log.child({ component: 'access-log' })));
-  const frontDoor = createFrontDoor({
-    httpServer: server,
-    master: () => masterFrom(view.current(), opts.name, opts.ip ?? []),
-    relayUpstream: () => {
-      const state = view.current();
-      return state.master?.name === opts.name ? 'self' : masterFrom(state, opts.name, opts.ip ?? []);
-    },
-    localIcecast: { host: opts.icecastHost, port: opts.icecastPort },
-    log: log.child({ component: 'front-door' }),
-    metrics,
-    streamProxy: opts.enableIcecastProxy,
-    answerListener,
-    isMount: (path) => view.current().mounts.has(path),
-    onStreamEnd: accessLog && ((session) => accessLog.record(session)),
-  });
-  // The name counts too: a new master on the same address is still a master change.
-  const masterKey = (state: ClusterState) => JSON.stringify([state.master?.name, masterFrom(state, opts.name, opts.ip ?? [])]);
-  let lastMaster = masterKey(view.current());
-  view.onChange((state) => {
-    const now = masterKey(state);
-    if (now !== lastMaster) {
-      log.info({ master: state.master?.name }, 'master changed; moving sources and relays');
-      metrics.increment('master_changes');
-      lastMaster = now;
-      frontDoor.onMasterChange();
-    }
-  });
+  const frontDoor = frontDoorOf(view, opts, { server, answerListener, accessLog, log: log.child({ component: 'front-door' }), metrics });
+  followMaster(view, frontDoor, { nodeName: opts.name, ownAddresses: opts.ip ?? [], log, metrics });
   if (opts.httpBind) frontDoor.listen(opts.httpPort, opts.httpBind);
   else frontDoor.listen(opts.httpPort);
   running.frontDoor = frontDoor;
   await once(frontDoor, 'listening');
   if (shutdown.stopping) return;
+  const https = await startHttps({
+    port: opts.httpsPort,
+    bind: opts.httpBind,
+    certFile: opts.tlsCert,
+    keyFile: opts.tlsKey,
+    frontDoor,
+    log: log.child({ component: 'https' }),
+    metrics,
+  });
+  running.https = https;
+  if (https) registerCertificateGauge(registry, () => https.certificate());
+  if (shutdown.stopping) return void https?.close();
 
   const dns = await startDnsServer({
     host: opts.dnsBind,

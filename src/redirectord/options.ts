@@ -7,6 +7,10 @@ import { nodeIdentityProblems } from '../coordination/node-status.js';
 export interface RedirectordOptions extends DaemonFlags {
   httpPort: number;
   httpBind?: string;
+  /** 0: no HTTPS. */
+  httpsPort: number;
+  tlsCert?: string;
+  tlsKey?: string;
   dnsPort: number;
   dnsBind?: string;
   nameservers: string[];
@@ -28,6 +32,14 @@ export function redirectordCommand(): Command {
       new Option('--http-port <port>', 'HTTP port').env('AUTORADIO_HTTP_PORT').default(80).argParser(intFlag('--http-port', 1, 65535)),
     )
     .addOption(new Option('--http-bind <address>', 'address for HTTP (default: all)').env('AUTORADIO_HTTP_BIND'))
+    .addOption(
+      new Option('--https-port <port>', 'HTTPS port, on the --http-bind address (0: off; off too while no certificate is available)')
+        .env('AUTORADIO_HTTPS_PORT')
+        .default(443)
+        .argParser(intFlag('--https-port', 0, 65535)),
+    )
+    .addOption(new Option('--tls-cert <file>', 'PEM certificate chain for HTTPS (read again when it changes)').env('AUTORADIO_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('AUTORADIO_TLS_KEY'))
     .addOption(
       new Option('--dns-port <port>', 'DNS port (UDP and TCP)').env('AUTORADIO_DNS_PORT').default(53).argParser(intFlag('--dns-port', 1, 65535)),
     )
@@ -76,6 +88,7 @@ export function parseRedirectordOptions(argv: string[], cmd = redirectordCommand
   ] as const) {
     if (value !== undefined && isIP(value) === 0) throw new Error(`${flag} must be an IP address, got "${value}"`);
   }
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
   opts.domain = opts.domain.toLowerCase().replace(/\.$/, '');
   if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(opts.domain)) {
     throw new Error(`--domain must be a DNS name such as radio.example.org, got "${opts.domain}"`);

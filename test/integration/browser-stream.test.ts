@@ -12,7 +12,7 @@ import { startEtcd } from '../support/etcd.js';
 import { startIcecast, icecastSources } from '../support/icecast.js';
 import { run } from '../support/netns.js';
 import { freePort } from '../support/ports.js';
-import { startProcess } from '../support/processes.js';
+import { startProcess, collectLines } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -28,15 +28,6 @@ const REDIRECTORD = join(ROOT, 'dist/redirectord/main.js');
 const RADIOCTL = join(ROOT, 'dist/radioctl/main.js');
 const MOUNT = '/test.mp3';
 const DOMAIN = 'radio.test';
-
-function lines(stream: NodeJS.ReadableStream | null, into: string[]): void {
-  let rest = '';
-  stream?.on('data', (c: Buffer) => {
-    const parts = (rest + c.toString()).split('\n');
-    rest = parts.pop() ?? '';
-    for (const p of parts) if (p) into.push(p);
-  });
-}
 
 /** pino lines at level error (50) or fatal (60), and anything that is not pino JSON. */
 function errorLines(log: readonly string[]): string[] {
@@ -119,8 +110,8 @@ test('Chromium on another origin plays a stream through the real redirectord and
   const redirectord = startProcess(process.execPath, args, { cwd: ROOT, env });
   t.after(() => redirectord.stop('SIGTERM', 5000));
   const log: string[] = [];
-  lines(redirectord.child.stdout, log);
-  lines(redirectord.child.stderr, log);
+  collectLines(redirectord.child.stdout, log);
+  collectLines(redirectord.child.stderr, log);
   const front = `http://127.0.0.1:${httpPort}`;
   await waitFor('redirectord sending listeners of the mount to n1', async () => {
     if (redirectord.child.exitCode !== null) throw new Error(`redirectord exited: ${log.join('\n')}`);

@@ -8,7 +8,7 @@ import { Etcd3 } from 'etcd3';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
 import { icecastSources as sourcesAt, startIcecast, type IcecastSourceStats, type TestIcecast } from '../support/icecast.js';
 import { freePort } from '../support/ports.js';
-import { startProcess, type Managed } from '../support/processes.js';
+import { startProcess, type Managed, collectLines } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { MASTER_ELECTION_PREFIX, nodeKey } from '../../src/coordination/keys.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
@@ -102,15 +102,6 @@ export async function startRedirectord(o: RedirectordOptions): Promise<Daemon> {
     throw new Error(`${(err as Error).message}\n${lines.slice(-30).join('\n')}\n${stderr.join('\n')}`);
   }
   return d;
-}
-
-function collectLines(stream: NodeJS.ReadableStream | null, into: string[]): void {
-  let rest = '';
-  stream?.on('data', (c: Buffer) => {
-    const parts = (rest + c.toString()).split('\n');
-    rest = parts.pop() ?? '';
-    for (const p of parts) if (p) into.push(p);
-  });
 }
 
 export interface CliResult {

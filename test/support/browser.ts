@@ -25,14 +25,14 @@ export interface TestBrowser {
 }
 
 /** Starts Chromium with a throw-away profile; closed and removed when the test ends. */
-export async function launchChromium(t: TestContext): Promise<TestBrowser> {
+export async function launchChromium(t: TestContext, extraArgs: readonly string[] = []): Promise<TestBrowser> {
   const profile = await mkdtemp(join(tmpdir(), 'autoradio-chromium-'));
   let context: BrowserContext;
   try {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: [...CHROMIUM_ARGS],
+      args: [...CHROMIUM_ARGS, ...extraArgs],
       timeout: 30_000,
     });
   } catch (err) {

@@ -40,3 +40,13 @@ export async function waitExit(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   await once(child, 'exit');
 }
+
+/** Appends each complete line `stream` emits to `into` (a daemon's log, for assertions). */
+export function collectLines(stream: NodeJS.ReadableStream | null, into: string[]): void {
+  let rest = '';
+  stream?.on('data', (c: Buffer) => {
+    const parts = (rest + c.toString()).split('\n');
+    rest = parts.pop() ?? '';
+    for (const p of parts) if (p) into.push(p);
+  });
+}

@@ -19,4 +19,8 @@ export interface HttpAppDeps {
   metrics: Metrics;
   /** redirectord's port on every node (80 in production). */
   httpPort: number;
+  /** The HTTPS port on every node, when HTTPS is on: redirects made over HTTPS name it. */
+  httpsPort?: number;
+  /** The HTTPS certificate in use, if any (its expiry is shown in /status.json). */
+  certificate?: () => { notAfter: Date } | undefined;
 }

@@ -1,5 +1,6 @@
 import type { ListenerSession } from '../access/access-log-line.js';
 import { Server, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
@@ -89,7 +90,7 @@ export interface FrontDoorOptions {
    * undefined to hand the connection to `httpServer` as usual. Must give the answer the HTTP
    * application would, but for the Connection header.
    */
-  answerListener?: (head: RequestHead, remoteAddress: string | undefined, keepAlive: boolean) => Buffer | undefined;
+  answerListener?: (head: RequestHead, remoteAddress: string | undefined, keepAlive: boolean, secure?: boolean) => Buffer | undefined;
 }
 
 export interface FrontDoorCounts {
@@ -201,6 +202,16 @@ export class FrontDoor extends Server implements ConnectionOwner {
     return { pendingHeads: c.heads, keptAlive: c.kept, sources: this.sources.size, streams: this.streams.size, connections: c.total };
   }
 
+  /**
+   * A connection accepted elsewhere joins the same handling as this port's own: the HTTPS
+   * listener hands over its sockets once their TLS handshake is done, so every route, limit
+   * and phase is the same on both ports.
+   */
+  adopt(socket: Socket): void {
+    socket.pause();
+    this.accept(socket);
+  }
+
   private accept(socket: Socket): void {
     const conn = new DoorConnection(socket, this.times, this);
     const admission = this.budget.admit(conn, addressKey(socket.remoteAddress));
@@ -280,7 +291,7 @@ export class FrontDoor extends Server implements ConnectionOwner {
     const keepAlive = wantsKeepAlive(head);
     const answerListener = this.opts.answerListener;
     const answer =
-      answerListener && isPlainListenerHead(bytes, head) ? answerListener(head, conn.socket.remoteAddress, keepAlive) : undefined;
+      answerListener && isPlainListenerHead(bytes, head) ? answerListener(head, conn.socket.remoteAddress, keepAlive, isTls(conn.socket)) : undefined;
     if (!answer) {
       this.handOver(conn, bytes);
       return;
@@ -400,6 +411,10 @@ export class FrontDoor extends Server implements ConnectionOwner {
 
 export function createFrontDoor(opts: FrontDoorOptions): FrontDoor {
   return new FrontDoor(opts);
+}
+
+function isTls(socket: Socket): boolean {
+  return (socket as Partial<TLSSocket>).encrypted === true;
 }
 
 function wantsKeepAlive(head: RequestHead): boolean {

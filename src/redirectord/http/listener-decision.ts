@@ -3,7 +3,7 @@ import type { Balancer } from '../balancer/balancer.js';
 import { CORS_RESPONSE_HEADERS } from './cors.js';
 import { resolveListenerRequest } from './listener-path.js';
 import { hasFramedBody, type RequestHead } from './request-head.js';
-import { clientFamily, publicStreamUrl, redirectTarget } from './urls.js';
+import { clientFamily, publicStreamUrl, redirectTarget, type Scheme } from './urls.js';
 
 /**
  * The answer to a listener's `GET`/`HEAD` on a stream or playlist URL, decided once for both
@@ -25,6 +25,8 @@ export interface ListenerContext {
   remoteAddress: string | undefined;
   /** A HEAD is answered like a GET but never counts as a pending listener on the chosen node. */
   method: 'GET' | 'HEAD';
+  /** How the request arrived (default plain HTTP): the URLs in the answer use the same. */
+  scheme?: Scheme;
 }
 
 /** What happened, for metrics and logs (kept out of the decision so it stays pure). */
@@ -63,7 +65,7 @@ export function decideListenerResponse(
       };
     case 'playlist': {
       const path = target.mount.path;
-      const url = publicStreamUrl(ctx.domain, ctx.httpPort, path);
+      const url = publicStreamUrl(ctx.domain, ctx.httpPort, path, ctx.scheme);
       const ext = target.format.extension;
       return {
         status: 200,
@@ -108,6 +110,7 @@ export function decideListenerResponse(
         query: target.query,
         httpPort: ctx.httpPort,
         enableIcecastProxy: ctx.enableIcecastProxy,
+        scheme: ctx.scheme,
       });
       // The follow-up request may go to this very node's /_stream, which only the front door
       // can serve: node:http must not keep the connection. (The front door's fast path keeps

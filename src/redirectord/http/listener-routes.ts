@@ -9,7 +9,8 @@ import {
   type ListenerOutcome,
 } from './listener-decision.js';
 import type { RequestHead } from './request-head.js';
-import { STREAM_PREFIX } from './urls.js';
+import { PLAIN_HTTP, STREAM_PREFIX, type Scheme } from './urls.js';
+import type { TLSSocket } from 'node:tls';
 
 
 /** The catch-all route every stream and playlist URL reaches in fastify. */
@@ -19,7 +20,7 @@ export const LISTENER_ROUTE = '/*';
 export function registerListenerRoutes(app: FastifyInstance, deps: HttpAppDeps): void {
   function listener(request: FastifyRequest, reply: FastifyReply): FastifyReply {
     const method = request.method === 'HEAD' ? 'HEAD' : 'GET';
-    const res = decideListenerResponse(request.raw.url ?? '/', deps.state.current(), deps.balancer, context(deps, request.socket.remoteAddress, method));
+    const res = decideListenerResponse(request.raw.url ?? '/', deps.state.current(), deps.balancer, context(deps, request.socket.remoteAddress, method, (request.socket as Partial<TLSSocket>).encrypted === true));
     recordListenerOutcome(res.outcome, deps.metrics, request.log);
     for (const [name, value] of res.headers) void reply.header(name, value);
     void reply.code(res.status);
@@ -43,8 +44,14 @@ export function registerListenerRoutes(app: FastifyInstance, deps: HttpAppDeps):
   app.options('/*', (_request, reply) => reply.code(204).headers(CORS_PREFLIGHT_HEADERS).send());
 }
 
-function context(deps: HttpAppDeps, remoteAddress: string | undefined, method: 'GET' | 'HEAD'): ListenerContext {
-  return { domain: deps.domain, httpPort: deps.httpPort, enableIcecastProxy: deps.enableIcecastProxy, remoteAddress, method };
+function context(deps: HttpAppDeps, remoteAddress: string | undefined, method: 'GET' | 'HEAD', secure: boolean): ListenerContext {
+  const scheme = schemeOf(deps, secure);
+  return { domain: deps.domain, httpPort: deps.httpPort, enableIcecastProxy: deps.enableIcecastProxy, remoteAddress, method, scheme };
+}
+
+/** A request that came over TLS is answered with https:// URLs on the HTTPS port. */
+function schemeOf(deps: HttpAppDeps, secure: boolean): Scheme {
+  return secure ? { kind: 'https', port: deps.httpsPort ?? 443 } : PLAIN_HTTP;
 }
 
 /** Metrics and logs of a listener answer, the same whichever path sent it. */
@@ -68,9 +75,10 @@ export function recordListenerOutcome(outcome: ListenerOutcome, metrics: Metrics
 
 /**
  * Front door fast path: answers a head itself, or undefined to hand the connection over.
- * `keepAlive`: the front door keeps reading the connection after the answer.
+ * `keepAlive`: the front door keeps reading the connection after the answer. `secure`: the
+ * connection is TLS (the answer names https:// URLs).
  */
-export type ListenerAnswer = (head: RequestHead, remoteAddress: string | undefined, keepAlive: boolean) => Buffer | undefined;
+export type ListenerAnswer = (head: RequestHead, remoteAddress: string | undefined, keepAlive: boolean, secure?: boolean) => Buffer | undefined;
 
 /**
  * The front door's answer to stream redirects, from the same decision as the fastify route,
@@ -85,14 +93,14 @@ export function createListenerAnswer(deps: HttpAppDeps, isOtherRoute: (path: str
   const log = deps.log;
   let dateSecond = -1;
   let date = '';
-  const answer: ListenerAnswer = (head, remoteAddress, keepAlive) => {
+  const answer: ListenerAnswer = (head, remoteAddress, keepAlive, secure = false) => {
     if (head.method !== 'GET' && head.method !== 'HEAD') return undefined;
     const q = head.target.indexOf('?');
     const path = q === -1 ? head.target : head.target.slice(0, q);
     if (isOtherRoute(path)) return undefined;
     const state = deps.state.current();
     if (!state.mounts.has(path)) return undefined;
-    const res = decideListenerResponse(head.target, state, deps.balancer, context(deps, remoteAddress, head.method));
+    const res = decideListenerResponse(head.target, state, deps.balancer, context(deps, remoteAddress, head.method, secure));
     // A known mount path is always a stream: only "no node" (503) is left to fastify, and the
     // balancer records nothing then.
     if (res.status !== 302) return undefined;
@@ -108,9 +116,9 @@ export function createListenerAnswer(deps: HttpAppDeps, isOtherRoute: (path: str
   };
   // Called from the front door's socket callback: a failure is logged and the request handed
   // to fastify (whose error handler answers 500), never thrown into the socket handler.
-  return (head, remoteAddress, keepAlive) => {
+  return (head, remoteAddress, keepAlive, secure) => {
     try {
-      return answer(head, remoteAddress, keepAlive);
+      return answer(head, remoteAddress, keepAlive, secure);
     } catch (err) {
       log.error({ err, target: head.target.slice(0, 200) }, 'listener fast path failed; handing the request over');
       return undefined;

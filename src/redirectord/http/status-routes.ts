@@ -12,6 +12,7 @@ export function registerStatusRoutes(app: FastifyInstance, deps: HttpAppDeps): v
       nodeName: deps.nodeName,
       httpPort: deps.httpPort,
       now: Date.now(),
+      certificateNotAfter: deps.certificate?.()?.notAfter,
     });
 
   app.get('/', (_request, reply) => {

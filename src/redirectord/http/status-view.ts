@@ -44,11 +44,13 @@ export interface StatusView {
   nodes: StatusNode[];
   mounts: StatusMount[];
   totals: { nodes: number; mounts: number; listeners: number; bandwidthKbps: number };
+  /** This node's HTTPS certificate, when HTTPS has one. */
+  https?: { certificateNotAfter: string; certificateExpiresInSeconds: number };
 }
 
 export function buildStatusView(
   state: ClusterState,
-  opts: { domain: string; nodeName: string; httpPort: number; now: number },
+  opts: { domain: string; nodeName: string; httpPort: number; now: number; certificateNotAfter?: Date },
 ): StatusView {
   const summary = summarizeCluster(state);
   const nodes = summary.nodes.map(
@@ -87,5 +89,10 @@ export function buildStatusView(
       listeners: summary.totals.listeners,
       bandwidthKbps: summary.totals.bandwidthKbps,
     },
+    ...(opts.certificateNotAfter ? { https: certificateStatus(opts.certificateNotAfter, opts.now) } : {}),
   };
+}
+
+function certificateStatus(notAfter: Date, now: number): NonNullable<StatusView['https']> {
+  return { certificateNotAfter: notAfter.toISOString(), certificateExpiresInSeconds: Math.floor((notAfter.getTime() - now) / 1000) };
 }

@@ -43,6 +43,14 @@ export function safeQuery(query: string): string {
   });
 }
 
+/**
+ * How the listener reached the front door. Over HTTPS every URL it is given is https:// on the
+ * HTTPS port and names hosts, never addresses: a certificate names hosts.
+ */
+export type Scheme = { kind: 'http' } | { kind: 'https'; port: number };
+
+export const PLAIN_HTTP: Scheme = { kind: 'http' };
+
 export interface RedirectTargetInput {
   node: NodeStatus;
   family: 4 | 6;
@@ -54,17 +62,25 @@ export interface RedirectTargetInput {
   httpPort: number;
   /** true: the node's own /_stream proxy; false: the node's Icecast port directly. */
   enableIcecastProxy: boolean;
+  /** Default plain HTTP. */
+  scheme?: Scheme;
 }
 
 /** Where a listener of `mountPath` is redirected on the chosen node. */
 export function redirectTarget(i: RedirectTargetInput): string {
-  const host = nodeHost(i.node, i.family, i.domain);
   const q = i.query ? `?${safeQuery(i.query)}` : '';
+  const scheme = i.scheme ?? PLAIN_HTTP;
+  // Icecast's own port speaks plain HTTP only: without the proxy an HTTPS listener still goes there.
+  if (scheme.kind === 'https' && i.enableIcecastProxy) {
+    return `https://${authority(`${i.node.name}.${i.domain}`, scheme.port, 443)}${STREAM_PREFIX}${i.mountPath}${q}`;
+  }
+  const host = nodeHost(i.node, i.family, i.domain);
   if (i.enableIcecastProxy) return `http://${authority(host, i.httpPort)}${STREAM_PREFIX}${i.mountPath}${q}`;
   return `http://${authority(host, i.node.icecastPort)}${i.mountPath}${q}`;
 }
 
 /** The stream's public URL, through the balancer of whichever node DNS picks. */
-export function publicStreamUrl(domain: string, httpPort: number, mountPath: string): string {
+export function publicStreamUrl(domain: string, httpPort: number, mountPath: string, scheme: Scheme = PLAIN_HTTP): string {
+  if (scheme.kind === 'https') return `https://${authority(domain, scheme.port, 443)}${mountPath}`;
   return `http://${authority(domain, httpPort)}${mountPath}`;
 }
