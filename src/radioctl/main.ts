@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { addEtcdOptions, type EtcdFlags } from '../common/flags.js';
 import { ErrorCode } from '../common/errors.js';
@@ -9,12 +8,7 @@ import { resolveEtcdFlags, type Output } from './context.js';
 import { DEFAULT_CONFIG_FILE } from './config-file.js';
 import { describeFailure, failureLine, type Failure } from './failure.js';
 import { isEntryPoint } from '../common/entry-point.js';
-
-/** The version of the package radioctl was installed from (package.json sits beside dist/). */
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+import { packageVersion } from '../common/package-version.js';
 
 export function buildProgram(out: Output): Command {
   const program = new Command('radioctl')

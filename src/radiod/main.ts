@@ -28,7 +28,8 @@ import {
   type IcecastEndpoint,
   type PollResult,
 } from './icecast/stats-poller.js';
-import { buildNodeStatus, relaysFromOtherNodes } from './node-report.js';
+import { buildNodeStatus, nonListenerClients } from './node-report.js';
+import { packageVersion } from '../common/package-version.js';
 import { LocalIcecastHealth } from './local-icecast-health.js';
 
 /** Consecutive failed polls before the node gives up its candidacy (a restart takes ~1 s). */
@@ -165,6 +166,7 @@ function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) =
   const health = new LocalIcecastHealth(DOWN_AFTER_FAILURES);
   const bandwidth = new BandwidthMeter();
   const url = p.control.endpoint.baseUrl;
+  const version = packageVersion();
   return (r) => {
     if (shutdown.stopping) return;
     const change = health.observe(r.stats !== undefined);
@@ -189,7 +191,8 @@ function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) =
       r.stats,
       kbps,
       r.at,
-      p.candidacy.role === 'none' ? {} : relaysFromOtherNodes(p.view.current(), opts.name),
+      p.candidacy.role === 'none' ? {} : nonListenerClients(p.view.current(), opts.name),
+      { isMaster: p.candidacy.role === 'master', version },
     );
     p.presence.publish(status);
     b.metrics.gauge('icecast.up', r.stats ? 1 : 0);

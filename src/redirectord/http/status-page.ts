@@ -34,7 +34,8 @@ function nodeRow(n: StatusNode): string {
   return (
     `<tr class="node" data-node="${h(n.name)}"><td>${h(n.name)}${n.master ? ' <span class="tag">master</span>' : ''}` +
     `<div class="muted">${n.addresses.map(h).join(', ')}</div></td>` +
-    `<td>${health}<div class="muted">reported ${h(n.reportAgeSeconds)} s ago</div></td>` +
+    `<td>${health}${n.draining ? ' <span class="tag draining">draining</span>' : ''}` +
+    `<div class="muted">reported ${h(n.reportAgeSeconds)} s ago · version ${h(n.version)}</div></td>` +
     `<td>${h(limit(n.listeners, n.maxListeners))}${pct}</td>` +
     `<td>${h(limit(Math.round(n.bandwidthKbps), n.maxBandwidthKbps, ''))} kbit/s</td></tr>`
   );
@@ -51,13 +52,23 @@ function mountDetails(m: StatusMount): string {
   return parts.length > 0 ? parts.join('<br>') : '<span class="muted">live source</span>';
 }
 
+function onAirCell(m: StatusMount): string {
+  if (!m.onAir) return '<span class="bad">off air</span>';
+  const codec = [m.contentType, m.bitrateKbps === undefined ? undefined : `${m.bitrateKbps} kbit/s`].filter((x) => x !== undefined);
+  return (
+    `<span class="ok">on air</span><div class="muted">since ${h(m.sourceSince ?? '?')}` +
+    `${codec.length > 0 ? ` · ${h(codec.join(', '))}` : ''}</div>` +
+    (m.title === undefined ? '' : `<div class="title">${h(m.title)}</div>`)
+  );
+}
+
 function mountRow(m: StatusMount): string {
   // Relative links work whichever node or address served the page.
   const href = h(m.path);
   return (
     `<tr class="mount" data-mount="${h(m.path)}"><td><a href="${href}">${h(m.path)}</a>` +
     `<div class="muted">${h(m.streamUrl)}</div></td>` +
-    `<td>${h(m.listeners)}</td><td>${mountDetails(m)}</td>` +
+    `<td>${onAirCell(m)}</td><td>${h(m.listeners)}</td><td>${mountDetails(m)}</td>` +
     `<td><a href="${href}.m3u">m3u</a> <a href="${href}.pls">pls</a> <a href="${href}.xspf">xspf</a></td></tr>`
   );
 }
@@ -76,7 +87,7 @@ export function renderStatusPage(v: StatusView): string {
   const mounts =
     v.mounts.length > 0
       ? v.mounts.map(mountRow).join('\n')
-      : '<tr><td colspan="4" class="muted">No mounts configured</td></tr>';
+      : '<tr><td colspan="5" class="muted">No mounts configured</td></tr>';
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -87,7 +98,7 @@ ${banner}
 <h1>${h(v.domain)}</h1>
 <p>${master} · ${plural(v.totals.nodes, 'node')} · ${plural(v.totals.listeners, 'listener')} · ${h(kbps(v.totals.bandwidthKbps))} kbit/s</p>
 <h2>Streams</h2>
-<div class="scroll"><table id="mounts"><thead><tr><th>Mount</th><th>Listeners</th><th>Details</th><th>Playlists</th></tr></thead>
+<div class="scroll"><table id="mounts"><thead><tr><th>Mount</th><th>On air</th><th>Listeners</th><th>Details</th><th>Playlists</th></tr></thead>
 <tbody>
 ${mounts}
 </tbody></table></div>
@@ -96,7 +107,7 @@ ${mounts}
 <tbody>
 ${nodes}
 </tbody></table></div>
-<p class="muted">Served by ${h(v.servedBy)} at ${h(v.generatedAt)} · <a href="/status.json">status.json</a></p>
+${v.versions.length > 1 ? `<p class="muted" id="mixed-versions">Mixed versions: ${h(v.versions.join(', '))}</p>\n` : ''}<p class="muted">Served by ${h(v.servedBy)} at ${h(v.generatedAt)} · <a href="/status.json">status.json</a></p>
 </body></html>
 `;
 }

@@ -1,6 +1,6 @@
 import type { ClusterState } from '../../coordination/cluster-state.js';
 import type { PublicMount } from '../../coordination/mount.js';
-import { summarizeCluster } from '../../coordination/cluster-summary.js';
+import { summarizeCluster, type MountOnAir } from '../../coordination/cluster-summary.js';
 import { PLAYLIST_FORMATS } from './playlists.js';
 import { publicStreamUrl } from './urls.js';
 
@@ -24,9 +24,13 @@ export interface StatusNode {
   reportedAt: string;
   /** Seconds since the report, from the serving node's clock. */
   reportAgeSeconds: number;
+  /** Drained: takes no new listeners, keeps the ones it has. */
+  draining: boolean;
+  /** radiod's version, "unknown" for a node too old to say. */
+  version: string;
 }
 
-export type StatusMount = PublicMount & {
+export type StatusMount = PublicMount & MountOnAir & {
   /** Sum over live nodes. */
   listeners: number;
   streamUrl: string;
@@ -44,6 +48,8 @@ export interface StatusView {
   nodes: StatusNode[];
   mounts: StatusMount[];
   totals: { nodes: number; mounts: number; listeners: number; bandwidthKbps: number };
+  /** The versions the live nodes run; more than one during a rolling upgrade. */
+  versions: string[];
 }
 
 export function buildStatusView(
@@ -64,6 +70,8 @@ export function buildStatusView(
       utilization: n.maxListeners > 0 ? n.listeners / n.maxListeners : null,
       reportedAt: new Date(n.reportedAt).toISOString(),
       reportAgeSeconds: Math.max(0, Math.round((opts.now - n.reportedAt) / 1000)),
+      draining: n.draining === true,
+      version: n.version ?? 'unknown',
     }),
   );
   const mounts = summary.mounts.map((m): StatusMount => {
@@ -87,5 +95,6 @@ export function buildStatusView(
       listeners: summary.totals.listeners,
       bandwidthKbps: summary.totals.bandwidthKbps,
     },
+    versions: summary.versions,
   };
 }
