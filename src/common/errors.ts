@@ -31,6 +31,8 @@ export const ErrorCode = {
   etcdUnavailable: 'AR_ETCD_UNAVAILABLE',
   writeUnconfirmed: 'AR_WRITE_UNCONFIRMED',
   invalidPolicy: 'AR_INVALID_LB_POLICY',
+  invalidNodeName: 'AR_INVALID_NODE_NAME',
+  nodeAlive: 'AR_NODE_ALIVE',
   internal: 'AR_INTERNAL',
 } as const;
 

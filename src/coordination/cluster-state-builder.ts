@@ -1,5 +1,6 @@
 import type { ClusterState, MasterInfo } from './cluster-state.js';
 import {
+  DRAIN_PREFIX,
   MASTER_ELECTION_PREFIX,
   MOUNTS_PREFIX,
   NODES_PREFIX,
@@ -39,6 +40,7 @@ export class ClusterStateBuilder {
   private mounts = new Map<string, Mount>();
   private nodes = new Map<string, NodeStatus>();
   private candidates = new Map<string, { createRevision: bigint; value: string }>();
+  private drained = new Set<string>();
   private revision = '0';
   private membershipSerial = 1;
   /**
@@ -62,6 +64,7 @@ export class ClusterStateBuilder {
     this.mountsSnapshot = undefined;
     this.nodes = new Map();
     this.candidates = new Map();
+    this.drained = new Set();
     for (const c of changes) this.applyOne(c, previousMounts);
     this.revision = revision;
     if (!sameKeys(previousNodes, this.nodes)) this.membershipSerial = nextSerial(this.membershipSerial, revision);
@@ -112,6 +115,14 @@ export class ClusterStateBuilder {
       }
       return true;
     }
+    if (c.key.startsWith(DRAIN_PREFIX)) {
+      // The key alone is the flag: its value (who drained it, when) is for people.
+      const name = c.key.slice(DRAIN_PREFIX.length);
+      if (c.type === 'delete') return this.drained.delete(name);
+      if (this.drained.has(name)) return false;
+      this.drained.add(name);
+      return true;
+    }
     if (c.key.startsWith(MASTER_ELECTION_PREFIX)) {
       if (c.type === 'delete') return this.candidates.delete(c.key);
       this.candidates.set(c.key, { createRevision: BigInt(c.createRevision), value: c.value });
@@ -140,9 +151,17 @@ export class ClusterStateBuilder {
   }
 
   snapshot(connected: boolean): ClusterState {
+    const nodes = new Map(this.nodes);
+    // The drain key decides, not the node's report: a drain takes effect with one watch event,
+    // on nodes whose radiod is older than drains or busy restarting.
+    for (const name of this.drained) {
+      const status = nodes.get(name);
+      if (status && status.draining !== true) nodes.set(name, { ...status, draining: true });
+    }
     return {
       mounts: (this.mountsSnapshot ??= new Map(this.mounts)),
-      nodes: new Map(this.nodes),
+      nodes,
+      drained: new Set(this.drained),
       master: this.master(),
       revision: this.revision,
       connected,

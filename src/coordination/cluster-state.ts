@@ -18,6 +18,11 @@ export interface ClusterState {
   connected: boolean;
   /** Changes whenever the set of live nodes changes (used as the DNS SOA serial). */
   membershipSerial: number;
+  /**
+   * Nodes an operator drained (radioctl drain), live or not. A live drained node's status
+   * already carries `draining: true` in `nodes`, whatever its radiod wrote.
+   */
+  drained?: ReadonlySet<string>;
 }
 
 /** What a master candidate writes into its election key. */

@@ -7,6 +7,7 @@
  *   /autoradio/v1/election/master/<lease hex>      master candidates (lowest create revision leads)
  *   /autoradio/v1/election/transcoder/<encoded path>/<lease hex>   one election per transcoding mount
  *   /autoradio/v1/cluster/icecast-secrets          admin and relay passwords, created once
+ *   /autoradio/v1/drain/<name>                     DrainRecord JSON: the node takes no new listeners (radioctl drain)
  */
 export const ROOT = '/autoradio/v1/';
 
@@ -17,6 +18,12 @@ export const ELECTION_ROOT = `${ROOT}election/`;
 export const MASTER_ELECTION_PREFIX = `${ELECTION_ROOT}master/`;
 export const TRANSCODER_ELECTION_ROOT = `${ELECTION_ROOT}transcoder/`;
 export const ICECAST_SECRETS_KEY = `${ROOT}cluster/icecast-secrets`;
+/** Drained nodes: no lease, so a drain outlives the node's restart (an upgrade) until undrained. */
+export const DRAIN_PREFIX = `${ROOT}drain/`;
+
+export function drainKey(name: string): string {
+  return DRAIN_PREFIX + name;
+}
 
 export function mountKey(path: string): string {
   return MOUNTS_PREFIX + path.replace(/^\//, '');

@@ -4,6 +4,7 @@ import { ErrorCode } from '../common/errors.js';
 import { registerMountCommands } from './commands/mounts.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerBackupCommands } from './commands/backup.js';
+import { registerNodeCommands } from './commands/nodes.js';
 import { resolveEtcdFlags, type Output } from './context.js';
 import { DEFAULT_CONFIG_FILE } from './config-file.js';
 import { describeFailure, failureLine, type Failure } from './failure.js';
@@ -27,6 +28,7 @@ export function buildProgram(out: Output): Command {
   registerMountCommands(program, out);
   registerStatusCommand(program, out);
   registerBackupCommands(program, out);
+  registerNodeCommands(program, out);
   return program;
 }
 
