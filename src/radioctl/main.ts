@@ -29,6 +29,19 @@ export function buildProgram(out: Output): Command {
   registerStatusCommand(program, out);
   registerBackupCommands(program, out);
   registerNodeCommands(program, out);
+  // help2man turns this into the man page's closing section (debian/rules).
+  program.addHelpText(
+    'after',
+    `
+Node lifecycle:
+  radioctl drain NODE        NODE takes no new listeners; connected ones stay. The drain
+                             outlives a restart of NODE (for an upgrade) until undrained.
+  radioctl undrain NODE      NODE takes new listeners again.
+  radioctl forget-node NODE  remove a dead node at once (refused while it is present,
+                             unless --force, which revokes its lease).
+  radioctl status            also shows what is on air per mount (since when, codec,
+                             bitrate, title), draining nodes and each node's version.`,
+  );
   return program;
 }
 
