@@ -1,6 +1,7 @@
 import type { ClusterState, MasterInfo } from './cluster-state.js';
 import {
   DRAIN_PREFIX,
+  LISTENER_HISTORY_KEY,
   MASTER_ELECTION_PREFIX,
   MOUNTS_PREFIX,
   NODES_PREFIX,
@@ -10,6 +11,7 @@ import {
 import { parseStoredMountAt, type Mount } from './mount.js';
 import { parseNodeStatus, type NodeStatus } from './node-status.js';
 import { Ajv } from 'ajv';
+import { parseListenerHistory, type ListenerHistory } from './listener-history.js';
 
 /** One key change as the watch (or the initial read) delivers it. Pure data. */
 export interface KeyChange {
@@ -41,6 +43,7 @@ export class ClusterStateBuilder {
   private nodes = new Map<string, NodeStatus>();
   private candidates = new Map<string, { createRevision: bigint; value: string }>();
   private drained = new Set<string>();
+  private history: ListenerHistory | undefined;
   private revision = '0';
   private membershipSerial = 1;
   /**
@@ -65,6 +68,7 @@ export class ClusterStateBuilder {
     this.nodes = new Map();
     this.candidates = new Map();
     this.drained = new Set();
+    this.history = undefined;
     for (const c of changes) this.applyOne(c, previousMounts);
     this.revision = revision;
     if (!sameKeys(previousNodes, this.nodes)) this.membershipSerial = nextSerial(this.membershipSerial, revision);
@@ -115,6 +119,11 @@ export class ClusterStateBuilder {
       }
       return true;
     }
+    if (c.key === LISTENER_HISTORY_KEY) {
+      // Only the status page reads it: a value this version cannot read is simply no chart.
+      this.history = c.type === 'delete' ? undefined : parseListenerHistory(c.value);
+      return true;
+    }
     if (c.key.startsWith(DRAIN_PREFIX)) {
       // The key alone is the flag: its value (who drained it, when) is for people.
       const name = c.key.slice(DRAIN_PREFIX.length);
@@ -162,6 +171,7 @@ export class ClusterStateBuilder {
       mounts: (this.mountsSnapshot ??= new Map(this.mounts)),
       nodes,
       drained: new Set(this.drained),
+      ...(this.history ? { history: this.history } : {}),
       master: this.master(),
       revision: this.revision,
       connected,

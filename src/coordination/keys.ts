@@ -7,6 +7,7 @@
  *   /autoradio/v1/election/master/<lease hex>      master candidates (lowest create revision leads)
  *   /autoradio/v1/election/transcoder/<encoded path>/<lease hex>   one election per transcoding mount
  *   /autoradio/v1/cluster/icecast-secrets          admin and relay passwords, created once
+ *   /autoradio/v1/cluster/listener-history        ListenerHistory JSON: 24 h of listeners, written by the master
  *   /autoradio/v1/drain/<name>                     DrainRecord JSON: the node takes no new listeners (radioctl drain)
  */
 export const ROOT = '/autoradio/v1/';
@@ -18,6 +19,7 @@ export const ELECTION_ROOT = `${ROOT}election/`;
 export const MASTER_ELECTION_PREFIX = `${ELECTION_ROOT}master/`;
 export const TRANSCODER_ELECTION_ROOT = `${ELECTION_ROOT}transcoder/`;
 export const ICECAST_SECRETS_KEY = `${ROOT}cluster/icecast-secrets`;
+export const LISTENER_HISTORY_KEY = `${ROOT}cluster/listener-history`;
 /** Drained nodes: no lease, so a drain outlives the node's restart (an upgrade) until undrained. */
 export const DRAIN_PREFIX = `${ROOT}drain/`;
 

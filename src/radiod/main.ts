@@ -30,6 +30,7 @@ import {
 } from './icecast/stats-poller.js';
 import { buildNodeStatus, nonListenerClients } from './node-report.js';
 import { packageVersion } from '../common/package-version.js';
+import { ListenerHistoryWriter } from './listener-history-writer.js';
 import { LocalIcecastHealth } from './local-icecast-health.js';
 
 /** Consecutive failed polls before the node gives up its candidacy (a restart takes ~1 s). */
@@ -218,6 +219,7 @@ interface Running extends Parts {
   elector: Elector;
   transcoders: TranscoderManager;
   poller: StatsPoller;
+  history: ListenerHistoryWriter;
 }
 
 /**
@@ -227,6 +229,7 @@ interface Running extends Parts {
 function shutdownSteps(shutdown: Shutdown, b: Basics, running: Partial<Running>, metricsServer: { close(): Promise<void> } | undefined): void {
   shutdown
     .step('stats poller', () => running.poller?.stop())
+    .step('listener history', () => running.history?.stop())
     .step('transcoders', () => running.transcoders?.stop())
     // No more rewrites: the config stays as it is for whoever restarts radiod.
     .step('icecast config', () => running.control?.controller.stop())
@@ -283,6 +286,8 @@ export async function main(argv: string[]): Promise<void> {
   running.transcoders.start();
   running.poller = new StatsPoller(() => control.endpoint, opts.statusInterval, onStatsPoll(b, shutdown, { view, control, candidacy, presence }));
   running.poller.start();
+  running.history = new ListenerHistoryWriter({ client: b.client, view, isMaster: () => candidacy.role === 'master', throttled });
+  running.history.start();
   log.info(
     { node: opts.name, addresses: b.addresses, config: opts.icecastConfig, icecast: control.endpoint.baseUrl, reload: control.reloader.description },
     'radiod started',

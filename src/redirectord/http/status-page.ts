@@ -1,4 +1,6 @@
 import { escapeHtml as h } from './escape.js';
+import { listenerChart } from './listener-chart.js';
+import { HISTORY_MINUTES } from '../../coordination/listener-history.js';
 import type { StatusMount, StatusNode, StatusView } from './status-view.js';
 
 /**
@@ -14,7 +16,7 @@ h1{font-size:1.4em;margin:.4em 0}h2{font-size:1.15em;margin:1.2em 0 .4em}
 th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #ddd;vertical-align:top}
 th{background:#eee;font-weight:600}.ok{color:#1b5e20}.bad{color:#b00020;font-weight:600}
 .muted{color:#666;font-size:.9em}.tag{display:inline-block;background:#1565c0;color:#fff;border-radius:3px;padding:0 .4em;font-size:.85em}
-a{color:#1565c0}`;
+a{color:#1565c0}.chart{margin:.4em 0 1em}.chart figcaption{font-weight:600}`;
 
 function limit(value: number, max: number, unit = ''): string {
   return max > 0 ? `${value}${unit} / ${max}${unit}` : `${value}${unit} / unlimited`;
@@ -73,6 +75,14 @@ function mountRow(m: StatusMount): string {
   );
 }
 
+function historySection(v: StatusView): string {
+  const hist = v.history;
+  if (!hist || hist.total.length === 0) return '';
+  const charts = [listenerChart('All mounts', hist.total, hist.end, HISTORY_MINUTES)];
+  for (const [path, samples] of Object.entries(hist.mounts)) charts.push(listenerChart(path, samples, hist.end, HISTORY_MINUTES));
+  return `<h2>Listeners, last 24 hours</h2>\n<div id="history">${charts.join('\n')}</div>\n`;
+}
+
 export function renderStatusPage(v: StatusView): string {
   const banner = v.connected
     ? ''
@@ -102,7 +112,7 @@ ${banner}
 <tbody>
 ${mounts}
 </tbody></table></div>
-<h2>Nodes</h2>
+${historySection(v)}<h2>Nodes</h2>
 <div class="scroll"><table id="nodes"><thead><tr><th>Node</th><th>Health</th><th>Listeners</th><th>Bandwidth</th></tr></thead>
 <tbody>
 ${nodes}

@@ -1,6 +1,7 @@
 import type { ClusterState } from '../../coordination/cluster-state.js';
 import type { PublicMount } from '../../coordination/mount.js';
 import { summarizeCluster, type MountOnAir } from '../../coordination/cluster-summary.js';
+import type { ListenerHistory } from '../../coordination/listener-history.js';
 import { PLAYLIST_FORMATS } from './playlists.js';
 import { publicStreamUrl } from './urls.js';
 
@@ -50,6 +51,8 @@ export interface StatusView {
   totals: { nodes: number; mounts: number; listeners: number; bandwidthKbps: number };
   /** The versions the live nodes run; more than one during a rolling upgrade. */
   versions: string[];
+  /** Listeners per minute over the last 24 h (total and the busiest mounts), when the master has written any. */
+  history?: ListenerHistory;
 }
 
 export function buildStatusView(
@@ -96,5 +99,6 @@ export function buildStatusView(
       bandwidthKbps: summary.totals.bandwidthKbps,
     },
     versions: summary.versions,
+    ...(state.history ? { history: state.history } : {}),
   };
 }
