@@ -32,6 +32,8 @@ export const ErrorCode = {
   writeUnconfirmed: 'AR_WRITE_UNCONFIRMED',
   invalidPolicy: 'AR_INVALID_LB_POLICY',
   invalidCertificate: 'AR_INVALID_CERTIFICATE',
+  invalidNodeName: 'AR_INVALID_NODE_NAME',
+  nodeAlive: 'AR_NODE_ALIVE',
   internal: 'AR_INTERNAL',
 } as const;
 

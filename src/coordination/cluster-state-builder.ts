@@ -1,5 +1,7 @@
 import type { ClusterState, MasterInfo } from './cluster-state.js';
 import {
+  DRAIN_PREFIX,
+  LISTENER_HISTORY_KEY,
   MASTER_ELECTION_PREFIX,
   MOUNTS_PREFIX,
   NODES_PREFIX,
@@ -9,6 +11,7 @@ import {
 import { parseStoredMountAt, type Mount } from './mount.js';
 import { parseNodeStatus, type NodeStatus } from './node-status.js';
 import { Ajv } from 'ajv';
+import { parseListenerHistory, type ListenerHistory } from './listener-history.js';
 
 /** One key change as the watch (or the initial read) delivers it. Pure data. */
 export interface KeyChange {
@@ -39,6 +42,8 @@ export class ClusterStateBuilder {
   private mounts = new Map<string, Mount>();
   private nodes = new Map<string, NodeStatus>();
   private candidates = new Map<string, { createRevision: bigint; value: string }>();
+  private drained = new Set<string>();
+  private history: ListenerHistory | undefined;
   private revision = '0';
   private membershipSerial = 1;
   /**
@@ -62,6 +67,8 @@ export class ClusterStateBuilder {
     this.mountsSnapshot = undefined;
     this.nodes = new Map();
     this.candidates = new Map();
+    this.drained = new Set();
+    this.history = undefined;
     for (const c of changes) this.applyOne(c, previousMounts);
     this.revision = revision;
     if (!sameKeys(previousNodes, this.nodes)) this.membershipSerial = nextSerial(this.membershipSerial, revision);
@@ -112,6 +119,19 @@ export class ClusterStateBuilder {
       }
       return true;
     }
+    if (c.key === LISTENER_HISTORY_KEY) {
+      // Only the status page reads it: a value this version cannot read is simply no chart.
+      this.history = c.type === 'delete' ? undefined : parseListenerHistory(c.value);
+      return true;
+    }
+    if (c.key.startsWith(DRAIN_PREFIX)) {
+      // The key alone is the flag: its value (who drained it, when) is for people.
+      const name = c.key.slice(DRAIN_PREFIX.length);
+      if (c.type === 'delete') return this.drained.delete(name);
+      if (this.drained.has(name)) return false;
+      this.drained.add(name);
+      return true;
+    }
     if (c.key.startsWith(MASTER_ELECTION_PREFIX)) {
       if (c.type === 'delete') return this.candidates.delete(c.key);
       this.candidates.set(c.key, { createRevision: BigInt(c.createRevision), value: c.value });
@@ -145,9 +165,18 @@ export class ClusterStateBuilder {
   }
 
   snapshot(connected: boolean): ClusterState {
+    const nodes = new Map(this.nodes);
+    // The drain key decides, not the node's report: a drain takes effect with one watch event,
+    // on nodes whose radiod is older than drains or busy restarting.
+    for (const name of this.drained) {
+      const status = nodes.get(name);
+      if (status && status.draining !== true) nodes.set(name, { ...status, draining: true });
+    }
     return {
       mounts: (this.mountsSnapshot ??= new Map(this.mounts)),
-      nodes: new Map(this.nodes),
+      nodes,
+      drained: new Set(this.drained),
+      ...(this.history ? { history: this.history } : {}),
       master: this.master(),
       ...(this.candidates.size > 0 ? { masterKey: this.firstCandidate()!.key } : {}),
       revision: this.revision,

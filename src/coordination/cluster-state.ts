@@ -1,5 +1,6 @@
 import type { Mount } from './mount.js';
 import type { NodeStatus } from './node-status.js';
+import type { ListenerHistory } from './listener-history.js';
 
 /**
  * One consistent picture of the cluster, as the watched view holds it. Decisions (icecast.xml,
@@ -20,6 +21,13 @@ export interface ClusterState {
   connected: boolean;
   /** Changes whenever the set of live nodes changes (used as the DNS SOA serial). */
   membershipSerial: number;
+  /**
+   * Nodes an operator drained (radioctl drain), live or not. A live drained node's status
+   * already carries `draining: true` in `nodes`, whatever its radiod wrote.
+   */
+  drained?: ReadonlySet<string>;
+  /** Listeners over the last 24 h, as the master last wrote them. */
+  history?: ListenerHistory;
 }
 
 /** What a master candidate writes into its election key. */

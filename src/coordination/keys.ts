@@ -9,6 +9,8 @@
  *   /autoradio/v1/election/deposed/<lease hex>     a lease its peers revoked (a master they all saw dead)
  *   /autoradio/v1/suspicions/<lease hex>/<node>    a node that sees that lease's master dead
  *   /autoradio/v1/cluster/icecast-secrets          admin and relay passwords, created once
+ *   /autoradio/v1/cluster/listener-history        ListenerHistory JSON: 24 h of listeners, written by the master
+ *   /autoradio/v1/drain/<name>                     DrainRecord JSON: the node takes no new listeners (radioctl drain)
  */
 export const ROOT = '/autoradio/v1/';
 
@@ -26,6 +28,13 @@ export const TRANSCODER_ELECTION_ROOT = `${ELECTION_ROOT}transcoder/`;
 export const DEPOSED_PREFIX = `${ELECTION_ROOT}deposed/`;
 export const SUSPICIONS_PREFIX = `${ROOT}suspicions/`;
 export const ICECAST_SECRETS_KEY = `${ROOT}cluster/icecast-secrets`;
+export const LISTENER_HISTORY_KEY = `${ROOT}cluster/listener-history`;
+/** Drained nodes: no lease, so a drain outlives the node's restart (an upgrade) until undrained. */
+export const DRAIN_PREFIX = `${ROOT}drain/`;
+
+export function drainKey(name: string): string {
+  return DRAIN_PREFIX + name;
+}
 
 export function mountKey(path: string): string {
   return MOUNTS_PREFIX + path.replace(/^\//, '');

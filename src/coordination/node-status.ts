@@ -28,6 +28,23 @@ export interface NodeStatus {
   reportedAt: number;
   /** Set while the node is drained: it takes no new listeners (absent means false). */
   draining?: boolean;
+  /**
+   * Published by the master only: the mounts a source (client or relay) feeds on the master's
+   * Icecast, which is where every source lands. Absent mounts are off air.
+   */
+  onAir?: Record<string, OnAirMount>;
+  /** The radiod software version (package.json), so a mixed-version cluster shows. */
+  version?: string;
+}
+
+/** What is playing on one mount, as the master's Icecast reports it. */
+export interface OnAirMount {
+  /** When the current source connected, ms since the epoch. */
+  since: number;
+  title?: string;
+  /** e.g. audio/mpeg */
+  contentType?: string;
+  bitrateKbps?: number;
 }
 
 const nodeStatusSchema = {
@@ -57,6 +74,22 @@ const nodeStatusSchema = {
     maxBandwidthKbps: { type: 'number', minimum: 0 },
     reportedAt: { type: 'number' },
     draining: { type: 'boolean' },
+    onAir: {
+      type: 'object',
+      maxProperties: 10000,
+      additionalProperties: {
+        type: 'object',
+        required: ['since'],
+        additionalProperties: false,
+        properties: {
+          since: { type: 'number' },
+          title: { type: 'string', maxLength: 1024 },
+          contentType: { type: 'string', maxLength: 128 },
+          bitrateKbps: { type: 'number', minimum: 0 },
+        },
+      },
+    },
+    version: { type: 'string', maxLength: 64 },
   },
 } as const;
 

@@ -10,12 +10,17 @@ import type { NodeStatus } from './node-status.js';
  *   written at once, balancers must react within a poll;
  * - load (listeners or bandwidth moved by more than the hysteresis, or any move while near a
  *   limit): at most every LOAD_MIN_INTERVAL_MS;
+ * - on air (on the master: a source connected or left, a new title): at most every
+ *   ON_AIR_MIN_INTERVAL_MS, so a title that changes every second (or a flapping source) costs
+ *   at most one write per interval, and a change shows within that interval;
  * - detail (per-mount counts, small moves) and plain refreshes: every REFRESH_MS.
  *
  * Between two reports the balancers count their own redirects on top (PredictiveLoad), so a
  * coarse listener count never lets a node be filled past its limit.
  */
 export const LOAD_MIN_INTERVAL_MS = 10_000;
+/** Fastest rate at which what is on air (sources, titles) is rewritten. */
+export const ON_AIR_MIN_INTERVAL_MS = 2_000;
 /** An unchanged or slightly changed status is still rewritten this often, so readers see its report time move. */
 export const REFRESH_MS = 30_000;
 /** Listener moves below 10 % of the count (and at least one) are detail: a small node's every move is load. */
@@ -25,11 +30,11 @@ export const BANDWIDTH_STEP_KBPS = 1024;
 /** From this fraction of a limit on, every move counts as load. */
 export const NEAR_LIMIT = 0.9;
 
-export type StatusChange = 'none' | 'detail' | 'load' | 'health';
+export type StatusChange = 'none' | 'detail' | 'on-air' | 'load' | 'health';
 
 /** The fields that are not load: a difference in any of them is a health change. */
 function healthFields(s: NodeStatus): string {
-  const { mounts: _m, listeners: _l, bandwidthKbps: _b, reportedAt: _r, ...rest } = s;
+  const { mounts: _m, listeners: _l, bandwidthKbps: _b, reportedAt: _r, onAir: _o, ...rest } = s;
   return JSON.stringify(rest, Object.keys(rest).sort());
 }
 
@@ -62,8 +67,13 @@ export function classifyStatusChange(previous: NodeStatus | undefined, next: Nod
   if ((near && (listenersMoved || bandwidthMoved)) || movedPast(previous.listeners, next.listeners, 1) || bandwidthMoved) {
     return 'load';
   }
+  if (onAirChanged(previous, next)) return 'on-air';
   if (listenersMoved || previous.bandwidthKbps !== next.bandwidthKbps || !sameMounts(previous.mounts, next.mounts)) return 'detail';
   return 'none';
+}
+
+function onAirChanged(previous: NodeStatus, next: NodeStatus): boolean {
+  return JSON.stringify(previous.onAir ?? {}) !== JSON.stringify(next.onAir ?? {});
 }
 
 /** Whether `next` is to be written now, given what was last written and when. */
@@ -74,7 +84,9 @@ export function publishDue(written: { status: NodeStatus; at: number } | undefin
     case 'health':
       return true;
     case 'load':
-      return age >= LOAD_MIN_INTERVAL_MS;
+      return age >= LOAD_MIN_INTERVAL_MS || (onAirChanged(written.status, next) && age >= ON_AIR_MIN_INTERVAL_MS);
+    case 'on-air':
+      return age >= ON_AIR_MIN_INTERVAL_MS;
     case 'detail':
     case 'none':
       return age >= REFRESH_MS;

@@ -1,4 +1,4 @@
-import type { ClusterSummary } from '../coordination/cluster-summary.js';
+import type { ClusterSummary, MountOnAir } from '../coordination/cluster-summary.js';
 import type { Mount, PublicMount } from '../coordination/mount.js';
 
 /** Plain-text renderings for people. Pure. */
@@ -15,6 +15,14 @@ export function describeMount(m: PublicMount): string {
     );
   }
   return lines.join('\n');
+}
+
+/** One line on what a mount plays: on air since when, codec, bitrate, title. */
+export function onAirLine(m: MountOnAir): string {
+  if (!m.onAir) return 'off air';
+  const codec = [m.contentType, m.bitrateKbps === undefined ? undefined : `${m.bitrateKbps} kbit/s`].filter((x) => x !== undefined);
+  const title = m.title === undefined ? '' : `, "${m.title}"`;
+  return `on air since ${m.sourceSince ?? '?'}${codec.length > 0 ? ` (${codec.join(', ')})` : ''}${title}`;
 }
 
 export function describeCredentials(m: Mount): string {
@@ -39,7 +47,7 @@ export function describeStatus(s: ClusterSummary): string {
   parts.push('');
   if (s.nodes.length === 0) parts.push('nodes: none alive');
   else {
-    const rows = [['NODE', 'ADDRESSES', 'ICECAST', 'LISTENERS', 'BANDWIDTH', 'ROLE']];
+    const rows = [['NODE', 'ADDRESSES', 'ICECAST', 'LISTENERS', 'BANDWIDTH', 'ROLE', 'VERSION']];
     for (const n of s.nodes) {
       rows.push([
         n.name,
@@ -47,7 +55,8 @@ export function describeStatus(s: ClusterSummary): string {
         n.icecastOk ? 'ok' : 'DOWN',
         `${n.listeners}/${n.maxListeners === 0 ? 'unlimited' : n.maxListeners}`,
         `${Math.round(n.bandwidthKbps)} kbit/s${n.maxBandwidthKbps > 0 ? ` of ${n.maxBandwidthKbps}` : ''}`,
-        n.isMaster ? 'master' : 'relay',
+        `${n.isMaster ? 'master' : 'relay'}${n.draining ? ',draining' : ''}`,
+        n.version ?? 'unknown',
       ]);
     }
     parts.push(padTable(rows));
@@ -55,12 +64,12 @@ export function describeStatus(s: ClusterSummary): string {
   parts.push('');
   if (s.mounts.length === 0) parts.push('mounts: none');
   else {
-    const rows = [['MOUNT', 'LISTENERS', 'BY NODE']];
+    const rows = [['MOUNT', 'LISTENERS', 'BY NODE', 'ON AIR']];
     for (const m of s.mounts) {
       const byNode = Object.entries(m.listenersByNode)
         .map(([n, c]) => `${n}=${c}`)
         .join(' ');
-      rows.push([m.path, String(m.listeners), byNode]);
+      rows.push([m.path, String(m.listeners), byNode || '-', onAirLine(m)]);
     }
     parts.push(padTable(rows));
   }
@@ -69,5 +78,6 @@ export function describeStatus(s: ClusterSummary): string {
   parts.push(
     `total: ${t.nodes} nodes (${t.healthyNodes} healthy), ${t.listeners} listeners${t.maxListeners > 0 ? ` of ${t.maxListeners}` : ''}, ${Math.round(t.bandwidthKbps)} kbit/s`,
   );
+  if (s.versions.length > 1) parts.push(`mixed versions: ${s.versions.join(', ')} (an upgrade is under way)`);
   return parts.join('\n');
 }

@@ -1,20 +1,15 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { addEtcdOptions, type EtcdFlags } from '../common/flags.js';
 import { ErrorCode } from '../common/errors.js';
 import { registerMountCommands } from './commands/mounts.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerBackupCommands } from './commands/backup.js';
+import { registerNodeCommands } from './commands/nodes.js';
 import { resolveEtcdFlags, type Output } from './context.js';
 import { DEFAULT_CONFIG_FILE } from './config-file.js';
 import { describeFailure, failureLine, type Failure } from './failure.js';
 import { isEntryPoint } from '../common/entry-point.js';
-
-/** The version of the package radioctl was installed from (package.json sits beside dist/). */
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+import { packageVersion } from '../common/package-version.js';
 
 export function buildProgram(out: Output): Command {
   const program = new Command('radioctl')
@@ -33,6 +28,20 @@ export function buildProgram(out: Output): Command {
   registerMountCommands(program, out);
   registerStatusCommand(program, out);
   registerBackupCommands(program, out);
+  registerNodeCommands(program, out);
+  // help2man turns this into the man page's closing section (debian/rules).
+  program.addHelpText(
+    'after',
+    `
+Node lifecycle:
+  radioctl drain NODE        NODE takes no new listeners; connected ones stay. The drain
+                             outlives a restart of NODE (for an upgrade) until undrained.
+  radioctl undrain NODE      NODE takes new listeners again.
+  radioctl forget-node NODE  remove a dead node at once (refused while it is present,
+                             unless --force, which revokes its lease).
+  radioctl status            also shows what is on air per mount (since when, codec,
+                             bitrate, title), draining nodes and each node's version.`,
+  );
   return program;
 }
 

@@ -34,7 +34,9 @@ import {
   type IcecastEndpoint,
   type PollResult,
 } from './icecast/stats-poller.js';
-import { buildNodeStatus, relaysFromOtherNodes } from './node-report.js';
+import { buildNodeStatus, nonListenerClients } from './node-report.js';
+import { packageVersion } from '../common/package-version.js';
+import { ListenerHistoryWriter } from './listener-history-writer.js';
 import { LocalIcecastHealth } from './local-icecast-health.js';
 
 /** Consecutive failed polls before the node gives up its candidacy (a restart takes ~1 s). */
@@ -205,6 +207,7 @@ function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) =
   const bandwidth = new BandwidthMeter();
   const onAir = new OnAirGauge(b.registry);
   const url = p.control.endpoint.baseUrl;
+  const version = packageVersion();
   return (r) => {
     if (shutdown.stopping) return;
     const change = health.observe(r.stats !== undefined);
@@ -229,7 +232,8 @@ function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) =
       r.stats,
       kbps,
       r.at,
-      p.candidacy.role === 'master' || p.candidacy.role === 'fenced' ? relaysFromOtherNodes(p.view.current(), opts.name) : {},
+      p.candidacy.role === 'master' || p.candidacy.role === 'fenced' ? nonListenerClients(p.view.current(), opts.name) : {},
+      { isMaster: p.candidacy.role === 'master', version },
     );
     p.presence.publish(status);
     onAir.update(onAirByMount(p.candidacy.role === 'master', p.view.current().mounts.keys(), r.stats));
@@ -260,6 +264,7 @@ interface Running extends Parts {
   elector: Elector;
   transcoders: TranscoderManager;
   poller: StatsPoller;
+  history: ListenerHistoryWriter;
 }
 
 /**
@@ -271,6 +276,7 @@ function shutdownSteps(shutdown: Shutdown, b: Basics, running: Partial<Running>,
     .step('stats poller', () => running.poller?.stop())
     .step('master watch', () => running.masterWatch?.stop())
     .step('raft leader placement', () => running.raftPlacement?.stop())
+    .step('listener history', () => running.history?.stop())
     .step('transcoders', () => running.transcoders?.stop())
     // No more rewrites: the config stays as it is for whoever restarts radiod.
     .step('icecast config', () => running.control?.controller.stop())
@@ -355,6 +361,8 @@ export async function main(argv: string[]): Promise<void> {
   running.transcoders.start();
   running.poller = new StatsPoller(() => control.endpoint, opts.statusInterval, onStatsPoll(b, shutdown, { view, control, candidacy, presence }));
   running.poller.start();
+  running.history = new ListenerHistoryWriter({ client: b.client, view, isMaster: () => candidacy.role === 'master', throttled });
+  running.history.start();
   log.info(
     { node: opts.name, addresses: b.addresses, config: opts.icecastConfig, icecast: control.endpoint.baseUrl, reload: control.reloader.description },
     'radiod started',

@@ -1,7 +1,7 @@
 import { RELAY_PREFIX } from '../coordination/relay-route.js';
 import type { ClusterState } from '../coordination/cluster-state.js';
-import type { NodeStatus } from '../coordination/node-status.js';
-import type { IcecastStats } from './icecast/stats.js';
+import type { NodeStatus, OnAirMount } from '../coordination/node-status.js';
+import type { IcecastMountStats, IcecastStats } from './icecast/stats.js';
 
 /** What a node always reports about itself, whatever its Icecast says. */
 export interface NodeReportSettings {
@@ -31,7 +31,50 @@ export function relaysFromOtherNodes(state: Pick<ClusterState, 'nodes' | 'mounts
 }
 
 /**
- * The status published under the node's lease. `relays` (on the master) is subtracted from
+ * On the master, each running transcoder is an Icecast listener of its source mount too:
+ * liquidsoap's input.http pulls it from the master (user agent `Liquidsoap/<version> (Unix;
+ * OCaml <version>)`, measured), but /admin/stats counts listeners without telling them apart.
+ * One transcoder runs per transcoding mount, so per source mount the pulls are the number of
+ * mounts transcoded from it; like relays, a transcoder that is restarting makes the count at
+ * most one too small for a moment, and counts never go below zero.
+ */
+export function transcoderPulls(state: Pick<ClusterState, 'mounts'>): Record<string, number> {
+  const pulls: Record<string, number> = {};
+  for (const m of state.mounts.values()) {
+    const source = m.transcoding?.source;
+    if (source !== undefined) pulls[source] = (pulls[source] ?? 0) + 1;
+  }
+  return pulls;
+}
+
+/** What the master's Icecast holds that is not a person: other nodes' relays and transcoder pulls, per mount. */
+export function nonListenerClients(state: Pick<ClusterState, 'nodes' | 'mounts'>, self: string): Record<string, number> {
+  const total = relaysFromOtherNodes(state, self);
+  for (const [path, n] of Object.entries(transcoderPulls(state))) total[path] = (total[path] ?? 0) + n;
+  return total;
+}
+
+function onAirMount(m: IcecastMountStats): OnAirMount | undefined {
+  if (m.sourceSince === undefined) return undefined;
+  const out: OnAirMount = { since: m.sourceSince };
+  if (m.title !== undefined) out.title = m.title;
+  if (m.contentType !== undefined) out.contentType = m.contentType;
+  if (m.bitrateKbps !== undefined) out.bitrateKbps = m.bitrateKbps;
+  return out;
+}
+
+/** The mounts a source feeds on this Icecast, with what is playing (internal `/_` mounts left out). */
+export function onAirMounts(stats: IcecastStats): Record<string, OnAirMount> {
+  const onAir: Record<string, OnAirMount> = {};
+  for (const m of stats.mounts) {
+    const entry = m.mount.startsWith('/_') ? undefined : onAirMount(m);
+    if (entry) onAir[m.mount] = entry;
+  }
+  return onAir;
+}
+
+/**
+ * The status published under the node's lease. `relays` (on the master: relays and transcoder pulls) is subtracted from
  * each mount's Icecast listener count; `mounts` lists the mounts that have listeners. `stats` undefined means the local Icecast did
  * not answer: the node stays present (its addresses still serve DNS and the HTTP front door)
  * but reports icecastOk false so balancers stop sending listeners here. Internal mounts
@@ -43,11 +86,12 @@ export function buildNodeStatus(
   bandwidthKbps: number,
   now: number,
   relays: Readonly<Record<string, number>> = {},
+  extra: { isMaster?: boolean; version?: string } = {},
 ): NodeStatus {
   const mounts: Record<string, number> = {};
   let listeners = 0;
   for (const m of stats?.mounts ?? []) {
-    // A relayed mount's listeners sit on its hidden relay mount (render.ts): they are its own.
+    // A relayed mount's listeners sit on its local relay mount (render.ts): they are its own.
     const path = m.mount.startsWith(`${RELAY_PREFIX}/`) ? m.mount.slice(RELAY_PREFIX.length) : m.mount;
     if (path.startsWith('/_')) continue;
     const people = Math.max(0, m.listeners - (relays[path] ?? 0));
@@ -67,5 +111,9 @@ export function buildNodeStatus(
     maxListeners: settings.maxListeners,
     maxBandwidthKbps: Math.round(settings.bandwidthMbps * 1000),
     reportedAt: now,
+    // Every source lands on the master (the front door proxies sources there), so only its
+    // Icecast says what is on air; other nodes would only repeat their relays' view of it.
+    ...(extra.isMaster && stats ? { onAir: onAirMounts(stats) } : {}),
+    ...(extra.version !== undefined ? { version: extra.version } : {}),
   };
 }

@@ -38,7 +38,9 @@ test('Chromium shows the status page and plays a redirected stream from another 
 
   const appPort = await freePort();
   const { app, server, metrics } = await makeApp(
-    state([node('node1', { addresses: ['127.0.0.1'], icecastPort: icecast.port, listeners: 3, maxListeners: 50 })], [mount('/test.mp3')]),
+    state([node('node1', { addresses: ['127.0.0.1'], icecastPort: icecast.port, listeners: 3, maxListeners: 50 })], [mount('/test.mp3')], {
+      history: { v: 1, end: Date.UTC(2026, 11, 4, 12, 0), total: [1, 2, null, 3], mounts: { '/test.mp3': [1, 2, null, 3] } },
+    }),
     { enableIcecastProxy: false, httpPort: appPort, domain: 'radio.test' },
   );
   server.listen(appPort, '127.0.0.1');
@@ -66,11 +68,27 @@ test('Chromium shows the status page and plays a redirected stream from another 
 
   // Status page.
   const statusPage = await context.newPage();
+  const consoleErrors: string[] = [];
+  statusPage.on('console', (m) => void (m.type() === 'error' && consoleErrors.push(m.text())));
+  statusPage.on('pageerror', (e) => consoleErrors.push(e.message));
+  const failedLoads: string[] = [];
+  statusPage.on('response', (r) => void (r.status() >= 400 && failedLoads.push(new URL(r.url()).pathname)));
   const res = await statusPage.goto(`http://127.0.0.1:${appPort}/`, { timeout: 15_000 });
   assert.equal(res?.status(), 200);
   assert.equal(await statusPage.locator('tr.node[data-node="node1"]').count(), 1);
   assert.match(await statusPage.locator('tr.node[data-node="node1"]').innerText(), /node1[^]*master[^]*3 \/ 50/);
   assert.equal(await statusPage.locator('tr.mount[data-mount="/test.mp3"] a[href="/test.mp3.m3u"]').count(), 1);
+  // Listeners over time: inline SVG per mount and in total, drawn (a non-empty box), no CSP or console error.
+  assert.equal(await statusPage.locator('#history figure.chart svg').count(), 2);
+  // Four minutes of a 24 h axis: a short line at the right end of a full-width chart.
+  const svgBox = await statusPage.locator('figure.chart[data-chart="/test.mp3"] svg').boundingBox();
+  const box = await statusPage.locator('figure.chart[data-chart="/test.mp3"] svg path').boundingBox();
+  assert.ok(svgBox && svgBox.width > 300, `chart not laid out: ${JSON.stringify(svgBox)}`);
+  assert.ok(box && box.width > 0 && box.height > 0 && box.x + box.width > svgBox.x + svgBox.width * 0.95, `chart line not drawn: ${JSON.stringify(box)}`);
+  // Chromium asks for /favicon.ico on its own (a 404 it logs as "Failed to load resource"):
+  // failed loads are checked by URL, every other console error (CSP refusals too) fails.
+  assert.deepEqual(failedLoads.filter((p) => p !== '/favicon.ico'), []);
+  assert.deepEqual(consoleErrors.filter((m) => !m.startsWith('Failed to load resource')), []);
   const shot = join(profile, 'status.png');
   await statusPage.screenshot({ path: shot, fullPage: true });
   if (process.env['AUTORADIO_KEEP_SCREENSHOT']) await statusPage.screenshot({ path: process.env['AUTORADIO_KEEP_SCREENSHOT'], fullPage: true });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 import { fileURLToPath } from 'node:url';
 import { connectEtcd, type Etcd3 } from '../../src/coordination/client.js';
-import { MASTER_ELECTION_PREFIX, MOUNTS_PREFIX, ROOT, mountKey, nodeKey } from '../../src/coordination/keys.js';
+import { MASTER_ELECTION_PREFIX, MOUNTS_PREFIX, ROOT, drainKey, mountKey, nodeKey } from '../../src/coordination/keys.js';
 import { MountStore, type TxnSender } from '../../src/coordination/mount-store.js';
 import { parseStoredMount, type Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
@@ -162,7 +162,11 @@ test('create, show, list, edit and delete through the real binary', async () => 
   );
   assert.ok(listJson.mounts.every((m) => !('password' in m)));
   assert.deepEqual(listJson.invalid, []);
-  assert.deepEqual(JSON.parse(ok(await radioctl(['--json', 'show-mount', '/live.mp3']), 'show --json')), await stored('/live.mp3'));
+  assert.deepEqual(JSON.parse(ok(await radioctl(['--json', 'show-mount', '/live.mp3']), 'show --json')), {
+    ...(await stored('/live.mp3')),
+    onAir: false,
+    listeners: 0,
+  });
 
   // Edits: each flag changes exactly what it says.
   const relayed = ok(await radioctl(['edit-mount', '/live.mp3', '--relay', 'http://example.com/r.mp3', '--fallback', '/backup.mp3']), 'edit');
@@ -277,9 +281,9 @@ test('status shows nodes, the master and listeners per mount, as text and JSON',
 
   const text = ok(await radioctl(['status']), 'status');
   assert.match(text, /^master: node-b$/m);
-  assert.match(text, /^node-a\s+127\.0\.0\.1\s+ok\s+3\/100\s+384 kbit\/s\s+relay$/m);
-  assert.match(text, /^node-b\s+127\.0\.0\.1\s+ok\s+4\/100\s+512 kbit\/s\s+master$/m);
-  assert.match(text, /^\/live\.mp3\s+7\s+node-a=3 node-b=4$/m);
+  assert.match(text, /^node-a\s+127\.0\.0\.1\s+ok\s+3\/100\s+384 kbit\/s\s+relay\s+unknown$/m);
+  assert.match(text, /^node-b\s+127\.0\.0\.1\s+ok\s+4\/100\s+512 kbit\/s\s+master\s+unknown$/m);
+  assert.match(text, /^\/live\.mp3\s+7\s+node-a=3 node-b=4\s+off air$/m);
   assert.match(text, /^total: 2 nodes \(2 healthy\), 7 listeners of 200, 896 kbit\/s$/m);
   assert.equal(text.includes(live.password), false);
 
@@ -289,6 +293,42 @@ test('status shows nodes, the master and listeners per mount, as text and JSON',
   assert.equal(summary.master, 'node-b');
   assert.equal(summary.connected, true);
   assert.deepEqual(summary.mounts.map((m) => [m.path, m.listeners]), [['/live.mp3', 7]]);
+});
+
+test('drain, undrain and forget-node through the real binary', async () => {
+  await clear();
+  const lease = client.lease(30);
+  const present: NodeStatus = {
+    name: 'node-c', addresses: ['127.0.0.1'], icecastPort: 18000, icecastOk: true, mounts: {}, listeners: 0,
+    bandwidthKbps: 0, maxListeners: 0, maxBandwidthKbps: 0, reportedAt: Date.now(),
+  };
+  await lease.put(nodeKey('node-c')).value(JSON.stringify(present));
+  try {
+    assert.match(ok(await radioctl(['drain', 'node-c']), 'drain'), /node-c drained/);
+    assert.notEqual(await client.get(drainKey('node-c')).string(), null);
+    const status = JSON.parse(ok(await radioctl(['--json', 'status']), 'status')) as { nodes: { name: string; draining?: boolean }[] };
+    assert.equal(status.nodes.find((n) => n.name === 'node-c')?.draining, true);
+    assert.match(ok(await radioctl(['status']), 'status'), /^node-c\s.*relay,draining/m);
+
+    const refused = await radioctl(['--json', 'forget-node', 'node-c']);
+    assert.equal(refused.code, 1);
+    assert.equal((JSON.parse(refused.stderr) as { error: { code: string } }).error.code, 'AR_NODE_ALIVE');
+    assert.notEqual(await client.get(nodeKey('node-c')).string(), null, 'a refused forget-node wrote nothing');
+    assert.notEqual(await client.get(drainKey('node-c')).string(), null);
+
+    assert.match(ok(await radioctl(['undrain', 'node-c']), 'undrain'), /node-c undrained/);
+    assert.equal(await client.get(drainKey('node-c')).string(), null);
+    assert.match(ok(await radioctl(['undrain', 'node-c']), 'undrain twice'), /node-c was not drained/);
+
+    ok(await radioctl(['drain', 'node-c']), 'drain again');
+    assert.match(ok(await radioctl(['forget-node', 'node-c', '--force']), 'forget --force'), /lease was revoked/);
+    assert.equal(await client.get(nodeKey('node-c')).string(), null, 'status gone with the revoked lease');
+    assert.equal(await client.get(drainKey('node-c')).string(), null, 'drain key gone');
+    const bad = await radioctl(['--json', 'drain', 'no/such']);
+    assert.equal((JSON.parse(bad.stderr) as { error: { code: string } }).error.code, 'AR_INVALID_NODE_NAME');
+  } finally {
+    await lease.revoke().catch(() => undefined);
+  }
 });
 
 test('backup, delete everything, restore: identical etcd contents', async () => {

@@ -15,6 +15,11 @@ import type { NodeStatus } from '../../src/coordination/node-status.js';
 import { listen } from '../support/listen.js';
 import { assertConventionalExposition } from '../support/exposition.js';
 import { LOAD_MIN_INTERVAL_MS } from '../../src/coordination/status-publish-policy.js';
+import { parseAdminStats } from '../../src/radiod/icecast/stats.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 /**
  * Three radiod "nodes" on loopback, each with its own Icecast (run as icecast2 on the config
@@ -261,6 +266,75 @@ test('radiod /metrics: the master says the mount is on air, the others export no
     assert.doesNotMatch(t, /^autoradio_mount_on_air\{/m, `${n.name} exports on-air`);
     assert.match(t, /^autoradio_is_master 0$/m);
   }
+});
+
+/** The master Icecast's own listener count for a mount (relays and pulls included). */
+async function icecastListeners(n: Node, path: string): Promise<number | undefined> {
+  const res = await fetch(`${n.url}/admin/stats`, {
+    headers: { authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}` },
+    signal: AbortSignal.timeout(2000),
+  });
+  return parseAdminStats(await res.text()).mounts.find((m) => m.mount === path)?.listeners;
+}
+
+async function radioctlJson(...args: string[]): Promise<Record<string, unknown>> {
+  const { stdout } = await execFileAsync('node', [join(ROOT, 'dist/radioctl/main.js'), '--etcd-urls', etcd.url, '--json', ...args]);
+  return JSON.parse(stdout) as Record<string, unknown>;
+}
+
+test('on air: a source with a title shows on air in the master status and radioctl; a transcoder pull is no listener; off air when it stops', async () => {
+  const onair: Mount = { path: '/onair.mp3', username: 'source', password: 'onairpass-1234' };
+  const low: Mount = {
+    path: '/onair-low.mp3', username: 'source', password: 'lowpass-12345',
+    transcoding: { source: onair.path, codec: 'mp3', bitrate: 32, samplerate: 44100, channels: 1 },
+  };
+  await client.put(mountKey(onair.path)).value(JSON.stringify(onair));
+  await client.put(mountKey(low.path)).value(JSON.stringify(low));
+  const master = masterNode;
+  await waitFor('onair credentials live on the master', async () => (await sourceAuth(master.port, onair.password, onair.path)) === '200', {
+    timeoutMs: 8000, intervalMs: 100,
+  });
+  const connectedAt = Date.now();
+  const src = startSource(master.port, onair.password, onair.path);
+  try {
+    // Two relays (the other nodes) and the transcoder's liquidsoap pull the source mount.
+    await waitFor('relays and the transcoder pull /onair.mp3', async () => ((await icecastListeners(master, onair.path)) ?? 0) >= 3, {
+      timeoutMs: 30_000, intervalMs: 200,
+    }).catch((err: Error) => assert.fail(`${err.message}\nffmpeg: ${src.output.join('\n')}\n${dumpOnFailure(60)}`));
+    const title = `Night Jazz ${Date.now()}`;
+    const meta = await fetch(`${master.url}/admin/metadata?mount=${onair.path}&mode=updinfo&song=${encodeURIComponent(title)}`, {
+      headers: { authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}` },
+    });
+    await meta.arrayBuffer();
+    assert.equal(meta.status, 200);
+    const st = await waitFor('the master publishes the title', async () => {
+      const s = await nodeStatus(master.name);
+      return s?.onAir?.[onair.path]?.title === title ? s : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 100 });
+    const entry = st.onAir![onair.path]!;
+    assert.ok(Math.abs(entry.since - connectedAt) < 10_000, `since ${entry.since} vs connect ${connectedAt}`);
+    assert.equal(entry.contentType, 'audio/mpeg');
+    assert.equal(st.mounts[onair.path], undefined, `relays and the transcoder pull counted as listeners: ${JSON.stringify(st.mounts)}`);
+    assert.equal(typeof st.version, 'string');
+    for (const n of others) assert.equal((await nodeStatus(n.name))?.onAir, undefined, 'only the master reports what is on air');
+
+    const shown = await radioctlJson('show-mount', onair.path);
+    assert.equal(shown['onAir'], true);
+    assert.equal(shown['title'], title);
+    assert.equal(shown['listeners'], 0);
+    assert.equal(typeof shown['sourceSince'], 'string');
+  } finally {
+    await src.stop('SIGKILL');
+  }
+  await waitFor('off air once the source stops', async () => (await nodeStatus(master.name))?.onAir?.[onair.path] === undefined, {
+    timeoutMs: 10_000, intervalMs: 100,
+  });
+  const status = await radioctlJson('status');
+  const mounts = status['mounts'] as { path: string; onAir: boolean; title?: string }[];
+  assert.deepEqual(mounts.find((m) => m.path === onair.path), { ...mounts.find((m) => m.path === onair.path), onAir: false });
+  assert.equal(mounts.find((m) => m.path === onair.path)!.title, undefined);
+  await client.delete().key(mountKey(low.path));
+  await client.delete().key(mountKey(onair.path));
 });
 
 test('kill -9 of the master (radiod and Icecast): another node takes over and serves again', async () => {

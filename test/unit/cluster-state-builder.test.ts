@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClusterStateBuilder, type KeyChange } from '../../src/coordination/cluster-state-builder.js';
-import { ICECAST_SECRETS_KEY, MASTER_ELECTION_PREFIX, mountKey, nodeKey } from '../../src/coordination/keys.js';
+import { ICECAST_SECRETS_KEY, MASTER_ELECTION_PREFIX, drainKey, mountKey, nodeKey } from '../../src/coordination/keys.js';
 import type { Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
 import type { MasterInfo } from '../../src/coordination/cluster-state.js';
@@ -295,4 +295,23 @@ test('the membership serial keeps moving forward when etcd is replaced and its r
   // Once etcd's revisions are past the serial again, they are the serial again.
   builder.apply([at(9000)], '9000');
   assert.equal(builder.snapshot(true).membershipSerial, 9000);
+});
+
+test('a drain key marks the live node draining whatever it reported, survives its status rewrites, and goes with undrain', () => {
+  const { builder } = recorder();
+  builder.reset([put(nodeKey('a'), node('a')), put(nodeKey('b'), node('b')), put(drainKey('a'), { since: 'x', by: 'h' })], String(rev));
+  let s = builder.snapshot(true);
+  assert.equal(s.nodes.get('a')!.draining, true);
+  assert.equal(s.nodes.get('b')!.draining, undefined);
+  assert.deepEqual([...s.drained!], ['a']);
+  // The node rewrites its status without the flag: the drain key still decides.
+  assert.equal(builder.apply([put(nodeKey('a'), node('a', { listeners: 3 }))], String(rev)), true);
+  assert.equal(builder.snapshot(true).nodes.get('a')!.draining, true);
+  // A drained node that is not running is remembered, not listed as live.
+  assert.equal(builder.apply([put(drainKey('gone'), {})], String(rev)), true);
+  s = builder.snapshot(true);
+  assert.equal(s.nodes.has('gone'), false);
+  assert.deepEqual([...s.drained!].sort(), ['a', 'gone']);
+  assert.equal(builder.apply([del(drainKey('a'))], String(rev)), true);
+  assert.equal(builder.snapshot(true).nodes.get('a')!.draining, undefined);
 });

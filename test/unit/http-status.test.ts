@@ -10,8 +10,13 @@ const RELAY_SECRET = 'relay-Secret-77';
 function richState() {
   return state(
     [
-      node('alpha', { addresses: ['192.0.2.1', '2001:db8::1'], listeners: 40, maxListeners: 100, bandwidthKbps: 5120, mounts: { '/live.mp3': 30, '/low.mp3': 10 } }),
-      node('beta', { addresses: ['192.0.2.2'], icecastOk: false, listeners: 5, maxListeners: 0, mounts: { '/live.mp3': 5 } }),
+      node('alpha', {
+        addresses: ['192.0.2.1', '2001:db8::1'], listeners: 40, maxListeners: 100, bandwidthKbps: 5120, mounts: { '/live.mp3': 30, '/low.mp3': 10 },
+        onAir: { '/live.mp3': { since: Date.UTC(2026, 11, 4, 20, 0, 0), title: 'Night <Jazz>', contentType: 'audio/mpeg', bitrateKbps: 128 } },
+        version: '1.2.0',
+      }),
+      // A non-master's on-air view is not the cluster's: only the master's Icecast has the sources.
+      node('beta', { addresses: ['192.0.2.2'], icecastOk: false, listeners: 5, maxListeners: 0, mounts: { '/live.mp3': 5 }, onAir: { '/low.mp3': { since: 1 } }, draining: true }),
     ],
     [
       mount('/live.mp3', { fallback: '/backup.mp3' }),
@@ -43,6 +48,10 @@ test('the status page shows nodes, master, mounts, listener totals and links, an
   assert.match(html, /relay of http:\/\/relay\.example\.net:8000\/backup\.mp3/);
   assert.match(html, /transcoded from \/live\.mp3: opus 48 kbit\/s/);
   assert.ok(!html.includes('id="disconnected"'));
+  assert.match(html, /data-mount="\/live\.mp3">[^]*?on air<\/span><div class="muted">since 2026-12-04T20:00:00\.000Z · audio\/mpeg, 128 kbit\/s<\/div><div class="title">Night &lt;Jazz&gt;<\/div>/);
+  assert.match(html, /data-mount="\/low\.mp3">[^]*?off air/);
+  assert.match(html, /data-node="beta">[^]*?draining/);
+  assert.match(html, /id="mixed-versions">Mixed versions: 1\.2\.0, unknown/);
 });
 
 test('a banner says when the view is disconnected from etcd', async (t) => {
@@ -80,6 +89,14 @@ test('status.json has the documented shape and no secret', async (t) => {
   assert.equal(v.connected, true);
   assert.deepEqual(v.master, { name: 'alpha', addresses: ['192.0.2.1', '2001:db8::1'] });
   assert.deepEqual(v.totals, { nodes: 2, mounts: 3, listeners: 45, bandwidthKbps: 5120 });
+  assert.deepEqual(v.versions, ['1.2.0', 'unknown']);
+  assert.deepEqual(
+    v.nodes.map((n: { draining: boolean; version: string }) => [n.draining, n.version]),
+    [
+      [false, '1.2.0'],
+      [true, 'unknown'],
+    ],
+  );
   assert.deepEqual(
     v.nodes.map((n: { name: string; master: boolean; icecastOk: boolean; utilization: number | null }) => [n.name, n.master, n.icecastOk, n.utilization]),
     [
@@ -94,6 +111,11 @@ test('status.json has the documented shape and no secret', async (t) => {
     username: 'source',
     fallback: '/backup.mp3',
     listeners: 35,
+    onAir: true,
+    sourceSince: '2026-12-04T20:00:00.000Z',
+    title: 'Night <Jazz>',
+    contentType: 'audio/mpeg',
+    bitrateKbps: 128,
     streamUrl: 'http://radio.test/live.mp3',
     playlists: { m3u: 'http://radio.test/live.mp3.m3u', pls: 'http://radio.test/live.mp3.pls', xspf: 'http://radio.test/live.mp3.xspf' },
   });
@@ -102,6 +124,8 @@ test('status.json has the documented shape and no secret', async (t) => {
   const low = v.mounts.find((m: { path: string }) => m.path === '/low.mp3');
   assert.equal(low.transcoding.codec, 'opus');
   assert.equal(low.listeners, 10);
+  assert.equal(low.onAir, false, 'only the master says what is on air');
+  assert.equal(low.title, undefined);
 });
 
 test('relay URLs lose their credentials; unparseable ones are hidden', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAdminStats, parseStatusJson } from '../../src/radiod/icecast/stats.js';
+import { parseAdminStats, parseIcecastIsoTime, parseStatusJson } from '../../src/radiod/icecast/stats.js';
 import { BandwidthMeter } from '../../src/radiod/icecast/bandwidth.js';
 import { parseXml } from '../../src/radiod/icecast/xml.js';
 import { buildNodeStatus } from '../../src/radiod/node-report.js';
@@ -18,8 +18,35 @@ test('admin stats: per-mount listeners, byte counters, source details', () => {
   assert.equal(s.serverId, 'Icecast 2.4.4');
   assert.equal(s.listeners, 1);
   assert.deepEqual(s.mounts, [
-    { mount: '/a.mp3', listeners: 1, totalBytesSent: 65536, totalBytesRead: 81920, sourceIp: '127.0.0.1', userAgent: 'Lavf/59.27.100' },
+    {
+      mount: '/a.mp3',
+      listeners: 1,
+      totalBytesSent: 65536,
+      totalBytesRead: 81920,
+      sourceIp: '127.0.0.1',
+      userAgent: 'Lavf/59.27.100',
+      sourceSince: Date.UTC(2026, 10, 22, 2, 17, 57),
+      contentType: 'audio/mpeg',
+    },
   ]);
+});
+
+test('admin stats: title, bitrate from ice-bitrate or ice-audio-info, Icecast time offsets', () => {
+  const xml = `<icestats><server_id>Icecast 2.4.4</server_id>
+    <source mount="/a.mp3"><listeners>0</listeners><server_type>audio/mpeg</server_type><bitrate>128</bitrate>
+      <stream_start_iso8601>2026-11-22T03:17:57+0100</stream_start_iso8601><title>Song &amp; Artist</title></source>
+    <source mount="/b.ogg"><listeners>0</listeners><audio_info>ice-samplerate=44100;ice-bitrate=96;ice-channels=2</audio_info>
+      <stream_start_iso8601>2026-11-22T02:17:57+0000</stream_start_iso8601><title>   </title></source>
+    <source mount="/c.mp3"><listeners>2</listeners></source></icestats>`;
+  const [a, b, c] = parseAdminStats(xml).mounts;
+  assert.deepEqual([a!.sourceSince, a!.title, a!.bitrateKbps], [Date.UTC(2026, 10, 22, 2, 17, 57), 'Song & Artist', 128]);
+  assert.deepEqual([b!.bitrateKbps, b!.title], [96, undefined]);
+  assert.equal(c!.sourceSince, undefined, 'no stream start: no source, off air');
+  assert.equal(parseIcecastIsoTime('not a time'), undefined);
+  const long = parseAdminStats(
+    `<icestats><server_id>x</server_id><source mount="/a"><title>${'x'.repeat(5000)}</title></source></icestats>`,
+  );
+  assert.equal(long.mounts[0]!.title!.length, 256, 'titles are bounded before they are republished');
 });
 
 test('admin stats: several mounts, none, escaped mount names', () => {
@@ -42,7 +69,9 @@ test('admin stats: garbage, truncation, wrong root and unpopulated stats are err
 
 test('status-json: one mount as an object, several as an array, none absent', () => {
   const one = parseStatusJson(STATUS_JSON_ONE);
-  assert.deepEqual(one.mounts, [{ mount: '/a.mp3', listeners: 1 }]);
+  assert.deepEqual(one.mounts, [
+    { mount: '/a.mp3', listeners: 1, sourceSince: Date.UTC(2026, 10, 22, 2, 17, 57), contentType: 'audio/mpeg' },
+  ]);
   const two = parseStatusJson(
     JSON.stringify({
       icestats: {

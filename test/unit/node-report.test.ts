@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildNodeStatus, relaysFromOtherNodes } from '../../src/radiod/node-report.js';
+import { buildNodeStatus, nonListenerClients, relaysFromOtherNodes, transcoderPulls } from '../../src/radiod/node-report.js';
 import type { IcecastStats } from '../../src/radiod/icecast/stats.js';
 import { nodeStatus } from '../support/fixtures.js';
 import type { Mount } from '../../src/coordination/mount.js';
+import { nodeStatusProblems } from '../../src/coordination/node-status.js';
 
 const mount = (path: string): Mount => ({ path, username: 'source', password: 'source-pass1' });
 
@@ -50,4 +51,42 @@ test("a relayed mount's listeners, on its hidden relay mount or (while moving ov
   const status = buildNodeStatus(settings, stats, 0, 1);
   assert.deepEqual(status.mounts, { '/a.mp3': 7 });
   assert.equal(status.listeners, 7);
+});
+
+test('on the master, each transcoding mount pulls its source once: the pull is no listener', () => {
+  const transcoded = (path: string, source: string): Mount => ({
+    ...mount(path),
+    transcoding: { source, codec: 'mp3', bitrate: 64, samplerate: 44100, channels: 2 },
+  });
+  const mounts = new Map([
+    ['/a.mp3', mount('/a.mp3')],
+    ['/a-low.mp3', transcoded('/a-low.mp3', '/a.mp3')],
+    ['/a.ogg', transcoded('/a.ogg', '/a.mp3')],
+    ['/b.mp3', mount('/b.mp3')],
+  ]);
+  assert.deepEqual(transcoderPulls({ mounts }), { '/a.mp3': 2 });
+  const nodes = new Map([['m', nodeStatus('m')], ['r', nodeStatus('r')]]);
+  const clients = nonListenerClients({ nodes, mounts }, 'm');
+  assert.deepEqual(clients, { '/a.mp3': 3, '/a-low.mp3': 1, '/a.ogg': 1, '/b.mp3': 1 });
+  // Two transcoders and one relay on /a.mp3, nobody listening: no listener.
+  const stats: IcecastStats = { serverId: 'Icecast 2.4.4', listeners: 3, mounts: [{ mount: '/a.mp3', listeners: 3 }] };
+  assert.equal(buildNodeStatus(settings, stats, 0, 1, clients).listeners, 0);
+});
+
+test('only the master publishes what is on air; internal mounts and mounts without a source are left out', () => {
+  const stats: IcecastStats = {
+    serverId: 'Icecast 2.4.4',
+    listeners: 0,
+    mounts: [
+      { mount: '/a.mp3', listeners: 0, sourceSince: 5000, title: 'T', contentType: 'audio/mpeg', bitrateKbps: 128 },
+      { mount: '/_probe', listeners: 0, sourceSince: 6000 },
+      { mount: '/idle.mp3', listeners: 0 },
+    ],
+  };
+  const master = buildNodeStatus(settings, stats, 0, 1, {}, { isMaster: true, version: '9.9.9' });
+  assert.deepEqual(master.onAir, { '/a.mp3': { since: 5000, title: 'T', contentType: 'audio/mpeg', bitrateKbps: 128 } });
+  assert.equal(master.version, '9.9.9');
+  assert.deepEqual(nodeStatusProblems(master), []);
+  assert.equal(buildNodeStatus(settings, stats, 0, 1).onAir, undefined);
+  assert.equal(buildNodeStatus(settings, undefined, 0, 1, {}, { isMaster: true }).onAir, undefined);
 });

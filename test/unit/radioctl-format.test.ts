@@ -30,8 +30,11 @@ function summary(): ClusterSummary {
     mounts: new Map([live, backup, relay, low].map((m) => [m.path, m])),
     nodes: new Map(
       [
-        node('alpha', { mounts: { '/live.mp3': 12, '/live-low.ogg': 3 }, listeners: 15, bandwidthKbps: 1500.4, maxListeners: 100 }),
-        node('beta', { mounts: { '/live.mp3': 5 }, listeners: 5, icecastOk: false, maxBandwidthKbps: 10000 }),
+        node('alpha', {
+          mounts: { '/live.mp3': 12, '/live-low.ogg': 3 }, listeners: 15, bandwidthKbps: 1500.4, maxListeners: 100, version: '1.3.0',
+          onAir: { '/live.mp3': { since: Date.UTC(2026, 11, 4, 20, 0, 0), title: 'Morning show', contentType: 'audio/mpeg', bitrateKbps: 128 } },
+        }),
+        node('beta', { mounts: { '/live.mp3': 5 }, listeners: 5, icecastOk: false, maxBandwidthKbps: 10000, version: '1.2.0', draining: true }),
       ].map((n) => [n.name, n]),
     ),
     master: { name: 'alpha', addresses: ['192.0.2.1'], icecastPort: 8000 },
@@ -77,12 +80,13 @@ test('describeStatus: master, node table, per-mount listeners, totals; no passwo
   assert.doesNotMatch(text, /warning/);
   const lines = text.split('\n');
   const header = lines.find((l) => l.startsWith('NODE'))!;
-  assert.match(header, /^NODE\s+ADDRESSES\s+ICECAST\s+LISTENERS\s+BANDWIDTH\s+ROLE$/);
-  assert.match(text, /^alpha\s+192\.0\.2\.1,2001:db8::1\s+ok\s+15\/100\s+1500 kbit\/s\s+master$/m);
-  assert.match(text, /^beta\s+\S+\s+DOWN\s+5\/unlimited\s+0 kbit\/s of 10000\s+relay$/m);
-  assert.match(text, /^\/live\.mp3\s+17\s+alpha=12 beta=5$/m);
-  assert.match(text, /^\/live-low\.ogg\s+3\s+alpha=3$/m);
-  assert.match(text, /^\/backup\.mp3\s+0$/m);
+  assert.match(header, /^NODE\s+ADDRESSES\s+ICECAST\s+LISTENERS\s+BANDWIDTH\s+ROLE\s+VERSION$/);
+  assert.match(text, /^alpha\s+192\.0\.2\.1,2001:db8::1\s+ok\s+15\/100\s+1500 kbit\/s\s+master\s+1\.3\.0$/m);
+  assert.match(text, /^beta\s+\S+\s+DOWN\s+5\/unlimited\s+0 kbit\/s of 10000\s+relay,draining\s+1\.2\.0$/m);
+  assert.match(text, /^\/live\.mp3\s+17\s+alpha=12 beta=5\s+on air since 2026-12-04T20:00:00\.000Z \(audio\/mpeg, 128 kbit\/s\), "Morning show"$/m);
+  assert.match(text, /^\/live-low\.ogg\s+3\s+alpha=3\s+off air$/m);
+  assert.match(text, /^\/backup\.mp3\s+0\s+-\s+off air$/m);
+  assert.match(text, /^mixed versions: 1\.2\.0, 1\.3\.0 \(an upgrade is under way\)$/m);
   assert.match(text, /^total: 2 nodes \(1 healthy\), 20 listeners, 1500 kbit\/s$/m);
   // Columns line up: every row of the node table starts its second column at the same place.
   const col = header.indexOf('ADDRESSES');

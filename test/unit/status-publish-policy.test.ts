@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   LOAD_MIN_INTERVAL_MS,
+  ON_AIR_MIN_INTERVAL_MS,
   REFRESH_MS,
   classifyStatusChange,
   publishDue,
@@ -71,4 +72,29 @@ test('a node polled every second with wobbling listener counts writes at most on
     }
   }
   assert.equal(writes, 300_000 / REFRESH_MS);
+});
+
+test('on air: a source connecting or leaving, or a new title, is written within ON_AIR_MIN_INTERVAL_MS, never faster', () => {
+  const onAir = { ...base, onAir: { '/a.mp3': { since: 1000, title: 'First' } } };
+  assert.equal(classifyStatusChange(base, onAir), 'on-air');
+  assert.equal(classifyStatusChange(onAir, base), 'on-air', 'the source left');
+  const retitled = { ...base, onAir: { '/a.mp3': { since: 1000, title: 'Second' } } };
+  assert.equal(classifyStatusChange(onAir, retitled), 'on-air');
+  assert.equal(publishDue({ status: onAir, at: 0 }, retitled, ON_AIR_MIN_INTERVAL_MS - 1), false);
+  assert.equal(publishDue({ status: onAir, at: 0 }, retitled, ON_AIR_MIN_INTERVAL_MS), true);
+  assert.ok(ON_AIR_MIN_INTERVAL_MS < LOAD_MIN_INTERVAL_MS);
+  // A load move that comes with an on-air change does not wait for the load interval.
+  const both = { ...retitled, listeners: 400, mounts: { '/a.mp3': 400 } };
+  assert.equal(publishDue({ status: onAir, at: 0 }, both, ON_AIR_MIN_INTERVAL_MS), true);
+  // A title changing every second costs one write per interval.
+  let written = { status: onAir as NodeStatus, at: 0 };
+  let writes = 0;
+  for (let t = 1000; t <= 60_000; t += 1000) {
+    const next = { ...base, onAir: { '/a.mp3': { since: 1000, title: `Song ${t}` } } };
+    if (publishDue(written, next, t)) {
+      written = { status: next, at: t };
+      writes++;
+    }
+  }
+  assert.equal(writes, 60_000 / ON_AIR_MIN_INTERVAL_MS);
 });

@@ -13,7 +13,9 @@ import { generatePassword } from '../../coordination/icecast-secrets.js';
 import { intFlag, numberFlag } from '../../common/flags.js';
 import { AutoradioError, ErrorCode } from '../../common/errors.js';
 import { printJson, withContext, type CommandContext, type Output } from '../context.js';
-import { describeCredentials, describeMount, mountListLine } from '../format.js';
+import { describeCredentials, describeMount, mountListLine, onAirLine } from '../format.js';
+import { readClusterState } from '../../coordination/cluster-view.js';
+import { pickOnAir, summarizeCluster } from '../../coordination/cluster-summary.js';
 
 interface TranscodingFlags {
   source?: string;
@@ -181,8 +183,15 @@ function registerReadCommands(program: Command, out: Output): void {
     .action(async (path: string, _opts: unknown, cmd: Command) => {
       await withContext(cmd, out, async (ctx) => {
         const mount = await new MountStore(ctx.client).get(path);
-        if (ctx.json) printJson(ctx, mount);
-        else ctx.out(`${describeMount(publicMount(mount))}\n  source password: ${mount.password}`);
+        const live = summarizeCluster(await readClusterState(ctx.client)).mounts.find((m) => m.path === mount.path);
+        const onAir = pickOnAir(live);
+        if (ctx.json) printJson(ctx, { ...mount, ...onAir, listeners: live?.listeners ?? 0 });
+        else {
+          ctx.out(
+            `${describeMount(publicMount(mount))}\n  source password: ${mount.password}\n` +
+              `  ${onAirLine(onAir)}\n  listeners: ${live?.listeners ?? 0}`,
+          );
+        }
       });
     });
 }

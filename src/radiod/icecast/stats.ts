@@ -11,6 +11,14 @@ export interface IcecastMountStats {
   totalBytesRead?: number;
   sourceIp?: string;
   userAgent?: string;
+  /** When the mount's current source (client or relay) started, ms since the epoch: set means on air. */
+  sourceSince?: number;
+  /** The current title (stream metadata), when the source sent one. */
+  title?: string;
+  /** The stream's content type, e.g. audio/mpeg. */
+  contentType?: string;
+  /** Nominal bitrate the source announced (ice-bitrate or ice-audio-info), kbit/s. */
+  bitrateKbps?: number;
 }
 
 export interface IcecastStats {
@@ -45,6 +53,13 @@ export function parseAdminStats(xml: string): IcecastStats {
     if (ip) m.sourceIp = ip;
     const ua = child(src, 'user_agent')?.text;
     if (ua) m.userAgent = ua;
+    Object.assign(m, onAirFields({
+      streamStart: childText(src, 'stream_start_iso8601'),
+      title: child(src, 'title')?.text,
+      contentType: childText(src, 'server_type'),
+      bitrate: childText(src, 'bitrate') ?? childText(src, 'ice-bitrate'),
+      audioInfo: childText(src, 'audio_info'),
+    }));
     mounts.push(m);
   }
   const sum = mounts.reduce((acc, m) => acc + m.listeners, 0);
@@ -69,7 +84,17 @@ export function parseStatusJson(json: string): IcecastStats {
     const src = s as Record<string, unknown>;
     const mount = mountFromListenUrl(src['listenurl']);
     if (!mount) continue;
-    mounts.push({ mount, listeners: nonNegativeInt(src['listeners'] as number | string | undefined) ?? 0 });
+    const text = (key: string): string | undefined => (typeof src[key] === 'string' || typeof src[key] === 'number' ? String(src[key]) : undefined);
+    mounts.push({
+      mount,
+      listeners: nonNegativeInt(src['listeners'] as number | string | undefined) ?? 0,
+      ...onAirFields({
+        streamStart: text('stream_start_iso8601'),
+        title: text('title'),
+        contentType: text('server_type'),
+        bitrate: text('bitrate') ?? text('audio_bitrate'),
+      }),
+    });
   }
   return { serverId, listeners: mounts.reduce((acc, m) => acc + m.listeners, 0), mounts };
 }
@@ -82,4 +107,41 @@ function mountFromListenUrl(url: unknown): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Icecast writes `2026-11-22T02:17:57+0000`; Date.parse wants the offset as +00:00. */
+export function parseIcecastIsoTime(text: string | undefined): number | undefined {
+  if (!text) return undefined;
+  const t = Date.parse(text.trim().replace(/([+-]\d\d)(\d\d)$/, '$1:$2'));
+  return Number.isFinite(t) ? t : undefined;
+}
+
+/** `bitrate=128;samplerate=44100` (ice-audio-info) or a bare number; Ogg's audio_bitrate is in bit/s. */
+function bitrateKbps(bitrate: string | undefined, audioInfo: string | undefined): number | undefined {
+  const fromInfo = audioInfo ? /(?:^|;)\s*(?:ice-)?bitrate=(\d+)/i.exec(audioInfo)?.[1] : undefined;
+  const n = nonNegativeInt(bitrate ?? fromInfo);
+  if (n === undefined || n === 0) return undefined;
+  return n >= 8000 ? Math.round(n / 1000) : n;
+}
+
+const MAX_TITLE_LENGTH = 256;
+
+/** The "what is playing" fields of one mount, from the raw strings either status document carries. */
+function onAirFields(raw: {
+  streamStart: string | undefined;
+  title: string | undefined;
+  contentType: string | undefined;
+  bitrate: string | undefined;
+  audioInfo?: string | undefined;
+}): Pick<IcecastMountStats, 'sourceSince' | 'title' | 'contentType' | 'bitrateKbps'> {
+  const out: Pick<IcecastMountStats, 'sourceSince' | 'title' | 'contentType' | 'bitrateKbps'> = {};
+  const since = parseIcecastIsoTime(raw.streamStart);
+  if (since !== undefined) out.sourceSince = since;
+  const title = raw.title?.trim();
+  // Titles come from whoever holds the source password: bounded, since they are republished in etcd.
+  if (title) out.title = title.slice(0, MAX_TITLE_LENGTH);
+  if (raw.contentType) out.contentType = raw.contentType.trim();
+  const kbps = bitrateKbps(raw.bitrate, raw.audioInfo);
+  if (kbps !== undefined) out.bitrateKbps = kbps;
+  return out;
 }

@@ -1,6 +1,7 @@
 import type { ClusterState } from '../../coordination/cluster-state.js';
 import type { PublicMount } from '../../coordination/mount.js';
-import { summarizeCluster } from '../../coordination/cluster-summary.js';
+import { summarizeCluster, type MountOnAir } from '../../coordination/cluster-summary.js';
+import type { ListenerHistory } from '../../coordination/listener-history.js';
 import { PLAYLIST_FORMATS } from './playlists.js';
 import { publicStreamUrl } from './urls.js';
 
@@ -24,9 +25,13 @@ export interface StatusNode {
   reportedAt: string;
   /** Seconds since the report, from the serving node's clock. */
   reportAgeSeconds: number;
+  /** Drained: takes no new listeners, keeps the ones it has. */
+  draining: boolean;
+  /** radiod's version, "unknown" for a node too old to say. */
+  version: string;
 }
 
-export type StatusMount = PublicMount & {
+export type StatusMount = PublicMount & MountOnAir & {
   /** Sum over live nodes. */
   listeners: number;
   streamUrl: string;
@@ -46,6 +51,10 @@ export interface StatusView {
   totals: { nodes: number; mounts: number; listeners: number; bandwidthKbps: number };
   /** This node's HTTPS certificate, when HTTPS has one. */
   https?: { certificateNotAfter: string; certificateExpiresInSeconds: number };
+  /** The versions the live nodes run; more than one during a rolling upgrade. */
+  versions: string[];
+  /** Listeners per minute over the last 24 h (total and the busiest mounts), when the master has written any. */
+  history?: ListenerHistory;
 }
 
 export function buildStatusView(
@@ -66,6 +75,8 @@ export function buildStatusView(
       utilization: n.maxListeners > 0 ? n.listeners / n.maxListeners : null,
       reportedAt: new Date(n.reportedAt).toISOString(),
       reportAgeSeconds: Math.max(0, Math.round((opts.now - n.reportedAt) / 1000)),
+      draining: n.draining === true,
+      version: n.version ?? 'unknown',
     }),
   );
   const mounts = summary.mounts.map((m): StatusMount => {
@@ -90,6 +101,8 @@ export function buildStatusView(
       bandwidthKbps: summary.totals.bandwidthKbps,
     },
     ...(opts.certificateNotAfter ? { https: certificateStatus(opts.certificateNotAfter, opts.now) } : {}),
+    versions: summary.versions,
+    ...(state.history ? { history: state.history } : {}),
   };
 }
 

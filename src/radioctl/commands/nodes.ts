@@ -1,0 +1,96 @@
+import { hostname } from 'node:os';
+import type { Command } from 'commander';
+import type { Etcd3 } from 'etcd3';
+import { AutoradioError, ErrorCode } from '../../common/errors.js';
+import { drainKey, nodeKey } from '../../coordination/keys.js';
+import { NODE_NAME_RE } from '../../coordination/node-status.js';
+import { printJson, withContext, type Output } from '../context.js';
+
+/** What `radioctl drain` stores; only the key's presence matters to the daemons. */
+export interface DrainRecord {
+  /** ISO 8601 */
+  since: string;
+  /** The host radioctl ran on, for the operator who wonders who drained it. */
+  by: string;
+}
+
+function checkedName(name: string): string {
+  if (!NODE_NAME_RE.test(name)) {
+    throw new AutoradioError(ErrorCode.invalidNodeName, `invalid node name "${name}": 1-63 letters, digits or dashes`);
+  }
+  return name;
+}
+
+async function isPresent(client: Etcd3, name: string): Promise<boolean> {
+  return (await client.get(nodeKey(name)).string()) !== null;
+}
+
+/**
+ * Node lifecycle: drain (no new listeners; the drain key has no lease, so it outlives the
+ * node's restart during an upgrade), undrain, and forget-node (its lease revoked, its drain
+ * key removed: it leaves status, DNS and the balancers at once instead of at lease expiry).
+ */
+export function registerNodeCommands(program: Command, out: Output): void {
+  program
+    .command('drain')
+    .description('send no new listeners to NODE; listeners already connected stay (undo with undrain)')
+    .argument('<node>', 'node name (radiod --name)')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const node = checkedName(name);
+      await withContext(cmd, out, async (ctx) => {
+        const record: DrainRecord = { since: new Date().toISOString(), by: hostname() };
+        await ctx.client.put(drainKey(node)).value(JSON.stringify(record));
+        const present = await isPresent(ctx.client, node);
+        if (ctx.json) printJson(ctx, { node, draining: true, present });
+        else ctx.out(`${node} drained: no new listeners${present ? '' : ' (it is not running now; the drain applies when it starts)'}`);
+      });
+    });
+
+  program
+    .command('undrain')
+    .description('let NODE take new listeners again')
+    .argument('<node>', 'node name (radiod --name)')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const node = checkedName(name);
+      await withContext(cmd, out, async (ctx) => {
+        const res = await ctx.client.delete().key(drainKey(node)).exec();
+        const was = Number(res.deleted) > 0;
+        if (ctx.json) printJson(ctx, { node, draining: false, wasDraining: was });
+        else ctx.out(was ? `${node} undrained: it takes new listeners again` : `${node} was not drained`);
+      });
+    });
+
+  program
+    .command('forget-node')
+    .description('remove a dead NODE from the cluster for good (refused while it is present, unless --force)')
+    .argument('<node>', 'node name (radiod --name)')
+    .option('--force', 'also when the node is present: revoke its lease (a running radiod registers again)')
+    .action(async (name: string, opts: { force?: boolean }, cmd: Command) => {
+      const node = checkedName(name);
+      await withContext(cmd, out, async (ctx) => {
+        const res = await ctx.client.get(nodeKey(node)).exec();
+        const kv = res.kvs[0];
+        if (kv && !opts.force) {
+          throw new AutoradioError(
+            ErrorCode.nodeAlive,
+            `${node} is present (its lease holds): stop its radiod first, or pass --force`,
+          );
+        }
+        // Revoking the lease drops the node's status and every candidacy it holds at once.
+        if (kv && kv.lease !== '0') await revokeLease(ctx.client, kv.lease);
+        await ctx.client.delete().key(nodeKey(node)).exec();
+        await ctx.client.delete().key(drainKey(node)).exec();
+        if (ctx.json) printJson(ctx, { node, forgotten: true, wasPresent: kv !== undefined });
+        else ctx.out(`${node} forgotten${kv ? ' (it was present: its lease was revoked)' : ''}`);
+      });
+    });
+}
+
+async function revokeLease(client: Etcd3, leaseId: string): Promise<void> {
+  try {
+    await client.leaseClient.leaseRevoke({ ID: leaseId });
+  } catch (err) {
+    // Already expired between the read and the revoke: the node is gone, which was the aim.
+    if (!/requested lease not found/i.test(String((err as Error).message))) throw err;
+  }
+}
