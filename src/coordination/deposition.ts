@@ -115,13 +115,20 @@ export class Deposition {
     return revoked;
   }
 
-  /** The leader answers again, or another leads: take the suspicion back. */
+  /**
+   * The leader answers again, or another leads: take the suspicion back. A failed delete is
+   * tried again at the next call (every healthy probe): the suspicion lives on this process's
+   * election lease, so left behind it would count towards deposing a healthy leader the next
+   * time one other node has a blip.
+   */
   async withdraw(): Promise<void> {
     const key = this.written;
     if (key === undefined) return;
-    this.written = undefined;
-    await this.client.delete().key(key).exec().catch((err: unknown) => {
-      this.opts.log.debug({ err: errorMessage(err) }, 'cannot delete the suspicion; it goes with the lease');
-    });
+    try {
+      await this.client.delete().key(key).exec();
+      if (this.written === key) this.written = undefined;
+    } catch (err) {
+      this.opts.log.debug({ err: errorMessage(err) }, 'cannot delete the suspicion yet; tried again at the next healthy probe');
+    }
   }
 }
