@@ -10,7 +10,7 @@ import { connectEtcd } from '../../src/coordination/client.js';
 import { KeptLease } from '../../src/coordination/lease.js';
 import { fencingBudget } from '../../src/coordination/fencing-budget.js';
 import { Deposition } from '../../src/coordination/deposition.js';
-import { SUSPICIONS_PREFIX } from '../../src/coordination/keys.js';
+import { DEPOSED_PREFIX, ELECTION_ROOT, SUSPICIONS_PREFIX } from '../../src/coordination/keys.js';
 
 let etcd: TestEtcd;
 let direct: Etcd3;
@@ -86,5 +86,37 @@ test('a suspicion whose withdrawal failed is withdrawn at a later try, not left 
     viaHop.close();
     hop.close();
     await lease.stop();
+  }
+});
+
+test('a deposition marker whose cleanup failed is removed later, so later elections do not all wait out a takeover', async () => {
+  const log = pino({ level: 'silent' });
+  const lease = new KeptLease(direct, fencingBudget(10), log);
+  lease.start();
+  const hop = await cuttableHop(etcd.url);
+  const viaHop = connectEtcd({ etcdUrls: [hop.url] });
+  const leaderLease = direct.lease(30, { autoKeepAlive: false });
+  try {
+    await waitFor('the lease confirmed', 5000, async () => lease.confirmed);
+    const hex = BigInt(await leaderLease.grant()).toString(16);
+    const leaderKey = `${ELECTION_ROOT}master/${hex}`;
+    await leaderLease.put(leaderKey).value('a');
+    await direct.put(`${SUSPICIONS_PREFIX}${hex}/c`).value('{}');
+    const deposition = new Deposition(viaHop, { nodeName: 'b', lease, log });
+    assert.equal(await deposition.suspect(leaderKey, 'a', new Set(['a', 'b', 'c'])), 'deposed');
+    const marker = `${DEPOSED_PREFIX}${hex}`;
+    assert.notEqual(await direct.get(marker).string(), null);
+
+    // etcd unreachable from here when the marker's cleanup is due (3 s after the revocation).
+    hop.cut(true);
+    await new Promise((r) => setTimeout(r, 4000));
+    assert.notEqual(await direct.get(marker).string(), null, 'the injected failure kept the marker');
+    hop.cut(false);
+    await waitFor('the stale marker removed', 8000, async () => (await direct.get(marker).string()) === null);
+  } finally {
+    viaHop.close();
+    hop.close();
+    await lease.stop();
+    await direct.delete().prefix(SUSPICIONS_PREFIX);
   }
 });
