@@ -12,6 +12,8 @@ import { mayDepose } from './deposition-quorum.js';
  * and every election after it (a planned stop, say) waits for nothing.
  */
 const MARKER_KEPT_MS = 3000;
+/** Pause before deleting a marker again after etcd did not answer. */
+const MARKER_RETRY_MS = 1000;
 
 export interface DepositionOptions {
   nodeName: string;
@@ -82,9 +84,7 @@ export class Deposition {
       this.opts.log.debug({ err: errorMessage(err), lease: hex }, 'lease revoke answered with an error');
     }
     this.opts.log.warn({ leader: leaderNode, lease: hex, suspecters }, 'deposed a dead leader: its lease is revoked');
-    // The marker is only needed until the next leader has seen it; the lease removes it otherwise.
-    const cleanup = setTimeout(() => void this.client.delete().key(marker).exec().catch(() => {}), MARKER_KEPT_MS);
-    cleanup.unref();
+    this.removeMarkerLater(marker, MARKER_KEPT_MS);
     return 'deposed';
   }
 
@@ -113,18 +113,39 @@ export class Deposition {
       this.opts.log.debug({ err: errorMessage(err), lease: hex }, 'predecessor lease not revoked');
     }
     if (revoked) this.opts.log.warn({ lease: hex }, "revoked the lease of this node's previous radiod");
-    const cleanup = setTimeout(() => void this.client.delete().key(marker).exec().catch(() => {}), revoked ? MARKER_KEPT_MS : 0);
-    cleanup.unref();
+    this.removeMarkerLater(marker, revoked ? MARKER_KEPT_MS : 0);
     return revoked;
   }
 
-  /** The leader answers again, or another leads: take the suspicion back. */
+  /**
+   * The marker is only needed until the next leader has seen it. It lives on this process's
+   * election lease, which may last for months: a delete that failed is tried again, or every
+   * later election (a planned stop, say) would wait out a takeover.
+   */
+  private removeMarkerLater(marker: string, delayMs: number): void {
+    const attempt = () => {
+      this.client.delete().key(marker).exec().catch((err: unknown) => {
+        this.opts.log.debug({ err: errorMessage(err), marker }, 'cannot delete the deposition marker yet');
+        setTimeout(attempt, MARKER_RETRY_MS).unref();
+      });
+    };
+    setTimeout(attempt, delayMs).unref();
+  }
+
+  /**
+   * The leader answers again, or another leads: take the suspicion back. A failed delete is
+   * tried again at the next call (every healthy probe): the suspicion lives on this process's
+   * election lease, so left behind it would count towards deposing a healthy leader the next
+   * time one other node has a blip.
+   */
   async withdraw(): Promise<void> {
     const key = this.written;
     if (key === undefined) return;
-    this.written = undefined;
-    await this.client.delete().key(key).exec().catch((err: unknown) => {
-      this.opts.log.debug({ err: errorMessage(err) }, 'cannot delete the suspicion; it goes with the lease');
-    });
+    try {
+      await this.client.delete().key(key).exec();
+      if (this.written === key) this.written = undefined;
+    } catch (err) {
+      this.opts.log.debug({ err: errorMessage(err) }, 'cannot delete the suspicion yet; tried again at the next healthy probe');
+    }
   }
 }

@@ -5,9 +5,9 @@ import type { Mount } from '../../coordination/mount.js';
  * Icecast asks radiod about every source client (and every mount-level admin request, such as a
  * source's metadata update) through its URL authenticator (`stream_auth`), as an
  * `application/x-www-form-urlencoded` POST: action, mount, ip, server, port, user, pass, and
- * `admin=1` for admin requests. Answering from radiod's live state is what makes fencing take
- * effect at once: no config reload stands between "this node may no longer take sources" and
- * Icecast refusing them (see coordination/fencing-budget.ts). Pure.
+ * `admin=1` when the request's URI is not the mount (see judgeSourceAuth). Answering from
+ * radiod's live state is what makes fencing take effect at once: no config reload stands
+ * between "this node may no longer take sources" and Icecast refusing them (see coordination/fencing-budget.ts). Pure.
  */
 export interface SourceAuthRequest {
   action: string | null;
@@ -37,8 +37,11 @@ export function parseSourceAuthForm(body: string): SourceAuthRequest {
 
 /**
  * A source is let in only with its mount's own credentials and only while this node may take
- * sources (elected, lease confirmed, any takeover wait over). A metadata update needs the
- * credentials alone: it starts nothing.
+ * sources (elected, lease confirmed, any takeover wait over). So is an admin request: Icecast
+ * flags a request `admin=1` whenever its raw URI differs from the mount it decoded, so a source
+ * sent to `/%74est` arrives here as an admin request for `/test` (measured with icecast2 2.4.4),
+ * and letting admin requests through on credentials alone would let a non-master take sources.
+ * Metadata updates reach the master through the front door, which is the only place they count.
  */
 export function judgeSourceAuth(
   req: SourceAuthRequest,
@@ -52,7 +55,7 @@ export function judgeSourceAuth(
   // A mount pulled from an outside URL takes no source anywhere.
   if (mount === undefined || mount.relayUrl !== undefined) return { allow: false, reason: 'unknown mount' };
   if (!(sameSecret(req.user, mount.username) && sameSecret(req.pass, mount.password))) return { allow: false, reason: 'wrong credentials' };
-  if (!req.admin && !mayTakeSources) return { allow: false, reason: 'not master' };
+  if (!mayTakeSources) return { allow: false, reason: 'not master' };
   return { allow: true };
 }
 
