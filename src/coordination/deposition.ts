@@ -4,6 +4,7 @@ import { errorMessage } from '../common/errors.js';
 import type { KeptLease } from './lease.js';
 import { DEPOSED_PREFIX, SUSPICIONS_PREFIX, candidateLeaseHex } from './keys.js';
 import { mayDepose } from './deposition-quorum.js';
+import { MAX_LEASE_TTL_SECONDS } from './fencing-budget.js';
 
 /**
  * How long a marker outlives its revocation. A candidate that never sees it (its view re-read
@@ -77,14 +78,18 @@ export class Deposition {
       .then(lease.put(marker).value(JSON.stringify({ by: this.opts.nodeName, leader: leaderNode, suspecters })))
       .commit();
     if (!txn.succeeded) return 'already gone';
+    const id = BigInt(`0x${hex}`).toString();
+    let keepMs = MARKER_KEPT_MS;
     try {
-      await this.client.leaseClient.leaseRevoke({ ID: BigInt(`0x${hex}`).toString() });
+      await this.client.leaseClient.leaseRevoke({ ID: id });
     } catch (err) {
-      // Expired meanwhile, or revoked by another deposer: the outcome is the same.
-      this.opts.log.debug({ err: errorMessage(err), lease: hex }, 'lease revoke answered with an error');
+      // Expired meanwhile or revoked by another deposer, or not answered: then the revocation
+      // may still be applied later, and its successor must still find the marker then.
+      keepMs = await this.markerLifeAfterFailedRevoke(id);
+      this.opts.log.debug({ err: errorMessage(err), lease: hex, keepMs }, 'lease revoke answered with an error');
     }
     this.opts.log.warn({ leader: leaderNode, lease: hex, suspecters }, 'deposed a dead leader: its lease is revoked');
-    this.removeMarkerLater(marker, MARKER_KEPT_MS);
+    this.removeMarkerLater(marker, keepMs);
     return 'deposed';
   }
 
@@ -122,6 +127,20 @@ export class Deposition {
    * election lease, which may last for months: a delete that failed is tried again, or every
    * later election (a planned stop, say) would wait out a takeover.
    */
+  /**
+   * A lease still alive may yet be revoked by the unanswered request: keep the marker until the
+   * lease has expired, plus the usual margin. Gone: it went at some moment before now. Unknown:
+   * as long as any lease can live.
+   */
+  private async markerLifeAfterFailedRevoke(id: string): Promise<number> {
+    try {
+      const left = Number((await this.client.leaseClient.leaseTimeToLive({ ID: id })).TTL);
+      return left > 0 ? left * 1000 + MARKER_KEPT_MS : MARKER_KEPT_MS;
+    } catch {
+      return MAX_LEASE_TTL_SECONDS * 1000 + MARKER_KEPT_MS;
+    }
+  }
+
   private removeMarkerLater(marker: string, delayMs: number): void {
     const attempt = () => {
       this.client.delete().key(marker).exec().catch((err: unknown) => {

@@ -278,15 +278,19 @@ function shutdownSteps(shutdown: Shutdown, b: Basics, running: Partial<Running>,
     .step('raft leader placement', () => running.raftPlacement?.stop())
     .step('listener history', () => running.history?.stop())
     .step('transcoders', () => running.transcoders?.stop())
-    // No more rewrites: the config stays as it is for whoever restarts radiod.
-    .step('icecast config', () => running.control?.controller.stop())
+    // A master resigns first: its controller, still running, rewrites icecast.xml as a relay
+    // (the file no longer takes the sources, and this node's listeners hear the next master
+    // through the relay), and the sources still attached here move through the front doors.
     .step('master candidacy', async () => {
       const { candidacy, control } = running;
       if (!candidacy || !control) return;
-      const wasMaster = candidacy.isMaster;
+      const wasMaster = candidacy.role === 'master' || candidacy.role === 'fenced';
       await candidacy.stop('shutdown');
       if (wasMaster) await control.dropLocalSources();
     })
+    // Then no more rewrites (the one the resignation started completes): the config stays as
+    // it is for whoever restarts radiod.
+    .step('icecast config', () => running.control?.controller.stop())
     // Every candidacy is gone by now; revoking the shared election lease removes any key left.
     .step('elections', () => running.elector?.stop())
     // Refuses every source from the moment the candidacy stopped; closing it refuses them too.

@@ -66,7 +66,15 @@ export async function nodeTakesSource(c: Cluster, node: ClusterNode, mount: stri
   return r !== undefined && /^icecast-auth-user:\s*1/im.test(r.stdout);
 }
 
-/** Samples every node's answer every `intervalMs` until stopped; remembers the worst instant. */
+/**
+ * Samples every node's answer every `intervalMs` until stopped, and remembers the most nodes that
+ * would have taken the source at one instant. One answer is one instant, and the nodes are asked
+ * in parallel but not at the same instant, so a handover can show the old master's last yes and
+ * the new one's first in one sample without any overlap. What proves an overlap: a node that
+ * said yes in two consecutive samples said yes over the whole time between them (a node stops
+ * being allowed only by an election, never for one sample), and the second sample started after
+ * the first ended; so nodes that said yes in both were all allowed at once in between.
+ */
 export class AcceptanceSampler {
   maxAccepting = 0;
   samples = 0;
@@ -75,9 +83,12 @@ export class AcceptanceSampler {
 
   constructor(c: Cluster, mount: string, creds: { username: string; password: string }, intervalMs = 200) {
     this.done = (async () => {
+      let previous = new Set<string>();
       while (!this.stopped) {
-        const answers = await Promise.all(c.nodes.map((n) => nodeTakesSource(c, n, mount, creds)));
-        this.maxAccepting = Math.max(this.maxAccepting, answers.filter(Boolean).length);
+        const answers = await Promise.all(c.nodes.map(async (n) => ((await nodeTakesSource(c, n, mount, creds)) ? n.name : undefined)));
+        const yes = new Set(answers.filter((a): a is string => a !== undefined));
+        this.maxAccepting = Math.max(this.maxAccepting, [...yes].filter((n) => previous.has(n)).length);
+        previous = yes;
         this.samples++;
         await new Promise((r) => setTimeout(r, intervalMs));
       }

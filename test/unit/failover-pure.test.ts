@@ -67,8 +67,10 @@ test("the source authenticator: the mount's own credentials, and only while this
   assert.deepEqual(judgeSourceAuth(form({ ...ok, mount: '/other.mp3' }), mounts, true), { allow: false, reason: 'unknown mount' });
   // A mount pulled from an outside URL takes no source, whatever the password.
   assert.deepEqual(judgeSourceAuth(form({ ...ok, mount: '/pulled.mp3', pass: 'pulled-pass-123' }), mounts, true), { allow: false, reason: 'unknown mount' });
-  // A metadata update (admin=1) starts nothing: the credentials suffice, fenced or not; wrong ones never do.
-  assert.deepEqual(judgeSourceAuth(form({ ...ok, admin: '1' }), mounts, false), { allow: true });
+  // Icecast also marks a source whose path was escaped (`SOURCE /%6Cive.mp3`) as admin=1: an admin
+  // request needs mastership too, or any node would take such a source.
+  assert.deepEqual(judgeSourceAuth(form({ ...ok, admin: '1' }), mounts, false), { allow: false, reason: 'not master' });
+  assert.deepEqual(judgeSourceAuth(form({ ...ok, admin: '1' }), mounts, true), { allow: true });
   assert.deepEqual(judgeSourceAuth(form({ ...ok, admin: '1', pass: 'x' }), mounts, true), { allow: false, reason: 'wrong credentials' });
   for (const broken of ['', 'action=listener_add&mount=/live.mp3&user=source&pass=right-password-1', 'action=stream_auth&mount=/live.mp3&user=source', '%%%']) {
     assert.deepEqual(judgeSourceAuth(parseSourceAuthForm(broken), mounts, true), { allow: false, reason: 'malformed request' }, broken);
