@@ -143,3 +143,14 @@ test('an elected master that has not reported yet still shows; no nodes is said 
   assert.match(html, /Master: <strong>gamma<\/strong>/);
   assert.match(html, /No live nodes/);
 });
+
+test('served over HTTPS, the status links are https:// (a page must not send its reader to plain HTTP)', () => {
+  const s = state([node('n1', { mounts: { '/live.mp3': 1 } })], [mount('/live.mp3')]);
+  const plain = buildStatusView(s, { domain: 'r.test', nodeName: 'n', httpPort: 80, now: 0 });
+  assert.equal(plain.mounts[0]!.streamUrl, 'http://r.test/live.mp3');
+  const secure = buildStatusView(s, { domain: 'r.test', nodeName: 'n', httpPort: 80, now: 0, scheme: { kind: 'https', port: 443 } });
+  assert.equal(secure.mounts[0]!.streamUrl, 'https://r.test/live.mp3');
+  assert.equal(secure.mounts[0]!.playlists['m3u'], 'https://r.test/live.mp3.m3u');
+  const html = renderStatusPage(secure);
+  assert.doesNotMatch(html, /http:\/\/r\.test/);
+});

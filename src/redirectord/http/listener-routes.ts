@@ -9,7 +9,7 @@ import {
   type ListenerOutcome,
 } from './listener-decision.js';
 import type { RequestHead } from './request-head.js';
-import { PLAIN_HTTP, STREAM_PREFIX, type Scheme } from './urls.js';
+import { STREAM_PREFIX, requestScheme } from './urls.js';
 import type { TLSSocket } from 'node:tls';
 
 
@@ -45,14 +45,10 @@ export function registerListenerRoutes(app: FastifyInstance, deps: HttpAppDeps):
 }
 
 function context(deps: HttpAppDeps, remoteAddress: string | undefined, method: 'GET' | 'HEAD', secure: boolean): ListenerContext {
-  const scheme = schemeOf(deps, secure);
+  const scheme = requestScheme(deps.httpsPort, secure);
   return { domain: deps.domain, httpPort: deps.httpPort, enableIcecastProxy: deps.enableIcecastProxy, remoteAddress, method, scheme };
 }
 
-/** A request that came over TLS is answered with https:// URLs on the HTTPS port. */
-function schemeOf(deps: HttpAppDeps, secure: boolean): Scheme {
-  return secure ? { kind: 'https', port: deps.httpsPort ?? 443 } : PLAIN_HTTP;
-}
 
 /** Metrics and logs of a listener answer, the same whichever path sent it. */
 export function recordListenerOutcome(outcome: ListenerOutcome, metrics: Metrics, log: Pick<FastifyBaseLogger, 'warn'>): void {

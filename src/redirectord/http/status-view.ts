@@ -3,7 +3,7 @@ import type { PublicMount } from '../../coordination/mount.js';
 import { summarizeCluster, type MountOnAir } from '../../coordination/cluster-summary.js';
 import type { ListenerHistory } from '../../coordination/listener-history.js';
 import { PLAYLIST_FORMATS } from './playlists.js';
-import { publicStreamUrl } from './urls.js';
+import { publicStreamUrl, type Scheme } from './urls.js';
 
 /**
  * What the status page and /status.json show: the cluster view without any secret. Mounts go
@@ -59,7 +59,7 @@ export interface StatusView {
 
 export function buildStatusView(
   state: ClusterState,
-  opts: { domain: string; nodeName: string; httpPort: number; now: number; certificateNotAfter?: Date },
+  opts: { domain: string; nodeName: string; httpPort: number; now: number; certificateNotAfter?: Date; scheme?: Scheme },
 ): StatusView {
   const summary = summarizeCluster(state);
   const nodes = summary.nodes.map(
@@ -81,7 +81,8 @@ export function buildStatusView(
   );
   const mounts = summary.mounts.map((m): StatusMount => {
     const { listenersByNode: _byNode, ...pub } = m;
-    const streamUrl = publicStreamUrl(opts.domain, opts.httpPort, m.path);
+    // Served over HTTPS, the links are https:// too: a page must not send its reader to plain HTTP.
+    const streamUrl = publicStreamUrl(opts.domain, opts.httpPort, m.path, opts.scheme);
     const playlists: Record<string, string> = {};
     for (const f of PLAYLIST_FORMATS) playlists[f.extension] = `${streamUrl}.${f.extension}`;
     return { ...pub, streamUrl, playlists };

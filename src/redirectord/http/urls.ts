@@ -49,6 +49,11 @@ export function safeQuery(query: string): string {
  */
 export type Scheme = { kind: 'http' } | { kind: 'https'; port: number };
 
+/** A request that came over TLS is answered with https:// URLs on the HTTPS port. */
+export function requestScheme(httpsPort: number | undefined, secure: boolean): Scheme {
+  return secure ? { kind: 'https', port: httpsPort ?? 443 } : { kind: 'http' };
+}
+
 export const PLAIN_HTTP: Scheme = { kind: 'http' };
 
 export interface RedirectTargetInput {
