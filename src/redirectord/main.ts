@@ -18,6 +18,7 @@ import { startDnsServer } from './dns/server.js';
 import { registerClusterGauges } from './cluster-metrics.js';
 import { openAccessLog, type AccessLog } from './access/access-log.js';
 import { parseRedirectordOptions, type RedirectordOptions } from './options.js';
+import { inheritedSocket, inheritedSockets } from '../common/systemd-sockets.js';
 import { startHttps } from './https.js';
 import { registerCertificateGauge } from './tls/certificate-metrics.js';
 
@@ -168,7 +169,11 @@ export async function main(argv: string[]): Promise<void> {
   const accessLog = (running.accessLog = openAccessLog(opts.accessLog, log.child({ component: 'access-log' })));
   const frontDoor = frontDoorOf(view, opts, { server, answerListener, accessLog, log: log.child({ component: 'front-door' }), metrics });
   followMaster(view, frontDoor, { nodeName: opts.name, ownAddresses: opts.ip ?? [], log, metrics });
-  if (opts.httpBind) frontDoor.listen(opts.httpPort, opts.httpBind);
+  // Under systemd socket activation the port-80 socket outlives this process: a restart
+  // refuses no connection (they wait in the socket's backlog). Otherwise: bind it here.
+  const inherited = inheritedSocket(inheritedSockets(process.env, process.pid), 'http');
+  if (inherited) frontDoor.listen({ fd: inherited.fd });
+  else if (opts.httpBind) frontDoor.listen(opts.httpPort, opts.httpBind);
   else frontDoor.listen(opts.httpPort);
   running.frontDoor = frontDoor;
   await once(frontDoor, 'listening');

@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import type { Etcd3 } from 'etcd3';
+import { etcdPerFile, type TestEtcd } from '../support/etcd.js';
+import { freePort } from '../support/ports.js';
+import { collectLines } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
+
+/**
+ * redirectord under socket activation: a holder keeps port 80's socket (as systemd's .socket unit
+ * does) and redirectord is restarted on it while a client keeps connecting. No connection is
+ * refused: those that arrive while no redirectord runs wait in the socket's backlog. On code that
+ * ignores LISTEN_FDS redirectord cannot even start (the holder has the port).
+ */
+const ROOT = new URL('../..', import.meta.url).pathname;
+let etcd: TestEtcd;
+etcdPerFile((e: TestEtcd, _c: Etcd3) => {
+  etcd = e;
+});
+
+/** One request: the status code, or the error code of the connection. */
+function ask(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve('timeout');
+    }, 15_000);
+    socket.on('connect', () => socket.write('GET /status.json HTTP/1.1\r\nHost: radio.test\r\nConnection: close\r\n\r\n'));
+    socket.on('data', (d) => (answer += d.toString('latin1')));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(err.code ?? 'error');
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? (answer ? 'garbled' : 'closed'));
+    });
+  });
+}
+
+test('a restart of redirectord under socket activation refuses no connection', { timeout: 120_000 }, async () => {
+  const port = await freePort();
+  const argv = [
+    process.execPath, join(ROOT, 'dist/redirectord/main.js'),
+    '--etcd-urls', etcd.url, '--domain', 'radio.test', '--name', 'n1', '--ip', '127.0.0.1',
+    '--http-port', String(port), '--dns-port', String(await freePort()), '--dns-bind', '127.0.0.1',
+    '--https-port', '0', '--metrics-listen', 'off', '--log-level', 'warn',
+  ];
+  const holder = spawn('python3', [join(ROOT, 'test/support/socket-holder.py'), '127.0.0.1', String(port), ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  collectLines(holder.stdout, output);
+  collectLines(holder.stderr, output);
+  try {
+    await waitFor('redirectord answers on the inherited socket', async () => (await ask(port)) === '200', { timeoutMs: 30_000, intervalMs: 200 }).catch(
+      (err: Error) => assert.fail(`${err.message}\n${output.join('\n')}`),
+    );
+    const answers: string[] = [];
+    let running = true;
+    const client = (async () => {
+      while (running) {
+        answers.push(await ask(port));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    await waitFor('some answers before the restart', () => answers.length >= 5);
+    const before = answers.length;
+    holder.stdin.write('restart\n');
+    await waitFor('restarted', () => output.some((l) => l.startsWith('restarted')), { timeoutMs: 10_000 });
+    await waitFor('answers after the restart', () => answers.slice(before).filter((a) => a === '200').length >= 10, { timeoutMs: 30_000 });
+    running = false;
+    await client;
+    const failures = answers.filter((a) => a !== '200');
+    assert.deepEqual(failures, [], `answers: ${answers.join(' ')}\n${output.join('\n')}`);
+  } finally {
+    holder.stdin.end();
+    holder.kill('SIGTERM');
+    await new Promise((r) => holder.once('exit', r));
+  }
+});
