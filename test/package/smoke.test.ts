@@ -442,7 +442,8 @@ test('the installed daemons run a stream end to end on Debian 13', { timeout: 20
     const text = await radioctl(['status']);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, new RegExp(`^master: ${NODE}$`, 'm'));
-    assert.match(text.stdout, new RegExp(`^${NODE}\\s+127\\.0\\.0\\.1\\s+ok\\s.*\\smaster$`, 'm'));
+    // The role column, then the node's version.
+    assert.match(text.stdout, new RegExp(`^${NODE}\\s+127\\.0\\.0\\.1\\s+ok\\s.*\\smaster(\\s|$)`, 'm'));
     await listener.stop('SIGKILL');
   });
 
