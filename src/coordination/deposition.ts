@@ -109,24 +109,20 @@ export class Deposition {
     if (Number(alive.TTL) <= 0) return false;
     const marker = `${DEPOSED_PREFIX}${hex}`;
     await lease.put(marker).value(JSON.stringify({ by: this.opts.nodeName, predecessor: true })).exec();
-    let revoked = true;
     try {
       await this.client.leaseClient.leaseRevoke({ ID: leaseId });
     } catch (err) {
-      // Long expired (the usual case after a clean stop or a long outage): nothing to do.
-      revoked = false;
-      this.opts.log.debug({ err: errorMessage(err), lease: hex }, 'predecessor lease not revoked');
+      // Expired meanwhile, or not answered (then it may still be applied later: see depose).
+      const keepMs = await this.markerLifeAfterFailedRevoke(leaseId);
+      this.opts.log.debug({ err: errorMessage(err), lease: hex, keepMs }, 'predecessor lease not revoked');
+      this.removeMarkerLater(marker, keepMs);
+      return false;
     }
-    if (revoked) this.opts.log.warn({ lease: hex }, "revoked the lease of this node's previous radiod");
-    this.removeMarkerLater(marker, revoked ? MARKER_KEPT_MS : 0);
-    return revoked;
+    this.opts.log.warn({ lease: hex }, "revoked the lease of this node's previous radiod");
+    this.removeMarkerLater(marker, MARKER_KEPT_MS);
+    return true;
   }
 
-  /**
-   * The marker is only needed until the next leader has seen it. It lives on this process's
-   * election lease, which may last for months: a delete that failed is tried again, or every
-   * later election (a planned stop, say) would wait out a takeover.
-   */
   /**
    * A lease still alive may yet be revoked by the unanswered request: keep the marker until the
    * lease has expired, plus the usual margin. Gone: it went at some moment before now. Unknown:
@@ -141,6 +137,11 @@ export class Deposition {
     }
   }
 
+  /**
+   * The marker is only needed until the next leader has seen it. It lives on this process's
+   * election lease, which may last for months: a delete that failed is tried again, or every
+   * later election (a planned stop, say) would wait out a takeover.
+   */
   private removeMarkerLater(marker: string, delayMs: number): void {
     const attempt = () => {
       this.client.delete().key(marker).exec().catch((err: unknown) => {
