@@ -77,8 +77,13 @@ test('a restart of redirectord under socket activation refuses no connection', {
     const failures = answers.filter((a) => a !== '200');
     assert.deepEqual(failures, [], `answers: ${answers.join(' ')}\n${output.join('\n')}`);
   } finally {
+    // The holder stops redirectord (SIGTERM) and waits for it before it exits.
+    const exited = new Promise((r) => holder.once('exit', r));
     holder.stdin.end();
-    holder.kill('SIGTERM');
-    await new Promise((r) => holder.once('exit', r));
+    const force = setTimeout(() => holder.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(force);
+    holder.stdout.destroy();
+    holder.stderr.destroy();
   }
 });

@@ -25,6 +25,16 @@ def start():
 
 
 child = start()
+
+
+def stop_child_and_exit(_signum, _frame):
+    os.kill(child, signal.SIGTERM)
+    os.waitpid(child, 0)
+    sys.exit(0)
+
+
+# Stopping the holder stops the daemon too: left behind it would keep the test's pipes open.
+signal.signal(signal.SIGTERM, stop_child_and_exit)
 print("started", child, flush=True)
 for line in sys.stdin:
     if line.strip() == "restart":
