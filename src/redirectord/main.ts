@@ -52,7 +52,7 @@ function followMaster(
 
 /**
  * Port 80's front door: sources to the master's Icecast, listeners to the local one, and the
- * local Icecast's relays to the master's, whoever it is ('self' here: nothing to relay).
+ * local Icecast's relays to the master's, whoever it is (none while this node is master).
  */
 function frontDoorOf(
   view: ClusterView,
@@ -65,7 +65,7 @@ function frontDoorOf(
     master: () => masterFrom(view.current(), opts.name, opts.ip ?? []),
     relayUpstream: () => {
       const state = view.current();
-      return state.master?.name === opts.name ? 'self' : masterFrom(state, opts.name, opts.ip ?? []);
+      return state.master?.name === opts.name ? undefined : masterFrom(state, opts.name, opts.ip ?? []);
     },
     localIcecast: { host: opts.icecastHost, port: opts.icecastPort },
     log: parts.log,

@@ -68,11 +68,10 @@ export interface FrontDoorOptions {
   /** The current master's Icecast, or undefined while no master is known. */
   master: () => HostPort | undefined;
   /**
-   * Where the local Icecast's relays pull from (`/_relay/...`): the master's Icecast, 'self'
-   * while this node is master (its Icecast takes the sources: relaying itself would loop), or
-   * undefined while no master is known.
+   * Where the local Icecast's relays pull from (`/_relay/...`): the master's Icecast, or
+   * undefined while no master is known or this node is master (relaying itself would loop).
    */
-  relayUpstream?: () => HostPort | 'self' | undefined;
+  relayUpstream?: () => HostPort | undefined;
   localIcecast: HostPort;
   log: Logger;
   metrics: Metrics;
@@ -367,13 +366,9 @@ export class FrontDoor extends Server implements ConnectionOwner {
     conn.handOff();
     this.budget.reclassify(conn, 'streaming');
     this.metrics.increment('front_door.relay');
-    const relayFrom = (): HostPort | undefined => {
-      const at = this.opts.relayUpstream?.();
-      return typeof at === 'object' ? at : undefined;
-    };
     const session = new StreamSession(socket, bytes, head, upstreamTarget, {
       ...this.streamOptions(),
-      upstream: relayFrom,
+      upstream: () => this.opts.relayUpstream?.(),
       // One relay per mount: retrying often costs little and shortens every failover's silence.
       reattachIntervalMs: RELAY_REATTACH_INTERVAL_MS,
     });
