@@ -2,7 +2,7 @@ import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../common/logger.js';
 import { errorMessage } from '../common/errors.js';
 import type { KeptLease } from './lease.js';
-import { DEPOSED_PREFIX, SUSPICIONS_PREFIX, candidateLeaseHex } from './keys.js';
+import { DEPOSED_PREFIX, SUSPICIONS_PREFIX, candidateLeaseHex, leaseHex, leaseIdOfHex } from './keys.js';
 import { mayDepose } from './deposition-quorum.js';
 import { MAX_LEASE_TTL_SECONDS } from './fencing-budget.js';
 
@@ -78,7 +78,7 @@ export class Deposition {
       .then(lease.put(marker).value(JSON.stringify({ by: this.opts.nodeName, leader: leaderNode, suspecters })))
       .commit();
     if (!txn.succeeded) return 'already gone';
-    const id = BigInt(`0x${hex}`).toString();
+    const id = leaseIdOfHex(hex);
     let keepMs = MARKER_KEPT_MS;
     try {
       await this.client.leaseClient.leaseRevoke({ ID: id });
@@ -103,7 +103,7 @@ export class Deposition {
     const lease = this.opts.lease.handle;
     const own = this.opts.lease.id;
     if (!lease || own === leaseId) return false;
-    const hex = BigInt(leaseId).toString(16);
+    const hex = leaseHex(leaseId);
     // After a clean stop the lease is gone already: no marker, so no election waits for nothing.
     const alive = await this.client.leaseClient.leaseTimeToLive({ ID: leaseId });
     if (Number(alive.TTL) <= 0) return false;

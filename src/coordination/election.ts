@@ -5,7 +5,7 @@ import { errorMessage } from '../common/errors.js';
 import type { KeptLease } from './lease.js';
 import type { ElectionView } from './election-view.js';
 import type { MonotonicClock } from './clock.js';
-import { DEPOSED_PREFIX } from './keys.js';
+import { DEPOSED_PREFIX, leaseHex } from './keys.js';
 
 /** What a campaign shares with the other campaigns of its process (see Elector). */
 export interface CampaignContext {
@@ -156,7 +156,7 @@ export class Campaign extends EventEmitter<CampaignEvents> {
     const lease = this.ctx.lease.handle;
     const leaseId = this.ctx.lease.id;
     if (!lease || !leaseId) return; // leaseGranted() calls again
-    const key = `${this.prefix}${BigInt(leaseId).toString(16)}`;
+    const key = `${this.prefix}${leaseHex(leaseId)}`;
     // Create only if absent: a retried put must not move us to the back of the queue.
     const settled = this.ctx.client
       .if(key, 'Create', '==', 0)

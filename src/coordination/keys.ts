@@ -74,6 +74,16 @@ export function electionOfKey(key: string): { election: string; candidate: strin
   return { election: key.slice(0, cut + 1), candidate };
 }
 
+/** A lease id as etcd grants it (decimal) in the hex form candidate keys end with. */
+export function leaseHex(leaseId: string): string {
+  return BigInt(leaseId).toString(16);
+}
+
+/** The lease id (decimal, as etcd's API takes it) of a candidate key's hex segment. */
+export function leaseIdOfHex(hex: string): string {
+  return BigInt(`0x${hex}`).toString();
+}
+
 /** The lease (hex) a candidate key is attached to: its last segment. */
 export function candidateLeaseHex(candidateKey: string): string {
   return candidateKey.slice(candidateKey.lastIndexOf('/') + 1);
