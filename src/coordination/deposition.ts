@@ -9,7 +9,7 @@ import { MAX_LEASE_TTL_SECONDS } from './fencing-budget.js';
 /**
  * How long a marker outlives its revocation. A candidate that never sees it (its view re-read
  * after the marker was gone) comes first at least this long after the revocation, by which time
- * the deposed holder fenced itself (its takeover wait is 1.5 s): so anything above that is safe,
+ * the deposed holder fenced itself (its takeover wait is 1.1 s): so anything above that is safe,
  * and every election after it (a planned stop, say) waits for nothing.
  */
 const MARKER_KEPT_MS = 3000;

@@ -23,18 +23,23 @@
 
 /** An allowed source answer in flight, and Icecast's auth thread starting the source: ms measured. */
 export const SOURCE_AUTH_SETTLES_MS = 250;
-/** Watchdog lateness and a busy event loop (transcoder SIGTERM, locked-config write): tens of ms measured. */
-export const FENCE_REACTION_MS = 250;
+/**
+ * Watchdog lateness and a busy event loop (transcoder SIGTERM, locked-config write): tens of ms
+ * measured. Source answers need none of it: they read the lease's state when asked.
+ */
+export const FENCE_REACTION_MS = 150;
 export const FENCE_TAKES_EFFECT_MS = SOURCE_AUTH_SETTLES_MS + FENCE_REACTION_MS;
 
 /** Keepalives sent per confirmation window: one slow or lost answer must not close it. */
 export const KEEPALIVES_PER_WINDOW = 4;
 /**
  * The window, whatever the TTL: a deposed master's successor sits it out before taking sources,
- * so it is part of every failover's silence. Four keepalives in it leave 750 ms for a slow etcd
- * answer before the leader fences itself (and keeps its streams; see candidacy.ts).
+ * so it is part of every failover's silence. Four keepalives in it (every 175 ms) leave 525 ms
+ * for a slow etcd answer before the leader fences itself (and keeps its streams; see
+ * candidacy.ts): more than two TCP retransmissions (200 ms minimum RTO) or a raft leader
+ * transfer, which the steady-fault runs put under 200 ms.
  */
-export const CONFIRMATION_WINDOW_MS = 1000;
+export const CONFIRMATION_WINDOW_MS = 700;
 
 /**
  * A TTL also bounds how long etcd may stall (a raft election, a slow disk) before every node's

@@ -34,9 +34,9 @@ test('the figures for the usual TTLs', () => {
     return [ttl, b.confirmationWindowMs, b.keepaliveIntervalMs, b.fencedByMs, b.marginMs, b.takeoverWaitMs];
   });
   assert.deepEqual(rows, [
-    [4, 1000, 250, 1500, 2500, 1500],
-    [5, 1000, 250, 1500, 3500, 1500],
-    [10, 1000, 250, 1500, 8500, 1500],
+    [4, 700, 175, 1100, 2900, 1100],
+    [5, 700, 175, 1100, 3900, 1100],
+    [10, 700, 175, 1100, 8900, 1100],
   ]);
   // Presence fences nothing: half its TTL, three keepalives in it.
   assert.deepEqual([presenceBudget(5).confirmationWindowMs, presenceBudget(5).keepaliveIntervalMs], [2500, 833]);
