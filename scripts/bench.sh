@@ -2,7 +2,7 @@
 # Benchmarks, each against its reference on this machine, in one run:
 #   npm run bench                      every benchmark, full mode
 #   npm run bench -- --quick           every benchmark, quick mode (about 2 minutes)
-#   npm run bench -- NAME [--quick]    one of: redirects listeners dns scale failover flash-crowd elections
+#   npm run bench -- NAME [--quick]    one of: redirects listeners dns scale failover flash-crowd elections handshakes
 # Extra flags after the name go to that benchmark (e.g. `npm run bench -- redirects --profile`).
 # Each benchmark prints one JSON line and a human summary; the JSON lines of the run are also
 # collected in build/bench/results-<time>.jsonl. Nothing here is a test: slow machines only
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all=(redirects listeners dns scale failover flash-crowd elections)
+all=(redirects listeners dns scale failover flash-crowd elections handshakes)
 names=()
 extra=()
 for a in "$@"; do

@@ -69,6 +69,8 @@ export async function startRedirectord(o: {
   icecastPort?: number;
   name?: string;
   nodeArgs?: string[];
+  /** More redirectord flags. */
+  extraArgs?: string[];
   readyPath?: string;
 }): Promise<Redirectord> {
   const httpPort = await freePort();
@@ -86,6 +88,7 @@ export async function startRedirectord(o: {
     '--dns-bind', '127.0.0.1',
     '--icecast-port', String(o.icecastPort ?? 9),
     '--log-level', 'warn',
+    ...(o.extraArgs ?? []),
   ];
   const { child, output } = startChild(process.execPath, argv);
   const url = `http://127.0.0.1:${httpPort}`;

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../test/support/ports.js';
 import { waitFor } from '../../test/support/wait.js';
@@ -19,7 +20,13 @@ export interface Nginx {
  * Debian's nginx as the reference redirector: one worker, no access log, `return 302` with the
  * same headers redirectord sends (Location, Cache-Control, CORS). Every path lives in a temp dir.
  */
-export async function startNginx(o: { location: string; extraHeaders: Record<string, string>; keepalive: boolean }): Promise<Nginx> {
+export async function startNginx(o: {
+  location: string;
+  extraHeaders: Record<string, string>;
+  keepalive: boolean;
+  /** Serve TLS with this certificate; started once its pid file exists (no plain-HTTP check). */
+  tls?: { certFile: string; keyFile: string };
+}): Promise<Nginx> {
   const dir = await mkdtemp(join(tmpdir(), 'autoradio-bench-nginx-'));
   const port = await freePort();
   const headers = Object.entries(o.extraHeaders)
@@ -42,7 +49,8 @@ http {
   keepalive_timeout ${o.keepalive ? '60s' : '0'};
   server_tokens off;
   server {
-    listen 127.0.0.1:${port} backlog=511;
+    listen 127.0.0.1:${port} backlog=511${o.tls ? ' ssl' : ''};
+${o.tls ? `    ssl_certificate ${o.tls.certFile};\n    ssl_certificate_key ${o.tls.keyFile};\n    ssl_session_tickets off;` : ''}
     location / {
 ${headers}
       return 302 ${o.location};
@@ -62,6 +70,7 @@ ${headers}
       'nginx answering',
       async () => {
         if (child.exitCode !== null) throw new Error(`nginx exited ${child.exitCode}: ${output.join('\n')}`);
+        if (o.tls) return existsSync(join(dir, 'nginx.pid'));
         const res = await fetch(`http://127.0.0.1:${port}/x`, { redirect: 'manual', signal: AbortSignal.timeout(500) });
         return res.status === 302;
       },
