@@ -1,0 +1,194 @@
+import { X509Certificate } from 'node:crypto';
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from '../../common/logger.js';
+import type { Metrics } from '../../common/metrics.js';
+import { errorMessage } from '../../common/errors.js';
+import type { ClusterState } from '../../coordination/cluster-state.js';
+import type { StoredCertificate } from '../../coordination/acme.js';
+import { ACME_ELECTION_PREFIX } from '../../coordination/keys.js';
+import type { Campaign } from '../../coordination/election.js';
+import type { Elector } from '../../coordination/elector.js';
+import { orderCertificate } from './acme-order.js';
+import { decideOrder, type HeldCertificate } from './renewal.js';
+
+export interface AcmeOrdererOptions {
+  directory: string;
+  email?: string;
+  domain: string;
+  nodeName: string;
+  client: Etcd3;
+  elector: Elector;
+  view: { current(): ClusterState; onChange(listener: (state: ClusterState) => void): () => void };
+  log: Logger;
+  metrics: Metrics;
+  /** See AcmeOrderContext.propagationMs. 2 s. */
+  propagationMs?: number;
+  /** First retry wait after a failed order (renewal.ts). */
+  retryFirstMs?: number;
+}
+
+/**
+ * Where this node stands in ordering the cluster's certificate. Transitions:
+ *   following -> waiting | ordering   (elected: decideOrder)
+ *   waiting -> ordering               (the renewal or retry time came)
+ *   waiting -> waiting                (the stored certificate changed: decide again)
+ *   ordering -> waiting               (the order ended, stored or failed; a failure counts for the backoff)
+ *   waiting | ordering -> following   (deposed: an order in flight stops at its next step)
+ *   any -> stopped                    (stop)
+ */
+type OrdererState =
+  | { kind: 'following' }
+  | { kind: 'waiting'; timer: NodeJS.Timeout; at: number }
+  | { kind: 'ordering'; attempt: number }
+  | { kind: 'stopped' };
+
+/** Longest single timer: node's limit is 2^31 - 1 ms, a renewal may be two months away. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+class Deposed extends Error {}
+
+/** A stored certificate's validity; undefined when unreadable (then a good one is ordered). */
+function validity(stored: StoredCertificate): HeldCertificate | undefined {
+  try {
+    const leaf = new X509Certificate(stored.cert);
+    return { notBefore: new Date(leaf.validFrom).getTime(), notAfter: new Date(leaf.validTo).getTime() };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One node of the cluster, elected like the master (its own election under ACME_ELECTION_PREFIX,
+ * on the elector's lease), orders the certificate for DOMAIN and *.DOMAIN and renews it; every
+ * other node only waits for it in etcd. So 50 nodes starting at once make one order, and an
+ * orderer that dies mid-order leaves the election (its lease expires, with its challenge keys)
+ * to a node that starts the order again with the same account.
+ */
+export class AcmeOrderer {
+  private state: OrdererState = { kind: 'following' };
+  private readonly campaign: Campaign;
+  private failures = 0;
+  private lastFailureAt: number | undefined;
+  private attempts = 0;
+  private heldFrom: { stored: StoredCertificate; held: HeldCertificate | undefined } | undefined;
+  private ownStored: HeldCertificate | undefined;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly opts: AcmeOrdererOptions) {
+    this.campaign = opts.elector.campaign(ACME_ELECTION_PREFIX, JSON.stringify({ name: opts.nodeName }), opts.log);
+    this.campaign.on('elected', () => this.decide());
+    this.campaign.on('deposed', (reason) => this.follow(reason));
+    this.unsubscribe = opts.view.onChange(() => {
+      if (this.state.kind === 'waiting') this.decide();
+    });
+  }
+
+  start(): void {
+    this.campaign.start();
+  }
+
+  get stateKind(): OrdererState['kind'] {
+    return this.state.kind;
+  }
+
+  async stop(): Promise<void> {
+    this.leave();
+    this.state = { kind: 'stopped' };
+    this.unsubscribe();
+    await this.campaign.stop();
+  }
+
+  private leave(): void {
+    if (this.state.kind === 'waiting') clearTimeout(this.state.timer);
+  }
+
+  private follow(reason: string): void {
+    if (this.state.kind === 'stopped' || this.state.kind === 'following') return;
+    this.opts.log.info({ reason }, 'no longer the ACME orderer');
+    this.leave();
+    this.state = { kind: 'following' };
+  }
+
+  /** The validity of the newest certificate for our domain: in the view, or the one this node just stored. */
+  private held(): HeldCertificate | undefined {
+    const stored = this.opts.view.current().acme?.certificate;
+    let inView: HeldCertificate | undefined;
+    if (stored && stored.domain === this.opts.domain) {
+      if (this.heldFrom?.stored !== stored) this.heldFrom = { stored, held: validity(stored) };
+      inView = this.heldFrom.held;
+    }
+    const own = this.ownStored;
+    if (!inView || (own && own.notAfter > inView.notAfter)) return own;
+    return inView;
+  }
+
+  private decide(): void {
+    if (this.state.kind === 'stopped' || this.state.kind === 'ordering' || !this.campaign.isLeader) return;
+    const decision = decideOrder({
+      now: Date.now(),
+      held: this.held(),
+      failures: this.failures,
+      lastFailureAt: this.lastFailureAt,
+      ...(this.opts.retryFirstMs !== undefined ? { retryFirstMs: this.opts.retryFirstMs } : {}),
+    });
+    this.leave();
+    if (decision.kind === 'wait') {
+      if (this.state.kind !== 'waiting' || this.state.at !== decision.at) {
+        this.opts.log.info({ until: new Date(decision.at).toISOString(), reason: decision.reason }, 'ACME orderer waiting');
+      }
+      const timer = setTimeout(() => this.decide(), Math.min(MAX_TIMER_MS, Math.max(0, decision.at - Date.now())));
+      this.state = { kind: 'waiting', timer, at: decision.at };
+      return;
+    }
+    const attempt = ++this.attempts;
+    this.state = { kind: 'ordering', attempt };
+    this.opts.log.info({ reason: decision.reason, attempt }, 'ordering the cluster certificate');
+    void this.order(attempt);
+  }
+
+  private async order(attempt: number): Promise<void> {
+    const { log, metrics } = this.opts;
+    const current = () => this.state.kind === 'ordering' && this.state.attempt === attempt;
+    try {
+      const stored = await orderCertificate({
+        directory: this.opts.directory,
+        ...(this.opts.email ? { email: this.opts.email } : {}),
+        domain: this.opts.domain,
+        nodeName: this.opts.nodeName,
+        client: this.opts.client,
+        lease: () => this.opts.elector.lease.handle,
+        visible: (values) => this.visible(values),
+        stillLeading: () => {
+          if (!current() || !this.campaign.isLeader) throw new Deposed('no longer the ACME orderer');
+        },
+        propagationMs: this.opts.propagationMs ?? 2000,
+        log,
+      });
+      this.failures = 0;
+      // The view may show the stored key a moment later: until then this is what we hold.
+      this.ownStored = validity(stored);
+      metrics.increment('acme.orders', 1, { result: 'issued' });
+      log.info({ domain: stored.domain }, 'cluster certificate ordered and stored in etcd');
+    } catch (err) {
+      if (err instanceof Deposed) return void log.info('ACME order abandoned: no longer the orderer');
+      this.failures++;
+      this.lastFailureAt = Date.now();
+      metrics.increment('acme.orders', 1, { result: 'failed' });
+      log.error({ err: errorMessage(err), failures: this.failures }, 'ACME order failed; backing off');
+    }
+    if (!current()) return;
+    this.state = { kind: 'following' };
+    this.decide();
+  }
+
+  private visible(values: readonly string[]): Promise<void> {
+    const shows = (s: ClusterState) => values.every((v) => s.acme?.challenges.includes(v));
+    if (shows(this.opts.view.current())) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => (off(), reject(new Error('the challenge values did not reach the cluster view within 10 s'))), 10_000);
+      const off = this.opts.view.onChange((s) => {
+        if (shows(s)) (clearTimeout(timer), off(), resolve());
+      });
+    });
+  }
+}

@@ -1,0 +1,283 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
+import { Resolver } from 'node:dns/promises';
+import { once } from 'node:events';
+import { Etcd3 } from 'etcd3';
+import { createLogger } from '../../src/common/logger.js';
+import { Presence } from '../../src/coordination/presence.js';
+import { ACME_ACCOUNT_KEY, ACME_CERTIFICATE_KEY, ACME_CHALLENGE_PREFIX, ACME_ELECTION_PREFIX, MASTER_ELECTION_PREFIX } from '../../src/coordination/keys.js';
+import { parseStoredCertificate, type StoredCertificate } from '../../src/coordination/acme.js';
+import { startEtcd } from '../support/etcd.js';
+import { startIcecast, icecastSources } from '../support/icecast.js';
+import { run } from '../support/netns.js';
+import { freePort } from '../support/ports.js';
+import { startProcess, collectLines, type Managed } from '../support/processes.js';
+import { sineSourceArgv } from '../support/cluster.js';
+import { makeTestCa, type TestCa } from '../support/tls.js';
+import { waitFor } from '../support/wait.js';
+
+/**
+ * HTTPS by ACME against a real CA (pebble, validating DNS-01 for real against redirectord's DNS),
+ * with real etcd and two real redirectords: the elected one orders the certificate for DOMAIN and
+ * *.DOMAIN; killed (SIGKILL) while its order is pending, the other takes the election over and
+ * orders with the same account; the front doors serve the issued certificate (curl and mpv with
+ * pebble's CA trusted); pebble's short-lived certificates are renewed at two thirds of their
+ * lifetime and the front door switches to the new one.
+ */
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const REDIRECTORD = join(ROOT, 'dist/redirectord/main.js');
+const RADIOCTL = join(ROOT, 'dist/radioctl/main.js');
+const DOMAIN = 'radio.test';
+const MOUNT = '/test.mp3';
+/** Pebble's certificate lifetime here: renewal is due after 2/3 of it. */
+const VALIDITY_SECONDS = 24;
+
+interface Node {
+  name: string;
+  process: Managed;
+  log: string[];
+  httpsPort: number;
+  dnsPort: number;
+}
+
+interface Setup {
+  ca: TestCa;
+  etcd: Etcd3;
+  pebbleRoot: string;
+  rootFile: string;
+  pebbleDnsPort: number;
+  start(name: string, dnsPort?: number): Promise<Node>;
+}
+
+async function startPebble(t: TestContext, ca: TestCa, dnsPort: number): Promise<{ directory: string; managementPort: number }> {
+  const cert = await ca.issue('pebble', ['localhost', '127.0.0.1']);
+  const [listen, management, httpPort, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const config = join(ca.dir, 'pebble.json');
+  await writeFile(config, JSON.stringify({
+    pebble: {
+      listenAddress: `127.0.0.1:${listen}`, managementListenAddress: `127.0.0.1:${management}`,
+      certificate: cert.certFile, privateKey: cert.keyFile, httpPort, tlsPort, ocspResponderURL: '',
+      externalAccountBindingRequired: false, certificateValidityPeriod: VALIDITY_SECONDS,
+    },
+  }));
+  const pebble = startProcess('pebble', ['-config', config, '-dnsserver', `127.0.0.1:${dnsPort}`], {
+    env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_VA_ALWAYS_VALID: '0', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
+  });
+  t.after(() => pebble.stop('SIGTERM', 2000));
+  const directory = `https://127.0.0.1:${listen}/dir`;
+  await waitFor('pebble answering', async () => (await httpsGet(`${directory}`, await readFile(ca.caFile, 'utf8')).catch(() => '')).includes('newOrder'), {
+    timeoutMs: 15_000, intervalMs: 100,
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}\n${pebble.output.join('\n')}`);
+  });
+  return { directory, managementPort: management };
+}
+
+function httpsGet(url: string, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: new Agent({ ca }), timeout: 3000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
+async function setUp(t: TestContext): Promise<Setup> {
+  const ca = await makeTestCa();
+  t.after(() => ca.remove());
+  const testEtcd = await startEtcd();
+  t.after(() => testEtcd.stop());
+  const etcd = new Etcd3({ hosts: testEtcd.url });
+  t.after(() => etcd.close());
+
+  // A mount with a source, and n1..n2 live with n1 as master: the stream mpv plays.
+  const created = await run([process.execPath, RADIOCTL, 'create-mount', MOUNT, '--json', '--etcd-urls', testEtcd.url], { timeoutMs: 20_000 });
+  assert.equal(created.code, 0, created.stderr);
+  const out = JSON.parse(created.stdout) as Record<string, unknown>;
+  const creds = (typeof out['mount'] === 'object' && out['mount'] ? out['mount'] : out) as { username: string; password: string };
+  const icecast = await startIcecast({
+    extraXml: `<mount><mount-name>${MOUNT}</mount-name><username>${creds.username}</username><password>${creds.password}</password></mount>`,
+  });
+  t.after(() => icecast.stop());
+  const [cmd, ...args] = sineSourceArgv(`http://127.0.0.1:${icecast.port}${MOUNT}`, creds.username, creds.password);
+  const ffmpeg = startProcess(cmd!, args);
+  t.after(() => ffmpeg.stop('SIGTERM', 2000));
+  await waitFor('the source on Icecast', async () => (await icecastSources(icecast.url).catch(() => new Map())).has(MOUNT), { timeoutMs: 15_000, intervalMs: 100 });
+  const presence = new Presence(etcd, 'n1', { ttlSeconds: 10, log: createLogger('test-presence', 'warn') });
+  const masterLease = etcd.lease(10);
+  t.after(async () => {
+    await presence.stop();
+    await masterLease.revoke().catch(() => undefined);
+  });
+  presence.start();
+  presence.publish({
+    name: 'n1', addresses: ['127.0.0.1'], icecastPort: icecast.port, icecastOk: true, mounts: { [MOUNT]: 0 },
+    listeners: 0, bandwidthKbps: 0, maxListeners: 100, maxBandwidthKbps: 0, reportedAt: Date.now(),
+  });
+  await masterLease.put(`${MASTER_ELECTION_PREFIX}${await masterLease.grant()}`).value(
+    JSON.stringify({ name: 'n1', addresses: ['127.0.0.1'], icecastPort: icecast.port }),
+  );
+
+  const pebbleDnsPort = await freePort();
+  const pebble = await startPebble(t, ca, pebbleDnsPort);
+  const rootFile = join(ca.dir, 'pebble-root.pem');
+  const pebbleRoot = await httpsGet(`https://127.0.0.1:${pebble.managementPort}/roots/0`, await readFile(ca.caFile, 'utf8'));
+  assert.match(pebbleRoot, /BEGIN CERTIFICATE/);
+  await writeFile(rootFile, pebbleRoot);
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AUTORADIO_')));
+
+  async function start(name: string, dnsPort?: number): Promise<Node> {
+    const [httpPort, httpsPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    const dns = dnsPort ?? (await freePort());
+    const child = startProcess(process.execPath, [
+      REDIRECTORD, '--domain', DOMAIN, '--name', name, '--ip', '127.0.0.1', '--etcd-urls', testEtcd.url,
+      '--http-port', String(httpPort), '--https-port', String(httpsPort), '--dns-port', String(dns), '--dns-bind', '127.0.0.1',
+      '--acme-directory', pebble.directory, '--acme-email', 'ops@example.org', '--acme-ca-file', ca.caFile,
+      '--icecast-port', String(icecast.port), '--icecast-host', '127.0.0.1', '--metrics-listen', `127.0.0.1:${metricsPort}`,
+    ], { cwd: ROOT, env });
+    t.after(() => child.stop('SIGTERM', 5000));
+    const log: string[] = [];
+    collectLines(child.child.stdout, log);
+    collectLines(child.child.stderr, log);
+    return { name, process: child, log, httpsPort, dnsPort: dns };
+  }
+  return { ca, etcd, pebbleRoot, rootFile, pebbleDnsPort, start };
+}
+
+async function storedCertificate(etcd: Etcd3): Promise<StoredCertificate | undefined> {
+  const v = await etcd.get(ACME_CERTIFICATE_KEY).string();
+  return v === null ? undefined : parseStoredCertificate(v);
+}
+
+function serialOf(pem: string): string {
+  return new X509Certificate(pem).serialNumber.toUpperCase();
+}
+
+/** The certificate a new TLS connection to `port` is shown, checked against pebble's root. */
+async function served(port: number, root: string): Promise<{ serial: string; san: string }> {
+  const socket = tlsConnect({ host: '127.0.0.1', port, servername: DOMAIN, ca: root });
+  try {
+    await once(socket, 'secureConnect');
+    const peer = socket.getPeerCertificate();
+    return { serial: peer.serialNumber.toUpperCase(), san: peer.subjectaltname ?? '' };
+  } finally {
+    socket.destroy();
+  }
+}
+
+function failWith(node: Node) {
+  return (err: Error) => {
+    throw new Error(`${err.message}\n${node.name}:\n${node.log.slice(-25).join('\n')}`);
+  };
+}
+
+async function challengeValues(etcd: Etcd3): Promise<string[]> {
+  return Object.values(await etcd.getAll().prefix(ACME_CHALLENGE_PREFIX).strings()).sort();
+}
+
+async function candidates(etcd: Etcd3): Promise<number> {
+  return (await etcd.getAll().prefix(ACME_ELECTION_PREFIX).keys()).length;
+}
+
+test('ACME: one elected orderer, DNS-01 through the cluster DNS, takeover after SIGKILL, renewal, curl and mpv', { timeout: 150_000 }, async (t) => {
+  for (const f of [REDIRECTORD, RADIOCTL]) if (!existsSync(f)) return void t.skip(`${f} not built (npx tsc -p tsconfig.json)`);
+  const s = await setUp(t);
+  let n2!: Node;
+  let issued!: StoredCertificate;
+
+  await t.test("SIGKILL of the orderer mid-order: the other node takes the election over and orders with the same account", async () => {
+    // A placeholder candidate leads until both nodes are queued behind it, so n1 (queued first)
+    // is the orderer and pebble validates against n2's DNS, which knows the values only from etcd.
+    const holder = s.etcd.lease(30);
+    await holder.put(`${ACME_ELECTION_PREFIX}0`).value('{"name":"placeholder"}');
+    const n1 = await s.start('n1');
+    await waitFor('n1 queued for ACME', async () => (await candidates(s.etcd)) === 2, { timeoutMs: 20_000 }).catch(failWith(n1));
+    n2 = await s.start('n2', s.pebbleDnsPort);
+    await waitFor('n2 queued for ACME', async () => (await candidates(s.etcd)) === 3, { timeoutMs: 20_000 }).catch(failWith(n2));
+    assert.equal(await storedCertificate(s.etcd), undefined, 'nobody orders while another candidate leads');
+    await holder.revoke();
+
+    const values = await waitFor('n1 publishing its DNS-01 values', async () => {
+      const v = await challengeValues(s.etcd);
+      return v.length === 2 && v;
+    }, { timeoutMs: 20_000, intervalMs: 20 }).catch(failWith(n1));
+    const account = await s.etcd.get(ACME_ACCOUNT_KEY).string();
+    assert.ok(account, 'the account is in etcd before the order');
+    const resolver = new Resolver({ timeout: 2000, tries: 1 });
+    resolver.setServers([`127.0.0.1:${n2.dnsPort}`]);
+    const txt = await waitFor('n2 answering the values', async () => {
+      const got = (await resolver.resolveTxt(`_acme-challenge.${DOMAIN}`).catch(() => [])).map((r) => r.join('')).sort();
+      return got.length === 2 && got;
+    }, { timeoutMs: 5000 });
+    assert.deepEqual(txt, values);
+    n1.process.child.kill('SIGKILL');
+    await n1.process.exited;
+    assert.equal(await storedCertificate(s.etcd), undefined, 'n1 died with its order pending');
+
+    issued = await waitFor('a certificate ordered by n2', async () => {
+      const c = await storedCertificate(s.etcd);
+      return c?.orderedBy === 'n2' && c;
+    }, { timeoutMs: 40_000, intervalMs: 100 }).catch(failWith(n2));
+    assert.equal(await s.etcd.get(ACME_ACCOUNT_KEY).string(), account, 'the new orderer reused the account');
+    assert.equal(n2.log.filter((l) => l.includes('ordering the cluster certificate')).length, 1);
+    assert.deepEqual(await challengeValues(s.etcd), [], 'no challenge values left behind');
+    const leaf = new X509Certificate(issued.cert);
+    assert.match(leaf.subjectAltName ?? '', new RegExp(`DNS:${DOMAIN}`));
+    assert.match(leaf.subjectAltName ?? '', new RegExp(`DNS:\\*\\.${DOMAIN}`));
+    assert.ok(leaf.verify(new X509Certificate(issued.cert.slice(issued.cert.indexOf('-----BEGIN', 10))).publicKey), 'the chain carries the issuing intermediate');
+  });
+
+  await t.test("the front door serves the issued certificate: curl verifies it with pebble's root", async () => {
+    const got = await waitFor('n2 serving the certificate', async () => {
+      const r = await served(n2.httpsPort, s.pebbleRoot).catch(() => undefined);
+      return r?.serial === serialOf(issued.cert) && r;
+    }, { timeoutMs: 10_000, intervalMs: 100 }).catch(failWith(n2));
+    assert.match(got.san, /\*\.radio\.test/);
+    const r = await run(['curl', '-sS', '--cacert', s.rootFile, '--resolve', `${DOMAIN}:${n2.httpsPort}:127.0.0.1`, '-o', '/dev/null', '-w', '%{http_code} %{ssl_verify_result}',
+      `https://${DOMAIN}:${n2.httpsPort}/status.json`], { timeoutMs: 10_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '200 0');
+  });
+
+  await t.test('mpv plays the stream over HTTPS with the CA trusted and decodes audio', async () => {
+    const hosts = join(s.ca.dir, 'hosts');
+    await writeFile(hosts, `127.0.0.1 localhost ${DOMAIN} n1.${DOMAIN} n2.${DOMAIN}\n`);
+    const logFile = join(s.ca.dir, 'mpv.log');
+    const r = await run(['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hosts,
+      'mpv', '--no-config', '--no-video', '--ao=null', '--tls-verify=yes', `--tls-ca-file=${s.rootFile}`, '--length=2',
+      `--log-file=${logFile}`, `https://${DOMAIN}:${n2.httpsPort}${MOUNT}`], { timeoutMs: 30_000 });
+    const log = await readFile(logFile, 'utf8');
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}\n${log.slice(-3000)}`);
+    assert.match(log, /Audio: mp3|\[ad\].*mp3|Using .*decoder.*mp3/i, 'mpv decoded MP3 audio');
+    const played = /AO: \[null\]/.test(log);
+    assert.ok(played, 'mpv opened its audio output');
+  });
+
+  await t.test("pebble's short-lived certificate is renewed at 2/3 of its lifetime and served", async () => {
+    const leaf = new X509Certificate(issued.cert);
+    const lifetime = new Date(leaf.validTo).getTime() - new Date(leaf.validFrom).getTime();
+    t.diagnostic(`pebble certificate lifetime ${lifetime / 1000} s`);
+    const renewed = await waitFor('a renewed certificate', async () => {
+      const c = await storedCertificate(s.etcd);
+      return c && serialOf(c.cert) !== serialOf(issued.cert) && c;
+    }, { timeoutMs: VALIDITY_SECONDS * 1000 + 10_000, intervalMs: 200 }).catch(failWith(n2));
+    const renewedAt = Date.parse(renewed.storedAt);
+    assert.ok(renewedAt < new Date(leaf.validTo).getTime(), 'renewed before the old one expired');
+    assert.ok(renewedAt >= new Date(leaf.validFrom).getTime() + (lifetime * 2) / 3 - 1000, 'not renewed before 2/3 of the lifetime');
+    await waitFor('n2 serving the renewed certificate', async () => (await served(n2.httpsPort, s.pebbleRoot).catch(() => undefined))?.serial === serialOf(renewed.cert), {
+      timeoutMs: 5000, intervalMs: 100,
+    }).catch(failWith(n2));
+  });
+});
