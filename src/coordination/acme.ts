@@ -1,4 +1,5 @@
 import { Ajv } from 'ajv';
+import { X509Certificate } from 'node:crypto';
 
 /**
  * What the cluster keeps in etcd for HTTPS by ACME (keys.ts: ACME_*), and how the DNS names a
@@ -84,4 +85,36 @@ export function isChallengeValue(value: string): boolean {
 /** The name a CA queries for DNS-01 for both DOMAIN and *.DOMAIN (RFC 8555, section 8.4). */
 export function challengeRecordName(domain: string): string {
   return `_acme-challenge.${domain}`;
+}
+
+/** The cluster certificate as `radioctl status` shows it (never the key). */
+export interface CertificateSummary {
+  domain: string;
+  names: string;
+  notAfter: string;
+  expiresInSeconds: number;
+  orderedBy: string;
+  storedAt: string;
+}
+
+/** Undefined without a stored certificate; `names` says so when the stored chain is unreadable. */
+export function summarizeCertificate(stored: StoredCertificate | undefined, now: number): CertificateSummary | undefined {
+  if (!stored) return undefined;
+  let names = '(unreadable certificate)';
+  let notAfter = Number.NaN;
+  try {
+    const leaf = new X509Certificate(stored.cert);
+    names = leaf.subjectAltName ?? leaf.subject;
+    notAfter = new Date(leaf.validTo).getTime();
+  } catch {
+    // Shown as unreadable: the front doors refuse it too and keep their last good one.
+  }
+  return {
+    domain: stored.domain,
+    names,
+    notAfter: Number.isNaN(notAfter) ? 'unknown' : new Date(notAfter).toISOString(),
+    expiresInSeconds: Number.isNaN(notAfter) ? 0 : Math.floor((notAfter - now) / 1000),
+    orderedBy: stored.orderedBy,
+    storedAt: stored.storedAt,
+  };
 }

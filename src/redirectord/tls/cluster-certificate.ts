@@ -35,7 +35,8 @@ export class ClusterCertificate {
   update(state: ClusterState): void {
     const stored = state.acme?.certificate;
     if (!stored || stored === this.lastTried) return;
-    if (this.lastTried && stored.cert === this.lastTried.cert && stored.key === this.lastTried.key) return;
+    const last = this.lastTried;
+    if (last && stored.cert === last.cert && stored.key === last.key && stored.domain === last.domain) return;
     this.lastTried = stored;
     const { log, metrics } = this.opts;
     try {
