@@ -46,7 +46,7 @@ export function describeCertificate(c: CertificateSummary | undefined): string {
   if (!c) return 'https: no cluster certificate in etcd (ACME not used, or not issued yet)';
   const days = c.expiresInSeconds / 86400;
   const left =
-    c.expiresInSeconds <= 0 ? 'EXPIRED' : days >= 1 ? `in ${Math.floor(days)} days` : `in ${Math.floor(c.expiresInSeconds / 60)} minutes`;
+    c.expiresInSeconds <= 0 ? 'EXPIRED' : days >= 2 ? `in ${Math.floor(days)} days` : days >= 1 ? 'in 1 day' : `in ${Math.floor(c.expiresInSeconds / 60)} minutes`;
   return `https: certificate for ${c.domain} (${c.names}) expires ${c.notAfter}, ${left}; ordered by ${c.orderedBy} at ${c.storedAt}`;
 }
 

@@ -5,7 +5,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Agent, request } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { Resolver } from 'node:dns/promises';
 import { once } from 'node:events';
@@ -22,6 +21,7 @@ import { startProcess, collectLines, type Managed } from '../support/processes.j
 import { sineSourceArgv } from '../support/cluster.js';
 import { makeTestCa, type TestCa } from '../support/tls.js';
 import { waitFor } from '../support/wait.js';
+import { startPebble } from '../support/pebble.js';
 
 /**
  * HTTPS by ACME against a real CA (pebble, validating DNS-01 for real against redirectord's DNS),
@@ -58,48 +58,10 @@ interface Setup {
   start(name: string, dnsPort?: number): Promise<Node>;
 }
 
-async function startPebble(t: TestContext, ca: TestCa, dnsPort: number): Promise<{ directory: string; managementPort: number }> {
-  const cert = await ca.issue('pebble', ['localhost', '127.0.0.1']);
-  const [listen, management, httpPort, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const config = join(ca.dir, 'pebble.json');
-  await writeFile(config, JSON.stringify({
-    pebble: {
-      listenAddress: `127.0.0.1:${listen}`, managementListenAddress: `127.0.0.1:${management}`,
-      certificate: cert.certFile, privateKey: cert.keyFile, httpPort, tlsPort, ocspResponderURL: '',
-      externalAccountBindingRequired: false, certificateValidityPeriod: VALIDITY_SECONDS,
-    },
-  }));
-  const pebble = startProcess('pebble', ['-config', config, '-dnsserver', `127.0.0.1:${dnsPort}`], {
-    env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_VA_ALWAYS_VALID: '0', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
-  });
-  t.after(() => pebble.stop('SIGTERM', 2000));
-  const directory = `https://127.0.0.1:${listen}/dir`;
-  await waitFor('pebble answering', async () => (await httpsGet(`${directory}`, await readFile(ca.caFile, 'utf8')).catch(() => '')).includes('newOrder'), {
-    timeoutMs: 15_000, intervalMs: 100,
-  }).catch((err: Error) => {
-    throw new Error(`${err.message}\n${pebble.output.join('\n')}`);
-  });
-  return { directory, managementPort: management };
-}
-
-function httpsGet(url: string, ca: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent: new Agent({ ca }), timeout: 3000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve(Buffer.concat(chunks).toString()));
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.end();
-  });
-}
-
 async function setUp(t: TestContext): Promise<Setup> {
   const ca = await makeTestCa();
   t.after(() => ca.remove());
   const testEtcd = await startEtcd();
-  t.after(() => testEtcd.stop());
   const etcd = new Etcd3({ hosts: testEtcd.url });
 
   // A mount with a source, and n1..n2 live with n1 as master: the stream mpv plays.
@@ -122,6 +84,12 @@ async function setUp(t: TestContext): Promise<Setup> {
     await masterLease.revoke().catch(() => undefined);
     etcd.close();
   });
+  // Hooks run in the order they were added: etcd stops after everything that uses it.
+  const daemons: Managed[] = [];
+  t.after(async () => {
+    await Promise.all(daemons.map((d) => d.stop('SIGTERM', 5000)));
+    await testEtcd.stop();
+  });
   presence.start();
   presence.publish({
     name: 'n1', addresses: ['127.0.0.1'], icecastPort: icecast.port, icecastOk: true, mounts: { [MOUNT]: 0 },
@@ -132,11 +100,7 @@ async function setUp(t: TestContext): Promise<Setup> {
   );
 
   const pebbleDnsPort = await freePort();
-  const pebble = await startPebble(t, ca, pebbleDnsPort);
-  const rootFile = join(ca.dir, 'pebble-root.pem');
-  const pebbleRoot = await httpsGet(`https://127.0.0.1:${pebble.managementPort}/roots/0`, await readFile(ca.caFile, 'utf8'));
-  assert.match(pebbleRoot, /BEGIN CERTIFICATE/);
-  await writeFile(rootFile, pebbleRoot);
+  const pebble = await startPebble(t, ca, { dnsPort: pebbleDnsPort, validitySeconds: VALIDITY_SECONDS });
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AUTORADIO_')));
 
   async function start(name: string, dnsPort?: number): Promise<Node> {
@@ -148,13 +112,13 @@ async function setUp(t: TestContext): Promise<Setup> {
       '--acme-directory', pebble.directory, '--acme-email', 'ops@example.org', '--acme-ca-file', ca.caFile,
       '--icecast-port', String(icecast.port), '--icecast-host', '127.0.0.1', '--metrics-listen', `127.0.0.1:${metricsPort}`,
     ], { cwd: ROOT, env });
-    t.after(() => child.stop('SIGTERM', 5000));
+    daemons.push(child);
     const log: string[] = [];
     collectLines(child.child.stdout, log);
     collectLines(child.child.stderr, log);
     return { name, process: child, log, httpsPort, dnsPort: dns };
   }
-  return { ca, etcd, etcdUrl: testEtcd.url, pebbleRoot, rootFile, pebbleDnsPort, start };
+  return { ca, etcd, etcdUrl: testEtcd.url, pebbleRoot: pebble.root, rootFile: pebble.rootFile, pebbleDnsPort, start };
 }
 
 async function storedCertificate(etcd: Etcd3): Promise<StoredCertificate | undefined> {
@@ -262,9 +226,7 @@ test('ACME: one elected orderer, DNS-01 through the cluster DNS, takeover after 
     assert.equal(status.certificate?.notAfter, new Date(leaf.validTo).toISOString());
     assert.ok(status.certificate!.expiresInSeconds <= VALIDITY_SECONDS);
     assert.doesNotMatch(json.stdout, /PRIVATE KEY/);
-    const human = await run([process.execPath, RADIOCTL, 'status', '--etcd-urls', s.etcdUrl], { timeoutMs: 20_000 });
-    assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stdout, new RegExp(`^https: certificate for ${DOMAIN} \\(.*DNS:\\*\\.${DOMAIN}.*\\) expires ${new Date(leaf.validTo).toISOString()}`, 'm'));
+    // The human line comes from the same summary (describeCertificate, tested in test/unit).
   });
 
   await t.test('mpv plays the stream over HTTPS with the CA trusted and decodes audio', async () => {

@@ -2,7 +2,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import packet from 'dns-packet';
-import { challengeRecordName, isChallengeValue, parseStoredAccount, parseStoredCertificate, type StoredCertificate } from '../../src/coordination/acme.js';
+import { describeCertificate } from '../../src/radioctl/format.js';
+import { summarizeCertificate, challengeRecordName, isChallengeValue, parseStoredAccount, parseStoredCertificate, type StoredCertificate } from '../../src/coordination/acme.js';
 import { ClusterStateBuilder, type KeyChange } from '../../src/coordination/cluster-state-builder.js';
 import { ACME_CERTIFICATE_KEY, acmeChallengeKey } from '../../src/coordination/keys.js';
 import type { ClusterState } from '../../src/coordination/cluster-state.js';
@@ -174,4 +175,21 @@ test('certificate from etcd: loaded once; corrupt, foreign key or another domain
   assert.equal(cc.certificate?.cert, two.cert);
   assert.equal(loaded.length, 2);
   assert.equal(checkCertificate(two.cert, two.key, 'x').names, cc.certificate?.names);
+});
+
+test('radioctl status: the certificate summary names the domain, expiry and orderer, never the key', () => {
+  const now = Date.now();
+  const summary = summarizeCertificate({ domain: 'radio.example.org', cert: one.cert, key: one.key, orderedBy: 'n2', storedAt: '2026-01-01T00:00:00.000Z' }, now)!;
+  const notAfter = checkCertificate(one.cert, one.key, 'x').notAfter;
+  assert.equal(summary.notAfter, notAfter.toISOString());
+  assert.equal(summary.expiresInSeconds, Math.floor((notAfter.getTime() - now) / 1000));
+  assert.doesNotMatch(JSON.stringify(summary), /PRIVATE KEY/);
+  const line = describeCertificate(summary);
+  assert.match(line, /^https: certificate for radio\.example\.org \(.*DNS:\*\.radio\.example\.org.*\) expires \S+, in 1 day; ordered by n2/);
+  assert.match(describeCertificate({ ...summary, expiresInSeconds: -5 }), /EXPIRED/);
+  assert.match(describeCertificate({ ...summary, expiresInSeconds: 600 }), /in 10 minutes/);
+  assert.match(describeCertificate({ ...summary, expiresInSeconds: 40 * 86400 + 5 }), /in 40 days/);
+  assert.match(describeCertificate(undefined), /no cluster certificate/);
+  assert.equal(summarizeCertificate(undefined, now), undefined);
+  assert.equal(summarizeCertificate({ ...{ domain: 'd', cert: 'junk', key: 'k', orderedBy: 'n', storedAt: 's' } }, now)?.names, '(unreadable certificate)');
 });

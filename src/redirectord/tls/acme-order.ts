@@ -3,6 +3,7 @@ import { rootCertificates } from 'node:tls';
 import acme from 'acme-client';
 import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from '../../common/logger.js';
+import { errorMessage } from '../../common/errors.js';
 import { parseStoredAccount, type StoredAccount, type StoredCertificate } from '../../coordination/acme.js';
 import { ACME_ACCOUNT_KEY, ACME_CERTIFICATE_KEY, acmeChallengeKey } from '../../coordination/keys.js';
 import { checkCertificate } from './certificate.js';
@@ -39,13 +40,13 @@ export function trustAcmeCa(caPem: string | undefined): void {
  * transaction, so every orderer, also one that takes over mid-order, uses the same account. An
  * account of another directory is replaced (the operator moved to another CA).
  */
-export async function clusterAccount(ctx: Pick<AcmeOrderContext, 'client' | 'directory' | 'log'>): Promise<StoredAccount> {
+export async function clusterAccount(ctx: Pick<AcmeOrderContext, 'client' | 'directory' | 'log'>): Promise<StoredAccount & { fresh: boolean }> {
   const read = await ctx.client.get(ACME_ACCOUNT_KEY).exec();
   const kv = read.kvs[0];
   if (kv) {
     try {
       const account = parseStoredAccount(kv.value.toString());
-      if (account.directory === ctx.directory) return account;
+      if (account.directory === ctx.directory) return { ...account, fresh: false };
       ctx.log.warn({ stored: account.directory, directory: ctx.directory }, 'the stored ACME account belongs to another directory; making a new one');
     } catch (err) {
       ctx.log.warn({ err: (err as Error).message }, 'the stored ACME account is unreadable; making a new one');
@@ -57,8 +58,8 @@ export async function clusterAccount(ctx: Pick<AcmeOrderContext, 'client' | 'dir
     .if(ACME_ACCOUNT_KEY, 'Mod', '==', kv ? kv.mod_revision : 0)
     .then(ctx.client.put(ACME_ACCOUNT_KEY).value(JSON.stringify(fresh)))
     .commit();
-  if (res.succeeded) return fresh;
-  return parseStoredAccount((await ctx.client.get(ACME_ACCOUNT_KEY).string()) ?? '');
+  if (res.succeeded) return { ...fresh, fresh: true };
+  return { ...parseStoredAccount((await ctx.client.get(ACME_ACCOUNT_KEY).string()) ?? ''), fresh: false };
 }
 
 interface PendingChallenge {
@@ -75,8 +76,10 @@ interface PendingChallenge {
  */
 export async function orderCertificate(ctx: AcmeOrderContext): Promise<StoredCertificate> {
   const account = await clusterAccount(ctx);
+  // The certificate key as it stands now: the result is stored only if nobody stored one meanwhile.
+  const before = (await ctx.client.get(ACME_CERTIFICATE_KEY).exec()).kvs[0]?.mod_revision ?? '0';
   const client = new acme.Client({ directoryUrl: ctx.directory, accountKey: account.accountKey });
-  await client.createAccount({ termsOfServiceAgreed: true, ...(ctx.email ? { contact: [`mailto:${ctx.email}`] } : {}) });
+  await register(client, account.fresh, ctx.email);
   ctx.stillLeading();
   const order = await client.createOrder({ identifiers: [ctx.domain, `*.${ctx.domain}`].map((value) => ({ type: 'dns', value })) });
   ctx.log.info({ order: order.url }, 'ACME order created');
@@ -99,10 +102,41 @@ export async function orderCertificate(ctx: AcmeOrderContext): Promise<StoredCer
     checkCertificate(chain, key.toString(), 'the ACME order');
     ctx.stillLeading();
     const stored: StoredCertificate = { domain: ctx.domain, cert: chain, key: key.toString(), orderedBy: ctx.nodeName, storedAt: new Date().toISOString() };
-    await ctx.client.put(ACME_CERTIFICATE_KEY).value(JSON.stringify(stored));
+    const put = await ctx.client
+      .if(ACME_CERTIFICATE_KEY, 'Mod', '==', before)
+      .then(ctx.client.put(ACME_CERTIFICATE_KEY).value(JSON.stringify(stored)))
+      .commit();
+    if (!put.succeeded) throw new Error('another orderer stored a certificate during this order; keeping theirs');
     return stored;
   } finally {
     await Promise.all(keys.map((k) => ctx.client.delete().key(k).exec().catch(() => undefined)));
+  }
+}
+
+/**
+ * Makes the account known to the client: a stored one is looked up (an update with the terms
+ * again is refused by some CAs as an empty update), a new one is created, agreeing to the terms.
+ * A stored account the CA does not know yet (its creator was deposed before registering it, or
+ * a test CA restarted) is created; if that loses a race with its creator, it is looked up again.
+ */
+async function register(client: acme.Client, fresh: boolean, email: string | undefined): Promise<void> {
+  if (!fresh && (await lookUp(client))) return;
+  try {
+    await client.createAccount({ termsOfServiceAgreed: true, ...(email ? { contact: [`mailto:${email}`] } : {}) });
+  } catch (err) {
+    if (await lookUp(client)) return;
+    throw err;
+  }
+}
+
+/** True when the CA knows the client's account key; false when it says it does not. */
+async function lookUp(client: acme.Client): Promise<boolean> {
+  try {
+    await client.createAccount({ onlyReturnExisting: true });
+    return true;
+  } catch (err) {
+    if (/unable to find existing account|no account exists|account does not exist|accountDoesNotExist/i.test(errorMessage(err))) return false;
+    throw err;
   }
 }
 

@@ -33,7 +33,7 @@ export interface AcmeOrdererOptions {
  *   waiting -> ordering               (the renewal or retry time came)
  *   waiting -> waiting                (the stored certificate changed: decide again)
  *   ordering -> waiting               (the order ended, stored or failed; a failure counts for the backoff)
- *   waiting | ordering -> following   (deposed: an order in flight stops at its next step)
+ *   waiting | ordering -> following   (no longer first in the election: an order in flight stops at its next step)
  *   any -> stopped                    (stop)
  */
 type OrdererState =
@@ -77,7 +77,10 @@ export class AcmeOrderer {
   constructor(private readonly opts: AcmeOrdererOptions) {
     this.campaign = opts.elector.campaign(ACME_ELECTION_PREFIX, JSON.stringify({ name: opts.nodeName }), opts.log);
     this.campaign.on('elected', () => this.decide());
-    this.campaign.on('deposed', (reason) => this.follow(reason));
+    // An order needs no fencing as strict as a master's: a moment without a confirmed lease (a
+    // slow keepalive) does not abandon it; losing first place (the lease is gone) does. Two
+    // orders at once cost the CA one more order; the store is a transaction (acme-order.ts).
+    this.campaign.on('change', () => this.campaign.heldFirstPlace || this.follow('another node leads'));
     this.unsubscribe = opts.view.onChange(() => {
       if (this.state.kind === 'waiting') this.decide();
     });
@@ -159,7 +162,7 @@ export class AcmeOrderer {
         lease: () => this.opts.elector.lease.handle,
         visible: (values) => this.visible(values),
         stillLeading: () => {
-          if (!current() || !this.campaign.isLeader) throw new Deposed('no longer the ACME orderer');
+          if (!current() || !this.campaign.heldFirstPlace) throw new Deposed('no longer the ACME orderer');
         },
         propagationMs: this.opts.propagationMs ?? 2000,
         log,
