@@ -1,6 +1,5 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import packet from 'dns-packet';
 import { describeCertificate } from '../../src/radioctl/format.js';
 import { summarizeCertificate, challengeRecordName, isChallengeValue, parseStoredAccount, parseStoredCertificate, type StoredCertificate } from '../../src/coordination/acme.js';
@@ -14,7 +13,7 @@ import { preferredCertificate } from '../../src/redirectord/tls/certificate-choi
 import { ClusterCertificate } from '../../src/redirectord/tls/cluster-certificate.js';
 import { checkCertificate, type Certificate } from '../../src/redirectord/tls/certificate.js';
 import { loggerTo } from '../../src/common/logger.js';
-import { makeTestCa, type TestCa } from '../support/tls.js';
+import { pairsForThisFile } from '../support/tls.js';
 import { RecordingMetrics } from '../support/fixtures.js';
 
 const DAY = 86_400_000;
@@ -134,16 +133,7 @@ test('DNS wire: TXT records decode with an independent decoder, one character-st
   assert.deepEqual(p2.answers.map((a) => a.data.map((d) => d.toString())), [[V2]], 'a new state is answered at once (no stale cache)');
 });
 
-let ca: TestCa;
-let one: { cert: string; key: string };
-let two: { cert: string; key: string };
-before(async () => {
-  ca = await makeTestCa();
-  const read = async (f: { certFile: string; keyFile: string }) => ({ cert: await readFile(f.certFile, 'utf8'), key: await readFile(f.keyFile, 'utf8') });
-  one = await read(await ca.issue('one', ['radio.example.org', '*.radio.example.org']));
-  two = await read(await ca.issue('two', ['radio.example.org', '*.radio.example.org']));
-});
-after(() => ca.remove());
+const pairs = pairsForThisFile();
 
 test('certificate from etcd: loaded once; corrupt, foreign key or another domain refused with AR_INVALID_CERTIFICATE, the last good kept', () => {
   const lines: string[] = [];
@@ -153,16 +143,16 @@ test('certificate from etcd: loaded once; corrupt, foreign key or another domain
   const cc = new ClusterCertificate({ domain: 'radio.example.org', log, metrics, onCertificate: (c) => loaded.push(c) });
   const stored = (over: Partial<StoredCertificate>): ClusterState => ({
     ...zoneState([]),
-    acme: { challenges: [], certificate: { domain: 'radio.example.org', cert: one.cert, key: one.key, orderedBy: 'n1', storedAt: 'now', ...over } },
+    acme: { challenges: [], certificate: { domain: 'radio.example.org', cert: pairs.one.cert, key: pairs.one.key, orderedBy: 'n1', storedAt: 'now', ...over } },
   });
   cc.update(stored({}));
   assert.equal(loaded.length, 1);
-  assert.equal(cc.certificate?.cert, one.cert);
+  assert.equal(cc.certificate?.cert, pairs.one.cert);
   cc.update(stored({ storedAt: 'later' })); // same pair: nothing to do
   assert.equal(loaded.length, 1);
-  for (const bad of [{ key: two.key }, { cert: one.cert.slice(0, 100) }, { domain: 'other.example.org', cert: two.cert, key: two.key }]) {
+  for (const bad of [{ key: pairs.two.key }, { cert: pairs.one.cert.slice(0, 100) }, { domain: 'other.example.org', cert: pairs.two.cert, key: pairs.two.key }]) {
     cc.update(stored(bad));
-    assert.equal(cc.certificate?.cert, one.cert, 'the last good certificate stays');
+    assert.equal(cc.certificate?.cert, pairs.one.cert, 'the last good certificate stays');
   }
   assert.equal(loaded.length, 1);
   const refusals = lines.filter((l) => l.includes('TLS certificate refused'));
@@ -171,16 +161,16 @@ test('certificate from etcd: loaded once; corrupt, foreign key or another domain
   assert.match(refusals[0]!, /does not match/);
   assert.match(refusals[1]!, /not a PEM X\.509/);
   assert.match(refusals[2]!, /ordered for other\.example\.org/);
-  cc.update(stored({ cert: two.cert, key: two.key }));
-  assert.equal(cc.certificate?.cert, two.cert);
+  cc.update(stored({ cert: pairs.two.cert, key: pairs.two.key }));
+  assert.equal(cc.certificate?.cert, pairs.two.cert);
   assert.equal(loaded.length, 2);
-  assert.equal(checkCertificate(two.cert, two.key, 'x').names, cc.certificate?.names);
+  assert.equal(checkCertificate(pairs.two.cert, pairs.two.key, 'x').names, cc.certificate?.names);
 });
 
 test('radioctl status: the certificate summary names the domain, expiry and orderer, never the key', () => {
   const now = Date.now();
-  const summary = summarizeCertificate({ domain: 'radio.example.org', cert: one.cert, key: one.key, orderedBy: 'n2', storedAt: '2026-01-01T00:00:00.000Z' }, now)!;
-  const notAfter = checkCertificate(one.cert, one.key, 'x').notAfter;
+  const summary = summarizeCertificate({ domain: 'radio.example.org', cert: pairs.one.cert, key: pairs.one.key, orderedBy: 'n2', storedAt: '2026-01-01T00:00:00.000Z' }, now)!;
+  const notAfter = checkCertificate(pairs.one.cert, pairs.one.key, 'x').notAfter;
   assert.equal(summary.notAfter, notAfter.toISOString());
   assert.equal(summary.expiresInSeconds, Math.floor((notAfter.getTime() - now) / 1000));
   assert.doesNotMatch(JSON.stringify(summary), /PRIVATE KEY/);
