@@ -263,4 +263,36 @@ test('ACME: one elected orderer, DNS-01 through the cluster DNS, takeover after 
       timeoutMs: 5000, intervalMs: 100,
     }).catch(failWith(n2));
   });
+
+  await t.test('a certificate with a foreign key in etcd is refused by the front door (last good kept) and ordered again', async () => {
+    // A certificate whose renewal is at least 6 s away, so that a replacement before its renewal
+    // time can only come from the refusal (pebble's certificates here renew every ~13 s).
+    const renewalOf = (c: StoredCertificate) => {
+      const leaf = new X509Certificate(c.cert);
+      const from = new Date(leaf.validFrom).getTime();
+      return from + ((new Date(leaf.validTo).getTime() - from) * 2) / 3;
+    };
+    const good = await waitFor('a certificate with its renewal 6 s away', async () => {
+      const c = await storedCertificate(s.etcd);
+      return c && renewalOf(c) - Date.now() > 6000 && c;
+    }, { timeoutMs: 20_000, intervalMs: 100 });
+    const foreign = await s.ca.issue('foreign', [DOMAIN]);
+    const broken: StoredCertificate = { ...good, key: await readFile(foreign.keyFile, 'utf8'), orderedBy: 'hand-edit' };
+    const logFrom = n2.log.length;
+    await s.etcd.put(ACME_CERTIFICATE_KEY).value(JSON.stringify(broken));
+    const refusal = await waitFor('n2 refusing the stored pair', () => n2.log.slice(logFrom).find((l) => l.includes('TLS certificate refused')), { timeoutMs: 5000 })
+      .catch(failWith(n2));
+    assert.match(refusal, /AR_INVALID_CERTIFICATE/);
+    assert.match(refusal, /the key does not match the certificate/);
+    assert.match(refusal, /acme\/certificate/);
+    assert.equal((await served(n2.httpsPort, s.pebbleRoot)).serial, serialOf(good.cert), 'the last good pair still serves');
+    const replaced = await waitFor('a good certificate ordered in its place', async () => {
+      const c = await storedCertificate(s.etcd);
+      return c && c.orderedBy === 'n2' && serialOf(c.cert) !== serialOf(good.cert) && c;
+    }, { timeoutMs: 15_000, intervalMs: 100 }).catch(failWith(n2));
+    assert.ok(Date.parse(replaced.storedAt) < renewalOf(good), 'ordered because the stored pair was refused, not because renewal was due');
+    await waitFor('n2 serving it', async () => (await served(n2.httpsPort, s.pebbleRoot).catch(() => undefined))?.serial === serialOf(replaced.cert), {
+      timeoutMs: 5000, intervalMs: 100,
+    }).catch(failWith(n2));
+  });
 });

@@ -5,7 +5,8 @@ import type { Metrics } from '../../common/metrics.js';
 import { errorMessage } from '../../common/errors.js';
 import type { ClusterState } from '../../coordination/cluster-state.js';
 import type { StoredCertificate } from '../../coordination/acme.js';
-import { ACME_ELECTION_PREFIX } from '../../coordination/keys.js';
+import { ACME_CERTIFICATE_KEY, ACME_ELECTION_PREFIX } from '../../coordination/keys.js';
+import { checkCertificate } from './certificate.js';
 import type { Campaign } from '../../coordination/election.js';
 import type { Elector } from '../../coordination/elector.js';
 import { orderCertificate } from './acme-order.js';
@@ -45,13 +46,19 @@ type OrdererState =
 /** Longest single timer: node's limit is 2^31 - 1 ms, a renewal may be two months away. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** A view that has not shown our own store after this long shows something newer instead. */
+const OWN_STORE_TRUST_MS = 30_000;
+
 class Deposed extends Error {}
 
-/** A stored certificate's validity; undefined when unreadable (then a good one is ordered). */
+/**
+ * A stored certificate's validity; undefined when the front doors would refuse it (corrupt,
+ * a foreign key, expired: certificate.ts), so that a good one is ordered in its place.
+ */
 function validity(stored: StoredCertificate): HeldCertificate | undefined {
   try {
-    const leaf = new X509Certificate(stored.cert);
-    return { notBefore: new Date(leaf.validFrom).getTime(), notAfter: new Date(leaf.validTo).getTime() };
+    const { notAfter } = checkCertificate(stored.cert, stored.key, `etcd key ${ACME_CERTIFICATE_KEY}`);
+    return { notBefore: new Date(new X509Certificate(stored.cert).validFrom).getTime(), notAfter: notAfter.getTime() };
   } catch {
     return undefined;
   }
@@ -71,7 +78,8 @@ export class AcmeOrderer {
   private lastFailureAt: number | undefined;
   private attempts = 0;
   private heldFrom: { stored: StoredCertificate; held: HeldCertificate | undefined } | undefined;
-  private ownStored: HeldCertificate | undefined;
+  /** What this node stored last, until the view shows it (at most OWN_STORE_TRUST_MS). */
+  private ownStored: { stored: StoredCertificate; held: HeldCertificate | undefined; until: number } | undefined;
   private readonly unsubscribe: () => void;
 
   constructor(private readonly opts: AcmeOrdererOptions) {
@@ -112,17 +120,20 @@ export class AcmeOrderer {
     this.state = { kind: 'following' };
   }
 
-  /** The validity of the newest certificate for our domain: in the view, or the one this node just stored. */
+  /**
+   * The validity of the certificate in the view, if it is for our domain and usable. Right after
+   * this node stored one, until the view shows it, the stored one counts (else the old one in
+   * the view would look due and be ordered again); a view that shows something else for long
+   * holds a newer value (another orderer's, or an operator's edit), which is judged instead.
+   */
   private held(): HeldCertificate | undefined {
     const stored = this.opts.view.current().acme?.certificate;
-    let inView: HeldCertificate | undefined;
-    if (stored && stored.domain === this.opts.domain) {
-      if (this.heldFrom?.stored !== stored) this.heldFrom = { stored, held: validity(stored) };
-      inView = this.heldFrom.held;
-    }
     const own = this.ownStored;
-    if (!inView || (own && own.notAfter > inView.notAfter)) return own;
-    return inView;
+    if (own && stored?.cert !== own.stored.cert && Date.now() < own.until) return own.held;
+    this.ownStored = undefined;
+    if (!stored || stored.domain !== this.opts.domain) return undefined;
+    if (this.heldFrom?.stored !== stored) this.heldFrom = { stored, held: validity(stored) };
+    return this.heldFrom.held;
   }
 
   private decide(): void {
@@ -169,7 +180,7 @@ export class AcmeOrderer {
       });
       this.failures = 0;
       // The view may show the stored key a moment later: until then this is what we hold.
-      this.ownStored = validity(stored);
+      this.ownStored = { stored, held: validity(stored), until: Date.now() + OWN_STORE_TRUST_MS };
       metrics.increment('acme.orders', 1, { result: 'issued' });
       log.info({ domain: stored.domain }, 'cluster certificate ordered and stored in etcd');
     } catch (err) {
