@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import packet from 'dns-packet';
 import { describeCertificate } from '../../src/radioctl/format.js';
+import { parseRedirectordOptions } from '../../src/redirectord/options.js';
 import { summarizeCertificate, challengeRecordName, isChallengeValue, parseStoredAccount, parseStoredCertificate, type StoredCertificate } from '../../src/coordination/acme.js';
 import { ClusterStateBuilder, type KeyChange } from '../../src/coordination/cluster-state-builder.js';
 import { ACME_CERTIFICATE_KEY, acmeChallengeKey } from '../../src/coordination/keys.js';
@@ -182,4 +183,22 @@ test('radioctl status: the certificate summary names the domain, expiry and orde
   assert.match(describeCertificate(undefined), /no cluster certificate/);
   assert.equal(summarizeCertificate(undefined, now), undefined);
   assert.equal(summarizeCertificate({ ...{ domain: 'd', cert: 'junk', key: 'k', orderedBy: 'n', storedAt: 's' } }, now)?.names, '(unreadable certificate)');
+});
+
+test('redirectord flags: --acme-directory must be an http(s) URL; --acme-email and --acme-ca-file need it', () => {
+  const base = ['node', 'redirectord', '--domain', 'radio.test', '--name', 'n1', '--ip', '192.0.2.1'];
+  const saved = Object.entries(process.env).filter(([k]) => k.startsWith('AUTORADIO_'));
+  for (const [k] of saved) delete process.env[k];
+  try {
+    const o = parseRedirectordOptions([...base, '--acme-directory', 'https://acme-v02.api.letsencrypt.org/directory', '--acme-email', 'ops@radio.test', '--acme-ca-file', '/etc/ca.pem']);
+    assert.equal(o.acmeDirectory, 'https://acme-v02.api.letsencrypt.org/directory');
+    assert.equal(o.acmeEmail, 'ops@radio.test');
+    assert.equal(o.acmeCaFile, '/etc/ca.pem');
+    assert.equal(parseRedirectordOptions(base).acmeDirectory, undefined);
+    assert.throws(() => parseRedirectordOptions([...base, '--acme-directory', 'letsencrypt']), /--acme-directory must be an http\(s\) URL/);
+    assert.throws(() => parseRedirectordOptions([...base, '--acme-email', 'ops@radio.test']), /need --acme-directory/);
+    assert.throws(() => parseRedirectordOptions([...base, '--acme-ca-file', '/etc/ca.pem']), /need --acme-directory/);
+  } finally {
+    for (const [k, v] of saved) process.env[k] = v;
+  }
 });
