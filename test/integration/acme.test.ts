@@ -55,7 +55,7 @@ interface Setup {
   rootFile: string;
   pebbleDnsPort: number;
   etcdUrl: string;
-  start(name: string, dnsPort?: number): Promise<Node>;
+  start(name: string, dnsPort?: number, extra?: string[]): Promise<Node>;
 }
 
 async function setUp(t: TestContext): Promise<Setup> {
@@ -103,14 +103,14 @@ async function setUp(t: TestContext): Promise<Setup> {
   const pebble = await startPebble(t, ca, { dnsPort: pebbleDnsPort, validitySeconds: VALIDITY_SECONDS });
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AUTORADIO_')));
 
-  async function start(name: string, dnsPort?: number): Promise<Node> {
+  async function start(name: string, dnsPort?: number, extra: string[] = []): Promise<Node> {
     const [httpPort, httpsPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
     const dns = dnsPort ?? (await freePort());
     const child = startProcess(process.execPath, [
       REDIRECTORD, '--domain', DOMAIN, '--name', name, '--ip', '127.0.0.1', '--etcd-urls', testEtcd.url,
       '--http-port', String(httpPort), '--https-port', String(httpsPort), '--dns-port', String(dns), '--dns-bind', '127.0.0.1',
       '--acme-directory', pebble.directory, '--acme-email', 'ops@example.org', '--acme-ca-file', ca.caFile,
-      '--icecast-port', String(icecast.port), '--icecast-host', '127.0.0.1', '--metrics-listen', `127.0.0.1:${metricsPort}`,
+      '--icecast-port', String(icecast.port), '--icecast-host', '127.0.0.1', '--metrics-listen', `127.0.0.1:${metricsPort}`, ...extra,
     ], { cwd: ROOT, env });
     daemons.push(child);
     const log: string[] = [];
@@ -214,6 +214,22 @@ test('ACME: one elected orderer, DNS-01 through the cluster DNS, takeover after 
       `https://${DOMAIN}:${n2.httpsPort}/status.json`], { timeoutMs: 10_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, '200 0');
+  });
+
+  await t.test("a node with operator files serves them, not the cluster's certificate", async () => {
+    const operator = await s.ca.issue('operator', [DOMAIN, `*.${DOMAIN}`]);
+    const n3 = await s.start('n3', undefined, ['--tls-cert', operator.certFile, '--tls-key', operator.keyFile]);
+    const operatorSerial = serialOf(await readFile(operator.certFile, 'utf8'));
+    const caPem = await readFile(s.ca.caFile, 'utf8');
+    await waitFor('n3 serving the operator certificate', async () => (await served(n3.httpsPort, caPem).catch(() => undefined))?.serial === operatorSerial, {
+      timeoutMs: 20_000, intervalMs: 100,
+    }).catch(failWith(n3));
+    // n3 has also read the cluster's certificate by now, and still serves the operator's.
+    await waitFor("n3 holding the cluster's certificate too", () => n3.log.some((l) => l.includes('TLS certificate loaded from etcd')), { timeoutMs: 10_000 })
+      .catch(failWith(n3));
+    assert.equal((await served(n3.httpsPort, caPem)).serial, operatorSerial);
+    assert.notEqual(operatorSerial, serialOf((await storedCertificate(s.etcd))!.cert));
+    await n3.process.stop('SIGTERM', 5000);
   });
 
   await t.test('radioctl status --json shows the cluster certificate and its expiry, never the key', async () => {

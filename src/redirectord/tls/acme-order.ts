@@ -32,7 +32,7 @@ export interface AcmeOrderContext {
  */
 export function trustAcmeCa(caPem: string | undefined): void {
   if (caPem === undefined) return;
-  acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, caPem], keepAlive: true });
+  acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, caPem] });
 }
 
 /**
