@@ -23,6 +23,9 @@ check dnsperf dnsperf
 # Checking the shipped alert rules (docs/monitoring).
 check promtool prometheus
 check chromium chromium
+# HTTPS by ACME end to end (test/integration/acme.test.ts): a local CA, and a TLS player.
+check pebble pebble
+check mpv mpv
 check pkill procps
 # Building and checking the Debian packages (test/package).
 check debootstrap debootstrap

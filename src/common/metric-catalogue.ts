@@ -33,6 +33,7 @@ export const COUNTERS: Readonly<Record<string, EventMetric>> = {
   'front_door.tls.handshake': counter('front_door_tls_handshake', 'TLS handshakes completed on the HTTPS port'),
   'front_door.tls.rejected': counter('front_door_tls_rejected', 'TLS connections closed before or during the handshake, by reason'),
   'tls.certificate_loaded': counter('tls_certificate_loaded', 'Certificate and key pairs loaded into the HTTPS port'),
+  'acme.orders': counter('acme_orders', 'ACME orders of the cluster certificate finished by this node, by result (issued, failed)'),
   'tls.certificate_refused': counter('tls_certificate_refused', 'Certificate files refused (corrupt, expired, key not matching); the last good pair stays'),
   'front_door.relay': counter('front_door_relay', "Relay connections of the local Icecast the front door proxied to the master (/_relay)"),
   'http.redirect': counter('http_redirect', 'Listener requests redirected, by the node chosen'),

@@ -1,5 +1,7 @@
 import type { ClusterState, MasterInfo } from './cluster-state.js';
 import {
+  ACME_CERTIFICATE_KEY,
+  ACME_CHALLENGE_PREFIX,
   DRAIN_PREFIX,
   LISTENER_HISTORY_KEY,
   MASTER_ELECTION_PREFIX,
@@ -12,6 +14,7 @@ import { parseStoredMountAt, type Mount } from './mount.js';
 import { parseNodeStatus, type NodeStatus } from './node-status.js';
 import { Ajv } from 'ajv';
 import { parseListenerHistory, type ListenerHistory } from './listener-history.js';
+import { isChallengeValue, parseStoredCertificate, type AcmeState, type StoredCertificate } from './acme.js';
 
 /** One key change as the watch (or the initial read) delivers it. Pure data. */
 export interface KeyChange {
@@ -44,6 +47,8 @@ export class ClusterStateBuilder {
   private candidates = new Map<string, { createRevision: bigint; value: string }>();
   private drained = new Set<string>();
   private history: ListenerHistory | undefined;
+  private challenges = new Map<string, string>();
+  private certificate: StoredCertificate | undefined;
   private revision = '0';
   private membershipSerial = 1;
   /**
@@ -69,7 +74,10 @@ export class ClusterStateBuilder {
     this.candidates = new Map();
     this.drained = new Set();
     this.history = undefined;
-    for (const c of changes) this.applyOne(c, previousMounts);
+    this.challenges = new Map();
+    const previousCertificate = this.certificate;
+    this.certificate = undefined;
+    for (const c of changes) this.applyOne(c, previousMounts, previousCertificate);
     this.revision = revision;
     if (!sameKeys(previousNodes, this.nodes)) this.membershipSerial = nextSerial(this.membershipSerial, revision);
   }
@@ -78,7 +86,7 @@ export class ClusterStateBuilder {
   apply(changes: KeyChange[], revision: string): boolean {
     const beforeNames = new Set(this.nodes.keys());
     let changed = false;
-    for (const c of changes) changed = this.applyOne(c, this.mounts) || changed;
+    for (const c of changes) changed = this.applyOne(c, this.mounts, this.certificate) || changed;
     if (!sameKeys(beforeNames, this.nodes)) {
       this.membershipSerial = nextSerial(this.membershipSerial, revision);
     }
@@ -86,7 +94,8 @@ export class ClusterStateBuilder {
     return changed;
   }
 
-  private applyOne(c: KeyChange, previousMounts: ReadonlyMap<string, Mount>): boolean {
+  private applyOne(c: KeyChange, previousMounts: ReadonlyMap<string, Mount>, previousCertificate?: StoredCertificate): boolean {
+    if (c.key.startsWith(ACME_CHALLENGE_PREFIX) || c.key === ACME_CERTIFICATE_KEY) return this.applyAcme(c, previousCertificate);
     if (c.key.startsWith(MOUNTS_PREFIX)) {
       const path = mountPathFromKey(c.key);
       if (c.type === 'delete') {
@@ -140,6 +149,42 @@ export class ClusterStateBuilder {
     return false;
   }
 
+  /**
+   * A challenge value that cannot be one is never answered (the DNS serves only what ACME
+   * needs); a certificate value that is not the schema keeps the last valid one, like a mount.
+   */
+  private applyAcme(c: KeyChange, previousCertificate: StoredCertificate | undefined): boolean {
+    if (c.key !== ACME_CERTIFICATE_KEY) {
+      if (c.type === 'delete') return this.challenges.delete(c.key);
+      if (!isChallengeValue(c.value)) {
+        this.onInvalid(c.key, 'not a DNS-01 value (43 base64url characters)');
+        return this.challenges.delete(c.key);
+      }
+      this.challenges.set(c.key, c.value);
+      return true;
+    }
+    if (c.type === 'delete') {
+      this.certificate = undefined;
+      return true;
+    }
+    try {
+      this.certificate = parseStoredCertificate(c.value);
+    } catch (err) {
+      this.onInvalid(c.key, (err as Error).message);
+      this.certificate = previousCertificate;
+      return false;
+    }
+    return true;
+  }
+
+  private acme(): AcmeState | undefined {
+    if (this.challenges.size === 0 && !this.certificate) return undefined;
+    return {
+      challenges: [...new Set(this.challenges.values())].sort(),
+      ...(this.certificate ? { certificate: this.certificate } : {}),
+    };
+  }
+
   private firstCandidate(): { createRevision: bigint; value: string; key: string } | undefined {
     let first: { createRevision: bigint; value: string; key: string } | undefined;
     for (const [key, c] of this.candidates) {
@@ -177,6 +222,7 @@ export class ClusterStateBuilder {
       nodes,
       drained: new Set(this.drained),
       ...(this.history ? { history: this.history } : {}),
+      ...acmePart(this.acme()),
       master: this.master(),
       ...(this.candidates.size > 0 ? { masterKey: this.firstCandidate()!.key } : {}),
       revision: this.revision,
@@ -184,6 +230,10 @@ export class ClusterStateBuilder {
       membershipSerial: this.membershipSerial,
     };
   }
+}
+
+function acmePart(acme: AcmeState | undefined): { acme?: AcmeState } {
+  return acme ? { acme } : {};
 }
 
 function sameKeys(a: ReadonlySet<string>, b: ReadonlyMap<string, unknown>): boolean {

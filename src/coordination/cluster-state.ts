@@ -1,6 +1,7 @@
 import type { Mount } from './mount.js';
 import type { NodeStatus } from './node-status.js';
 import type { ListenerHistory } from './listener-history.js';
+import type { AcmeState } from './acme.js';
 
 /**
  * One consistent picture of the cluster, as the watched view holds it. Decisions (icecast.xml,
@@ -28,6 +29,8 @@ export interface ClusterState {
   drained?: ReadonlySet<string>;
   /** Listeners over the last 24 h, as the master last wrote them. */
   history?: ListenerHistory;
+  /** Pending DNS-01 values and the cluster's certificate (HTTPS by ACME); absent when etcd holds neither. */
+  acme?: AcmeState;
 }
 
 /** What a master candidate writes into its election key. */

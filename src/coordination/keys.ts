@@ -11,6 +11,10 @@
  *   /autoradio/v1/cluster/icecast-secrets          admin and relay passwords, created once
  *   /autoradio/v1/cluster/listener-history        ListenerHistory JSON: 24 h of listeners, written by the master
  *   /autoradio/v1/drain/<name>                     DrainRecord JSON: the node takes no new listeners (radioctl drain)
+ *   /autoradio/v1/election/acme/<lease hex>        ACME orderer candidates (redirectord with --acme-directory)
+ *   /autoradio/v1/acme/challenge/<token>           a pending DNS-01 value, attached to the orderer's election lease
+ *   /autoradio/v1/acme/certificate                 the cluster's certificate chain and key (StoredCertificate JSON)
+ *   /autoradio/v1/acme/account                     the ACME account key and the directory it belongs to
  */
 export const ROOT = '/autoradio/v1/';
 
@@ -31,6 +35,17 @@ export const ICECAST_SECRETS_KEY = `${ROOT}cluster/icecast-secrets`;
 export const LISTENER_HISTORY_KEY = `${ROOT}cluster/listener-history`;
 /** Drained nodes: no lease, so a drain outlives the node's restart (an upgrade) until undrained. */
 export const DRAIN_PREFIX = `${ROOT}drain/`;
+
+/** The node that orders the cluster's certificate is elected here (one election, like the master's). */
+export const ACME_ELECTION_PREFIX = `${ELECTION_ROOT}acme/`;
+export const ACME_CHALLENGE_PREFIX = `${ROOT}acme/challenge/`;
+export const ACME_CERTIFICATE_KEY = `${ROOT}acme/certificate`;
+export const ACME_ACCOUNT_KEY = `${ROOT}acme/account`;
+
+/** One key per pending challenge (a token is base64url, one key segment). */
+export function acmeChallengeKey(token: string): string {
+  return ACME_CHALLENGE_PREFIX + token;
+}
 
 export function drainKey(name: string): string {
   return DRAIN_PREFIX + name;

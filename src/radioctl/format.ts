@@ -1,3 +1,4 @@
+import type { CertificateSummary } from '../coordination/acme.js';
 import type { ClusterSummary, MountOnAir } from '../coordination/cluster-summary.js';
 import type { Mount, PublicMount } from '../coordination/mount.js';
 
@@ -38,6 +39,15 @@ export function mountListLine(m: PublicMount): string {
 function padTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+/** One line about the cluster's ACME certificate. */
+export function describeCertificate(c: CertificateSummary | undefined): string {
+  if (!c) return 'https: no cluster certificate in etcd (ACME not used, or not issued yet)';
+  const days = c.expiresInSeconds / 86400;
+  const left =
+    c.expiresInSeconds <= 0 ? 'EXPIRED' : days >= 2 ? `in ${Math.floor(days)} days` : days >= 1 ? 'in 1 day' : `in ${Math.floor(c.expiresInSeconds / 60)} minutes`;
+  return `https: certificate for ${c.domain} (${c.names}) expires ${c.notAfter}, ${left}; ordered by ${c.orderedBy} at ${c.storedAt}`;
 }
 
 export function describeStatus(s: ClusterSummary): string {

@@ -21,6 +21,7 @@ import { parseRedirectordOptions, type RedirectordOptions } from './options.js';
 import { inheritedSocket, inheritedSockets } from '../common/systemd-sockets.js';
 import { startHttps } from './https.js';
 import { registerCertificateGauge } from './tls/certificate-metrics.js';
+import { startAcme, type RunningAcme } from './acme.js';
 
 /** Longest orderly shutdown before redirectord exits anyway. */
 const FORCE_EXIT_AFTER_MS = 5000;
@@ -84,6 +85,7 @@ interface Running {
   https?: { close(): void; certificate(): { notAfter: Date } | undefined };
   dns?: { close(): Promise<unknown> | unknown };
   accessLog?: AccessLog;
+  acme?: RunningAcme;
 }
 
 interface Basics {
@@ -104,6 +106,7 @@ function shutdownSteps(shutdown: Shutdown, b: Basics, running: Running): Shutdow
     .step('access log', () => running.accessLog?.close())
     .step('dns', () => running.dns?.close())
     .step('http app', () => running.app?.close())
+    .step('acme', () => running.acme?.stop())
     .step('cluster view', () => b.view.stop())
     .step('metrics server', () => b.metricsServer?.close())
     .step('statsd', () => b.metrics.close())
@@ -183,6 +186,7 @@ export async function main(argv: string[]): Promise<void> {
     bind: opts.httpBind,
     certFile: opts.tlsCert,
     keyFile: opts.tlsKey,
+    ...(opts.acmeDirectory ? { cluster: { domain: opts.domain, view } } : {}),
     frontDoor,
     log: log.child({ component: 'https' }),
     metrics,
@@ -202,6 +206,9 @@ export async function main(argv: string[]): Promise<void> {
   running.dns = dns;
   // The stop steps may have passed 'dns' while it was starting.
   if (shutdown.stopping) return void (await dns.close());
+  // After the DNS: the orderer's challenge values must be answerable before it orders.
+  running.acme = await startAcme(opts, { client, view, log: log.child({ component: 'acme' }), metrics });
+  if (shutdown.stopping) return void (await running.acme?.stop());
   log.info({ httpPort: opts.httpPort, dnsPort: dns.udpPort, domain: opts.domain }, 'redirectord started');
 }
 

@@ -11,6 +11,10 @@ export interface RedirectordOptions extends DaemonFlags {
   httpsPort: number;
   tlsCert?: string;
   tlsKey?: string;
+  /** ACME for the whole cluster: the CA's directory URL, a contact, trust for the CA's own HTTPS. */
+  acmeDirectory?: string;
+  acmeEmail?: string;
+  acmeCaFile?: string;
   dnsPort: number;
   dnsBind?: string;
   nameservers: string[];
@@ -40,6 +44,11 @@ export function redirectordCommand(): Command {
     )
     .addOption(new Option('--tls-cert <file>', 'PEM certificate chain for HTTPS (read again when it changes)').env('AUTORADIO_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('AUTORADIO_TLS_KEY'))
+    .addOption(
+      new Option('--acme-directory <url>', "ACME directory URL: one certificate for DOMAIN and *.DOMAIN by DNS-01 for the whole cluster, kept in etcd (--tls-cert files take precedence)").env('AUTORADIO_ACME_DIRECTORY'),
+    )
+    .addOption(new Option('--acme-email <address>', 'contact address for the ACME account (expiry notices)').env('AUTORADIO_ACME_EMAIL'))
+    .addOption(new Option('--acme-ca-file <file>', "PEM CA certificates to trust for the ACME server's own HTTPS (besides the system's)").env('AUTORADIO_ACME_CA_FILE'))
     .addOption(
       new Option('--dns-port <port>', 'DNS port (UDP and TCP)').env('AUTORADIO_DNS_PORT').default(53).argParser(intFlag('--dns-port', 1, 65535)),
     )
@@ -89,6 +98,12 @@ export function parseRedirectordOptions(argv: string[], cmd = redirectordCommand
     if (value !== undefined && isIP(value) === 0) throw new Error(`${flag} must be an IP address, got "${value}"`);
   }
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
+  if (opts.acmeDirectory !== undefined && !/^https?:\/\/[^\s/]+/.test(opts.acmeDirectory)) {
+    throw new Error(`--acme-directory must be an http(s) URL, got "${opts.acmeDirectory}"`);
+  }
+  if (opts.acmeDirectory === undefined && (opts.acmeEmail !== undefined || opts.acmeCaFile !== undefined)) {
+    throw new Error('--acme-email and --acme-ca-file need --acme-directory');
+  }
   opts.domain = opts.domain.toLowerCase().replace(/\.$/, '');
   if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(opts.domain)) {
     throw new Error(`--domain must be a DNS name such as radio.example.org, got "${opts.domain}"`);

@@ -1,3 +1,4 @@
+import { before, after } from 'node:test';
 import { mkdtemp, rm, writeFile, rename, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +39,28 @@ export async function makeTestCa(): Promise<TestCa> {
     },
     remove: () => rm(dir, { recursive: true, force: true }),
   };
+}
+
+/** Issues a certificate for `names` and reads the pair back as PEM text. */
+export async function issuePem(ca: TestCa, label: string, names: string[]): Promise<{ cert: string; key: string }> {
+  const f = await ca.issue(label, names);
+  return { cert: await readFile(f.certFile, 'utf8'), key: await readFile(f.keyFile, 'utf8') };
+}
+
+/**
+ * Two pairs for `radio.example.org` and its wildcard from one test CA, made before a file's
+ * tests run and removed after them (node:test hooks): the fields are set once `before` ran.
+ */
+export function pairsForThisFile(): { one: { cert: string; key: string }; two: { cert: string; key: string } } {
+  const pairs = {} as ReturnType<typeof pairsForThisFile>;
+  let ca: TestCa | undefined;
+  before(async () => {
+    ca = await makeTestCa();
+    pairs.one = await issuePem(ca, 'one', ['radio.example.org', '*.radio.example.org']);
+    pairs.two = await issuePem(ca, 'two', ['radio.example.org', '*.radio.example.org']);
+  });
+  after(() => ca?.remove());
+  return pairs;
 }
 
 /** Replaces `dest` with `src`'s content the way deploy tools do: a new file renamed over it. */

@@ -79,7 +79,7 @@ test('alert rules: promtool accepts them and every rule names exported series', 
   const exprs = [...readFileSync(file, 'utf8').matchAll(/^\s+expr: (.+)$/gm)].map((m) => m[1]!);
   assert.ok(exprs.length >= 4);
   for (const e of exprs) assertExported('alerts.yml', e);
-  for (const alert of ['AutoradioNodeDown', 'AutoradioNoMaster', 'AutoradioMountOffAir', 'AutoradioEtcdUnreachable']) {
+  for (const alert of ['AutoradioNodeDown', 'AutoradioNoMaster', 'AutoradioMountOffAir', 'AutoradioEtcdUnreachable', 'AutoradioCertificateExpiringSoon']) {
     assert.match(readFileSync(file, 'utf8'), new RegExp(`alert: ${alert}\\b`));
   }
 });

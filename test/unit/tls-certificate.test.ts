@@ -1,25 +1,14 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { AutoradioError, ErrorCode } from '../../src/common/errors.js';
 import { checkCertificate } from '../../src/redirectord/tls/certificate.js';
-import { makeTestCa, type TestCa } from '../support/tls.js';
+import { pairsForThisFile } from '../support/tls.js';
 import { buildStatusView } from '../../src/redirectord/http/status-view.js';
 import { state } from '../support/http-fixtures.js';
 import { PrometheusRegistry } from '../../src/common/prometheus.js';
 import { EXPIRY_GAUGE, registerCertificateGauge } from '../../src/redirectord/tls/certificate-metrics.js';
 
-let ca: TestCa;
-let one: { cert: string; key: string };
-let two: { cert: string; key: string };
-
-before(async () => {
-  ca = await makeTestCa();
-  const read = async (f: { certFile: string; keyFile: string }) => ({ cert: await readFile(f.certFile, 'utf8'), key: await readFile(f.keyFile, 'utf8') });
-  one = await read(await ca.issue('one', ['radio.example.org', '*.radio.example.org']));
-  two = await read(await ca.issue('two', ['radio.example.org']));
-});
-after(() => ca.remove());
+const pairs = pairsForThisFile();
 
 function refusedWith(why: RegExp): (err: unknown) => boolean {
   return (err) => {
@@ -32,17 +21,17 @@ function refusedWith(why: RegExp): (err: unknown) => boolean {
 }
 
 test('a matching pair is accepted with its names and expiry', () => {
-  const c = checkCertificate(one.cert, one.key, 'the files');
+  const c = checkCertificate(pairs.one.cert, pairs.one.key, 'the files');
   assert.match(c.names, /DNS:\*\.radio\.example\.org/);
   assert.ok(c.notAfter.getTime() > Date.now() + 24 * 3600_000);
 });
 
 test('a corrupt certificate, a corrupt key, a key of another certificate and an expired one are refused, saying why', () => {
-  assert.throws(() => checkCertificate('-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n', one.key, 'the files'), refusedWith(/not a PEM X\.509/));
-  assert.throws(() => checkCertificate(one.cert.slice(0, 200), one.key, 'the files'), refusedWith(/not a PEM X\.509/));
-  assert.throws(() => checkCertificate(one.cert, 'garbage', 'the files'), refusedWith(/not a PEM private key/));
-  assert.throws(() => checkCertificate(one.cert, two.key, 'the files'), refusedWith(/does not match/));
-  assert.throws(() => checkCertificate(one.cert, one.key, 'the files', new Date(Date.now() + 10 * 24 * 3600_000)), refusedWith(/expired/));
+  assert.throws(() => checkCertificate('-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n', pairs.one.key, 'the files'), refusedWith(/not a PEM X\.509/));
+  assert.throws(() => checkCertificate(pairs.one.cert.slice(0, 200), pairs.one.key, 'the files'), refusedWith(/not a PEM X\.509/));
+  assert.throws(() => checkCertificate(pairs.one.cert, 'garbage', 'the files'), refusedWith(/not a PEM private key/));
+  assert.throws(() => checkCertificate(pairs.one.cert, pairs.two.key, 'the files'), refusedWith(/does not match/));
+  assert.throws(() => checkCertificate(pairs.one.cert, pairs.one.key, 'the files', new Date(Date.now() + 10 * 24 * 3600_000)), refusedWith(/expired/));
 });
 
 test('the expiry gauge counts the seconds left on the certificate in use, and is absent without one', () => {
@@ -50,7 +39,7 @@ test('the expiry gauge counts the seconds left on the certificate in use, and is
   let current: ReturnType<typeof checkCertificate> | undefined;
   registerCertificateGauge(registry, () => current, () => Date.parse('2030-01-01T00:00:00Z'));
   assert.doesNotMatch(registry.render(), new RegExp(`^${EXPIRY_GAUGE} `, 'm'));
-  current = { ...checkCertificate(one.cert, one.key, 'the files'), notAfter: new Date('2030-01-31T00:00:00Z') };
+  current = { ...checkCertificate(pairs.one.cert, pairs.one.key, 'the files'), notAfter: new Date('2030-01-31T00:00:00Z') };
   assert.match(registry.render(), new RegExp(`^${EXPIRY_GAUGE} 2592000$`, 'm'));
 });
 

@@ -1,4 +1,5 @@
 import type { ClusterState } from '../../coordination/cluster-state.js';
+import { challengeRecordName } from '../../coordination/acme.js';
 import type { NodeStatus } from '../../coordination/node-status.js';
 import { APEX_MAX_NODES, apexCandidates, weightedSample, type ApexCandidate } from './apex-selection.js';
 
@@ -73,7 +74,8 @@ export interface SoaData {
 export type DnsRecord =
   | { name: string; type: 'A' | 'AAAA'; ttl: number; address: string }
   | { name: string; type: 'NS'; ttl: number; host: string }
-  | { name: string; type: 'SOA'; ttl: number; soa: SoaData };
+  | { name: string; type: 'SOA'; ttl: number; soa: SoaData }
+  | { name: string; type: 'TXT'; ttl: number; text: string };
 
 export interface DnsAnswer {
   rcode: number;
@@ -99,6 +101,12 @@ export interface AnswerPlan extends DnsAnswer {
   apexPool?: ApexCandidate<ApexEntry>[];
 }
 
+/**
+ * DNS-01 values live for one order: a resolver must not keep a stale one when the next order
+ * (a renewal, or a new orderer's retry) publishes new values.
+ */
+export const CHALLENGE_TTL = 0;
+
 /** NS records rarely change (they follow a config flag), so they live longer than addresses. */
 export const NS_TTL = 3600;
 /** Secondaries never transfer this zone; the timers only have to be sane. */
@@ -114,6 +122,9 @@ export interface ZoneView {
   /** Apex candidates by family, computed once per state. */
   apexV4: ApexCandidate<ApexEntry>[];
   apexV6: ApexCandidate<ApexEntry>[];
+  /** `_acme-challenge.<apex>` and the values it answers (none: the name does not exist). */
+  challengeName: string;
+  challenges: readonly string[];
 }
 
 export function normalizeName(name: string): string {
@@ -163,6 +174,8 @@ export function buildZoneView(state: ClusterState, zone: ZoneConfig): ZoneView {
     nodes,
     apexV4: apexEntries(live, 'A', apex, ttl),
     apexV6: apexEntries(live, 'AAAA', apex, ttl),
+    challengeName: challengeRecordName(apex),
+    challenges: state.acme?.challenges ?? [],
   };
 }
 
@@ -197,6 +210,7 @@ export function planAnswer(q: Question, view: ZoneView): AnswerPlan {
   if (name === apex) return planApex(q.qtype, view);
   if (!name.endsWith(`.${apex}`)) return empty(RCODE.REFUSED, false);
 
+  if (name === view.challengeName) return planChallenge(q.qtype, view);
   const label = name.slice(0, name.length - apex.length - 1);
   const node = label.includes('.') ? undefined : view.nodes.get(label);
   if (node === undefined) return negative(RCODE.NXDOMAIN, view);
@@ -225,6 +239,14 @@ function planApex(qtype: number, view: ZoneView): AnswerPlan {
     default:
       return negative(RCODE.NOERROR, view);
   }
+}
+
+/** The pending DNS-01 values, from etcd: the name exists only while an order is pending. */
+function planChallenge(qtype: number, view: ZoneView): AnswerPlan {
+  if (view.challenges.length === 0) return negative(RCODE.NXDOMAIN, view);
+  if (qtype !== QTYPE.TXT && qtype !== QTYPE.ANY) return negative(RCODE.NOERROR, view);
+  const answer: DnsRecord[] = view.challenges.map((text) => ({ name: view.challengeName, type: 'TXT', ttl: CHALLENGE_TTL, text }));
+  return { rcode: RCODE.NOERROR, aa: true, answer, authority: [], additional: [] };
 }
 
 function planNode(qtype: number, name: string, node: NodeStatus, view: ZoneView): AnswerPlan {

@@ -234,6 +234,19 @@ class Writer {
     return true;
   }
 
+  /** TXT data: the text in character-strings of at most 255 bytes (RFC 1035, section 3.3.14). */
+  characterStrings(text: string): boolean {
+    const data = Buffer.from(text, 'latin1');
+    for (let at = 0; at < data.length || at === 0; at += 255) {
+      const part = data.subarray(at, at + 255);
+      if (!this.room(1 + part.length)) return false;
+      this.buf[this.pos++] = part.length;
+      this.bytes(part);
+      if (data.length === 0) break;
+    }
+    return true;
+  }
+
   record(rr: DnsRecord): boolean {
     if (!this.name(rr.name)) return false;
     const typeCode = QTYPE[rr.type];
@@ -258,6 +271,9 @@ class Writer {
           this.u32(rr.soa.retry) &&
           this.u32(rr.soa.expire) &&
           this.u32(rr.soa.minimum);
+        break;
+      case 'TXT':
+        ok = this.characterStrings(rr.text);
         break;
     }
     if (!ok) return false;
