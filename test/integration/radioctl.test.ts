@@ -304,8 +304,20 @@ test('drain, undrain and forget-node through the real binary', async () => {
   };
   await lease.put(nodeKey('node-c')).value(JSON.stringify(present));
   try {
-    assert.match(ok(await radioctl(['drain', 'node-c']), 'drain'), /node-c drained/);
+    const alone = ok(await radioctl(['drain', 'node-c']), 'drain');
+    assert.match(alone, /node-c drained/);
+    assert.match(alone, /no other live node can take over, so it keeps the master role/);
     assert.notEqual(await client.get(drainKey('node-c')).string(), null);
+    const aloneJson = JSON.parse(ok(await radioctl(['--json', 'drain', 'node-c']), 'drain --json')) as Record<string, unknown>;
+    assert.equal(aloneJson.handsOver, false);
+    assert.equal(aloneJson.keepsRolesBecause, 'no-other-node');
+    // With a healthy peer the roles move, and the peer is named.
+    await lease.put(nodeKey('node-d')).value(JSON.stringify({ ...present, name: 'node-d' }));
+    assert.match(ok(await radioctl(['drain', 'node-c']), 'drain with a peer'), /master role and transcoders move to node-d/);
+    const withPeer = JSON.parse(ok(await radioctl(['--json', 'drain', 'node-c']), 'drain --json with a peer')) as Record<string, unknown>;
+    assert.equal(withPeer.handsOver, true);
+    assert.deepEqual(withPeer.successors, ['node-d']);
+    await client.delete().key(nodeKey('node-d')).exec();
     const status = JSON.parse(ok(await radioctl(['--json', 'status']), 'status')) as { nodes: { name: string; draining?: boolean }[] };
     assert.equal(status.nodes.find((n) => n.name === 'node-c')?.draining, true);
     assert.match(ok(await radioctl(['status']), 'status'), /^node-c\s.*relay,draining/m);
