@@ -26,6 +26,8 @@ export interface ClusterState {
    * already carries `draining: true` in `nodes`, whatever its radiod wrote.
    */
   drained?: ReadonlySet<string>;
+  /** Nodes an operator forgot (radioctl forget-node) and whose radiod has not started since. */
+  forgotten?: ReadonlySet<string>;
   /** Listeners over the last 24 h, as the master last wrote them. */
   history?: ListenerHistory;
 }

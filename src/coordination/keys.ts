@@ -11,6 +11,7 @@
  *   /autoradio/v1/cluster/icecast-secrets          admin and relay passwords, created once
  *   /autoradio/v1/cluster/listener-history        ListenerHistory JSON: 24 h of listeners, written by the master
  *   /autoradio/v1/drain/<name>                     DrainRecord JSON: the node takes no new listeners (radioctl drain)
+ *   /autoradio/v1/forgotten/<name>                 ForgottenRecord JSON: an operator removed the node (radioctl forget-node)
  */
 export const ROOT = '/autoradio/v1/';
 
@@ -34,6 +35,17 @@ export const DRAIN_PREFIX = `${ROOT}drain/`;
 
 export function drainKey(name: string): string {
   return DRAIN_PREFIX + name;
+}
+
+/**
+ * Nodes an operator removed for good: metrics stop reporting them as down. No lease; the node's
+ * own radiod deletes its key when it starts again, so a node that returns and dies later is
+ * reported down like any other.
+ */
+export const FORGOTTEN_PREFIX = `${ROOT}forgotten/`;
+
+export function forgottenKey(name: string): string {
+  return FORGOTTEN_PREFIX + name;
 }
 
 export function mountKey(path: string): string {

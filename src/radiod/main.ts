@@ -40,6 +40,7 @@ import { ListenerHistoryWriter } from './listener-history-writer.js';
 import { LocalIcecastHealth } from './local-icecast-health.js';
 import { CandidacyGate } from './candidacy-gate.js';
 import { DrainWatch } from './drain-watch.js';
+import { ForgottenMarkerRemover } from './forgotten-marker.js';
 
 /** Consecutive failed polls before the node gives up its candidacy (a restart takes ~1 s). */
 const DOWN_AFTER_FAILURES = 3;
@@ -280,6 +281,7 @@ interface Running extends Parts {
   poller: StatsPoller;
   history: ListenerHistoryWriter;
   drainWatch: DrainWatch;
+  forgottenMarker: ForgottenMarkerRemover;
 }
 
 /**
@@ -293,6 +295,7 @@ function shutdownSteps(shutdown: Shutdown, b: Basics, running: Partial<Running>,
     .step('raft leader placement', () => running.raftPlacement?.stop())
     .step('listener history', () => running.history?.stop())
     .step('drain watch', () => running.drainWatch?.stop())
+    .step('forgotten marker', () => running.forgottenMarker?.stop())
     .step('transcoders', () => running.transcoders?.stop())
     // A master resigns first: its controller, still running, rewrites icecast.xml as a relay
     // (the file no longer takes the sources, and this node's listeners hear the next master
@@ -367,6 +370,8 @@ export async function main(argv: string[]): Promise<void> {
   running.raftPlacement.start();
   const presence = (running.presence = new Presence(b.client, opts.name, { ttlSeconds: opts.leaseTtl, log: log.child({ component: 'presence' }) }));
   presence.start();
+  running.forgottenMarker = new ForgottenMarkerRemover({ client: b.client, view, nodeName: opts.name, throttled });
+  running.forgottenMarker.start();
   running.transcoders = new TranscoderManager({
     elector,
     state: view,
