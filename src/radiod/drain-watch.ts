@@ -1,6 +1,6 @@
 import type { Logger } from '../common/logger.js';
 import { isLoaded } from '../coordination/cluster-state.js';
-import type { ClusterStateSource } from '../coordination/cluster-view.js';
+import { followState, type ClusterStateSource } from '../coordination/cluster-view.js';
 import { drainDuty, handsOver, type DrainDuty } from '../coordination/drain-handover.js';
 
 /**
@@ -23,8 +23,7 @@ export class DrainWatch {
   ) {}
 
   start(): void {
-    this.unsubscribe = this.deps.view.onChange(() => this.check());
-    this.check();
+    this.unsubscribe = followState(this.deps.view, () => this.check());
   }
 
   stop(): void {

@@ -1,7 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { ThrottledLog } from '../common/logger.js';
 import { errorMessage } from '../common/errors.js';
-import type { ClusterStateSource } from '../coordination/cluster-view.js';
+import { followState, type ClusterStateSource } from '../coordination/cluster-view.js';
 import { forgottenKey } from '../coordination/keys.js';
 
 /**
@@ -16,8 +16,7 @@ export class ForgottenMarkerRemover {
   constructor(private readonly deps: { client: Etcd3; view: ClusterStateSource; nodeName: string; throttled: ThrottledLog }) {}
 
   start(): void {
-    this.unsubscribe = this.deps.view.onChange(() => this.check());
-    this.check();
+    this.unsubscribe = followState(this.deps.view, () => this.check());
   }
 
   stop(): void {
