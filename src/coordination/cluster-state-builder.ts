@@ -3,6 +3,7 @@ import {
   ACME_CERTIFICATE_KEY,
   ACME_CHALLENGE_PREFIX,
   DRAIN_PREFIX,
+  FORGOTTEN_PREFIX,
   LISTENER_HISTORY_KEY,
   MASTER_ELECTION_PREFIX,
   MOUNTS_PREFIX,
@@ -46,6 +47,7 @@ export class ClusterStateBuilder {
   private nodes = new Map<string, NodeStatus>();
   private candidates = new Map<string, { createRevision: bigint; value: string }>();
   private drained = new Set<string>();
+  private forgotten = new Set<string>();
   private history: ListenerHistory | undefined;
   private challenges = new Map<string, string>();
   private certificate: StoredCertificate | undefined;
@@ -73,6 +75,7 @@ export class ClusterStateBuilder {
     this.nodes = new Map();
     this.candidates = new Map();
     this.drained = new Set();
+    this.forgotten = new Set();
     this.history = undefined;
     this.challenges = new Map();
     const previousCertificate = this.certificate;
@@ -133,14 +136,8 @@ export class ClusterStateBuilder {
       this.history = c.type === 'delete' ? undefined : parseListenerHistory(c.value);
       return true;
     }
-    if (c.key.startsWith(DRAIN_PREFIX)) {
-      // The key alone is the flag: its value (who drained it, when) is for people.
-      const name = c.key.slice(DRAIN_PREFIX.length);
-      if (c.type === 'delete') return this.drained.delete(name);
-      if (this.drained.has(name)) return false;
-      this.drained.add(name);
-      return true;
-    }
+    if (c.key.startsWith(DRAIN_PREFIX)) return applyNameFlag(this.drained, c, DRAIN_PREFIX);
+    if (c.key.startsWith(FORGOTTEN_PREFIX)) return applyNameFlag(this.forgotten, c, FORGOTTEN_PREFIX);
     if (c.key.startsWith(MASTER_ELECTION_PREFIX)) {
       if (c.type === 'delete') return this.candidates.delete(c.key);
       this.candidates.set(c.key, { createRevision: BigInt(c.createRevision), value: c.value });
@@ -221,6 +218,7 @@ export class ClusterStateBuilder {
       mounts: (this.mountsSnapshot ??= new Map(this.mounts)),
       nodes,
       drained: new Set(this.drained),
+      forgotten: new Set(this.forgotten),
       ...(this.history ? { history: this.history } : {}),
       ...acmePart(this.acme()),
       master: this.master(),
@@ -253,4 +251,16 @@ function nextSerial(previous: number, revision: string): number {
   const ahead = (fromRevision - previous + 4294967296) % 4294967296;
   const next = ahead > 0 && ahead < 2147483648 ? fromRevision : (previous + 1) % 4294967296;
   return next === 0 ? 1 : next;
+}
+
+/**
+ * A per-node flag whose key alone is the flag (its value, who set it and when, is for people).
+ * Returns whether the set changed.
+ */
+function applyNameFlag(names: Set<string>, c: KeyChange, prefix: string): boolean {
+  const name = c.key.slice(prefix.length);
+  if (c.type === 'delete') return names.delete(name);
+  if (names.has(name)) return false;
+  names.add(name);
+  return true;
 }

@@ -27,6 +27,8 @@ export interface ClusterState {
    * already carries `draining: true` in `nodes`, whatever its radiod wrote.
    */
   drained?: ReadonlySet<string>;
+  /** Nodes an operator forgot (radioctl forget-node) and whose radiod has not started since. */
+  forgotten?: ReadonlySet<string>;
   /** Listeners over the last 24 h, as the master last wrote them. */
   history?: ListenerHistory;
   /** Pending DNS-01 values and the cluster's certificate (HTTPS by ACME); absent when etcd holds neither. */

@@ -12,6 +12,13 @@ export interface ClusterStateSource {
   onChange(listener: (state: ClusterState) => void): () => void;
 }
 
+/** Calls `check` now and at every change of `source`; returns the unsubscribe function. */
+export function followState(source: ClusterStateSource, check: () => void): () => void {
+  const unsubscribe = source.onChange(check);
+  check();
+  return unsubscribe;
+}
+
 /** Changes within this window are delivered as one snapshot (a burst of watch events). */
 const COALESCE_MS = 20;
 const PROBE_INTERVAL_MS = 2000;

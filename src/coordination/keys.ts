@@ -15,6 +15,7 @@
  *   /autoradio/v1/acme/challenge/<token>           a pending DNS-01 value, attached to the orderer's election lease
  *   /autoradio/v1/acme/certificate                 the cluster's certificate chain and key (StoredCertificate JSON)
  *   /autoradio/v1/acme/account                     the ACME account key and the directory it belongs to
+ *   /autoradio/v1/forgotten/<name>                 ForgottenRecord JSON: an operator removed the node (radioctl forget-node)
  */
 export const ROOT = '/autoradio/v1/';
 
@@ -49,6 +50,17 @@ export function acmeChallengeKey(token: string): string {
 
 export function drainKey(name: string): string {
   return DRAIN_PREFIX + name;
+}
+
+/**
+ * Nodes an operator removed for good: metrics stop reporting them as down. No lease; the node's
+ * own radiod deletes its key when it starts again, so a node that returns and dies later is
+ * reported down like any other.
+ */
+export const FORGOTTEN_PREFIX = `${ROOT}forgotten/`;
+
+export function forgottenKey(name: string): string {
+  return FORGOTTEN_PREFIX + name;
 }
 
 export function mountKey(path: string): string {

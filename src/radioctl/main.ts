@@ -34,11 +34,14 @@ export function buildProgram(out: Output): Command {
     'after',
     `
 Node lifecycle:
-  radioctl drain NODE        NODE takes no new listeners; connected ones stay. The drain
-                             outlives a restart of NODE (for an upgrade) until undrained.
+  radioctl drain NODE        NODE takes no new listeners; connected ones stay. It hands
+                             its master role and transcoders to other nodes, unless no
+                             other node can take them. The drain outlives a restart of
+                             NODE (for an upgrade) until undrained.
   radioctl undrain NODE      NODE takes new listeners again.
-  radioctl forget-node NODE  remove a dead node at once (refused while it is present,
-                             unless --force, which revokes its lease).
+  radioctl forget-node NODE  remove a dead node at once from status, DNS, balancers and
+                             metrics (refused while it is present or a candidate, unless
+                             --force, which revokes its presence lease).
   radioctl status            also shows what is on air per mount (since when, codec,
                              bitrate, title), draining nodes and each node's version.`,
   );

@@ -38,6 +38,9 @@ import { buildNodeStatus, nonListenerClients } from './node-report.js';
 import { packageVersion } from '../common/package-version.js';
 import { ListenerHistoryWriter } from './listener-history-writer.js';
 import { LocalIcecastHealth } from './local-icecast-health.js';
+import { CandidacyGate } from './candidacy-gate.js';
+import { DrainWatch } from './drain-watch.js';
+import { ForgottenMarkerRemover } from './forgotten-marker.js';
 
 /** Consecutive failed polls before the node gives up its candidacy (a restart takes ~1 s). */
 const DOWN_AFTER_FAILURES = 3;
@@ -195,7 +198,19 @@ interface Parts {
   view: ClusterView;
   control: IcecastControl;
   candidacy: MasterCandidacy;
+  gate: CandidacyGate;
   presence: Presence;
+}
+
+/**
+ * Leaves the master election as on a planned stop: a master resigns (the next candidate takes
+ * over within milliseconds, and the controller, still running, rewrites icecast.xml as a relay),
+ * then the sources still attached here are dropped so that they move through the front doors.
+ */
+async function resignMaster(candidacy: MasterCandidacy, control: IcecastControl, reason: string): Promise<void> {
+  const wasMaster = candidacy.role === 'master' || candidacy.role === 'fenced';
+  await candidacy.stop(reason);
+  if (wasMaster) await control.dropLocalSources();
 }
 
 /**
@@ -220,10 +235,10 @@ function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) =
       bandwidth.reset();
       b.log.info({ url }, 'local icecast is up');
       p.control.controller.icecastStarted();
-      p.candidacy.start();
+      p.gate.setIcecastUp(true);
     } else if (change === 'went-down') {
       b.log.warn({ failures: health.consecutiveFailures }, 'local icecast is down');
-      void p.candidacy.stop('local icecast is down');
+      p.gate.setIcecastUp(false);
     }
     const { opts } = b;
     const kbps = r.stats ? bandwidth.sample(r.at, r.stats.mounts) : 0;
@@ -265,6 +280,8 @@ interface Running extends Parts {
   transcoders: TranscoderManager;
   poller: StatsPoller;
   history: ListenerHistoryWriter;
+  drainWatch: DrainWatch;
+  forgottenMarker: ForgottenMarkerRemover;
 }
 
 /**
@@ -277,16 +294,15 @@ function shutdownSteps(shutdown: Shutdown, b: Basics, running: Partial<Running>,
     .step('master watch', () => running.masterWatch?.stop())
     .step('raft leader placement', () => running.raftPlacement?.stop())
     .step('listener history', () => running.history?.stop())
+    .step('drain watch', () => running.drainWatch?.stop())
+    .step('forgotten marker', () => running.forgottenMarker?.stop())
     .step('transcoders', () => running.transcoders?.stop())
     // A master resigns first: its controller, still running, rewrites icecast.xml as a relay
     // (the file no longer takes the sources, and this node's listeners hear the next master
     // through the relay), and the sources still attached here move through the front doors.
     .step('master candidacy', async () => {
       const { candidacy, control } = running;
-      if (!candidacy || !control) return;
-      const wasMaster = candidacy.role === 'master' || candidacy.role === 'fenced';
-      await candidacy.stop('shutdown');
-      if (wasMaster) await control.dropLocalSources();
+      if (candidacy && control) await resignMaster(candidacy, control, 'shutdown');
     })
     // Then no more rewrites (the one the resignation started completes): the config stays as
     // it is for whoever restarts radiod.
@@ -354,6 +370,8 @@ export async function main(argv: string[]): Promise<void> {
   running.raftPlacement.start();
   const presence = (running.presence = new Presence(b.client, opts.name, { ttlSeconds: opts.leaseTtl, log: log.child({ component: 'presence' }) }));
   presence.start();
+  running.forgottenMarker = new ForgottenMarkerRemover({ client: b.client, view, nodeName: opts.name, throttled });
+  running.forgottenMarker.start();
   running.transcoders = new TranscoderManager({
     elector,
     state: view,
@@ -362,8 +380,23 @@ export async function main(argv: string[]): Promise<void> {
     log: log.child({ component: 'transcoders' }),
     metrics,
   });
+  const gate = new CandidacyGate(candidacy, (reason) =>
+    resignMaster(candidacy, control, reason).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'cannot drop local sources after resigning')),
+  );
+  // Before the transcoders and the polls start, so that a node restarted while drained never campaigns.
+  const transcoders = running.transcoders;
+  running.drainWatch = new DrainWatch({
+    view,
+    nodeName: opts.name,
+    log: log.child({ component: 'drain' }),
+    onHandOver: (handOver) => {
+      gate.setHandingOver(handOver);
+      transcoders.setHandingOver(handOver);
+    },
+  });
+  running.drainWatch.start();
   running.transcoders.start();
-  running.poller = new StatsPoller(() => control.endpoint, opts.statusInterval, onStatsPoll(b, shutdown, { view, control, candidacy, presence }));
+  running.poller = new StatsPoller(() => control.endpoint, opts.statusInterval, onStatsPoll(b, shutdown, { view, control, candidacy, gate, presence }));
   running.poller.start();
   running.history = new ListenerHistoryWriter({ client: b.client, view, isMaster: () => candidacy.role === 'master', throttled });
   running.history.start();

@@ -16,13 +16,15 @@ const CLUSTER_FAMILIES = ['autoradio_cluster_listeners', 'autoradio_cluster_node
 export function registerClusterGauges(registry: PrometheusRegistry, view: ClusterStateSource, metrics: Metrics, nodeName: string): () => void {
   describeCollected(registry, 'autoradio_etcd_connected', ...CLUSTER_FAMILIES);
 
-  // Nodes that left are reported as 0 rather than vanishing, so alerts can fire on them.
+  // Nodes that left are reported as 0 rather than vanishing, so alerts can fire on them; a node
+  // an operator forgot (radioctl forget-node) is no longer expected and leaves the series.
   const seen = new Set<string>();
   const removeCollector = registry.addCollector(() => {
     const state = view.current();
     for (const family of CLUSTER_FAMILIES) registry.reset(family);
     registry.set('autoradio_etcd_connected', state.connected ? 1 : 0);
     for (const name of state.nodes.keys()) if (seen.size < 1000) seen.add(name);
+    for (const name of state.forgotten ?? []) if (!state.nodes.has(name)) seen.delete(name);
     if (state.master?.name !== nodeName) return;
     for (const name of seen) registry.set('autoradio_cluster_node_up', 0, { node: name });
     for (const [name, node] of state.nodes) {

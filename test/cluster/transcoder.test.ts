@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cluster, ClusterNode } from '../support/cluster.js';
 import { processAlive, run } from '../support/netns.js';
+import { transcoderPids } from './transcoder-pids.js';
 import { waitFor } from '../support/wait.js';
 import { measured } from './measure.js';
 import { daemonCluster, liveMount, masterNode, missingPrograms, withLogs } from './setup.js';
@@ -18,38 +19,6 @@ import { daemonCluster, liveMount, masterNode, missingPrograms, withLogs } from 
 
 const LOW = '/low.mp3';
 const LABEL = `autoradio-transcoder=${LOW}`;
-
-/**
- * Transcoders of `label` per node. All namespaces share one pid namespace (a `pgrep` inside
- * one would see every node's processes, and other runs'), so a process is attributed to a node
- * by its network namespace.
- */
-function transcoderPids(c: Cluster, label: string): Map<string, number[]> {
-  const nsInode = new Map<number, string>();
-  for (const n of c.nodes) {
-    try {
-      nsInode.set(statSync(`/run/netns/${n.ns}`).ino, n.name);
-    } catch {
-      // namespace gone (cluster stopping)
-    }
-  }
-  const found = new Map<string, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (!argv.includes(label)) continue;
-      const pid = Number(entry);
-      if (!processAlive(pid)) continue;
-      const ino = Number(/net:\[(\d+)\]/.exec(readlinkSync(`/proc/${entry}/ns/net`))?.[1]);
-      const node = nsInode.get(ino);
-      if (node) found.set(node, [...(found.get(node) ?? []), pid]);
-    } catch {
-      // exited while we looked
-    }
-  }
-  return found;
-}
 
 interface Probe {
   node: string;

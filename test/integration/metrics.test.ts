@@ -5,7 +5,7 @@ import dnsPacket from 'dns-packet';
 import { waitFor } from '../support/wait.js';
 import { assertConventionalExposition } from '../support/exposition.js';
 import { startProcess, type Managed } from '../support/processes.js';
-import { MASTER_ELECTION_PREFIX } from '../../src/coordination/keys.js';
+import { MASTER_ELECTION_PREFIX, forgottenKey, nodeKey } from '../../src/coordination/keys.js';
 import {
   ffmpegSource,
   nodeStatus,
@@ -97,6 +97,23 @@ test('cluster gauges: listeners per node and mount, live nodes, master; totals i
   };
   assert.equal(ctlJson.mounts.find((x) => x.path === MOUNT)?.listeners, 5);
   assert.equal(ctlJson.totals.listeners, 5);
+});
+
+test('a node that left stays as node_up 0 until forget-node; then no series and no status row names it', async () => {
+  const lease = stack.client.lease(30);
+  await lease.put(nodeKey('gone')).value(JSON.stringify(nodeStatus('gone', stack.icecast.port, { [MOUNT]: 1 })));
+  await waitFor('gone up', async () => get(await scrape(metricsPort), 'autoradio_cluster_node_up{node="gone"}') === 1);
+  await lease.revoke();
+  await waitFor('gone reported down', async () => {
+    const m = await scrape(metricsPort);
+    return m.get('autoradio_cluster_node_up{node="gone"}') === 0 && !m.has(`autoradio_cluster_listeners{mount="${MOUNT}",node="gone"}`);
+  });
+  const r = await radioctl([...stack.etcdArgs, 'forget-node', 'gone']);
+  assert.equal(r.code, 0, r.stderr);
+  await waitFor('no series names the forgotten node', async () => ![...(await scrape(metricsPort)).keys()].some((k) => k.includes('node="gone"')));
+  const status = (await (await fetch(`http://127.0.0.1:${port}/status.json`)).json()) as { nodes: { name: string }[] };
+  assert.deepEqual(status.nodes.filter((n) => n.name === 'gone'), []);
+  await stack.client.delete().key(forgottenKey('gone'));
 });
 
 test('streaming moves the series: source and listener bytes, connections, redirects, DNS rcodes', async () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 import { fileURLToPath } from 'node:url';
 import { connectEtcd, type Etcd3 } from '../../src/coordination/client.js';
-import { MASTER_ELECTION_PREFIX, MOUNTS_PREFIX, ROOT, drainKey, mountKey, nodeKey } from '../../src/coordination/keys.js';
+import { MASTER_ELECTION_PREFIX, MOUNTS_PREFIX, ROOT, drainKey, forgottenKey, mountKey, nodeKey } from '../../src/coordination/keys.js';
 import { MountStore, type TxnSender } from '../../src/coordination/mount-store.js';
 import { parseStoredMount, type Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
@@ -304,8 +304,20 @@ test('drain, undrain and forget-node through the real binary', async () => {
   };
   await lease.put(nodeKey('node-c')).value(JSON.stringify(present));
   try {
-    assert.match(ok(await radioctl(['drain', 'node-c']), 'drain'), /node-c drained/);
+    const alone = ok(await radioctl(['drain', 'node-c']), 'drain');
+    assert.match(alone, /node-c drained/);
+    assert.match(alone, /no other live node can take over, so it keeps the master role/);
     assert.notEqual(await client.get(drainKey('node-c')).string(), null);
+    const aloneJson = JSON.parse(ok(await radioctl(['--json', 'drain', 'node-c']), 'drain --json')) as Record<string, unknown>;
+    assert.equal(aloneJson.handsOver, false);
+    assert.equal(aloneJson.keepsRolesBecause, 'no-other-node');
+    // With a healthy peer the roles move, and the peer is named.
+    await lease.put(nodeKey('node-d')).value(JSON.stringify({ ...present, name: 'node-d' }));
+    assert.match(ok(await radioctl(['drain', 'node-c']), 'drain with a peer'), /master role and transcoders move to node-d/);
+    const withPeer = JSON.parse(ok(await radioctl(['--json', 'drain', 'node-c']), 'drain --json with a peer')) as Record<string, unknown>;
+    assert.equal(withPeer.handsOver, true);
+    assert.deepEqual(withPeer.successors, ['node-d']);
+    await client.delete().key(nodeKey('node-d')).exec();
     const status = JSON.parse(ok(await radioctl(['--json', 'status']), 'status')) as { nodes: { name: string; draining?: boolean }[] };
     assert.equal(status.nodes.find((n) => n.name === 'node-c')?.draining, true);
     assert.match(ok(await radioctl(['status']), 'status'), /^node-c\s.*relay,draining/m);
@@ -324,6 +336,13 @@ test('drain, undrain and forget-node through the real binary', async () => {
     assert.match(ok(await radioctl(['forget-node', 'node-c', '--force']), 'forget --force'), /lease was revoked/);
     assert.equal(await client.get(nodeKey('node-c')).string(), null, 'status gone with the revoked lease');
     assert.equal(await client.get(drainKey('node-c')).string(), null, 'drain key gone');
+    assert.notEqual(await client.get(forgottenKey('node-c')).string(), null, 'forgotten marker written');
+    // A radiod whose status expired but whose election lease is kept alive still runs.
+    await client.put(`${MASTER_ELECTION_PREFIX}feed`).value(JSON.stringify({ name: 'node-e', addresses: ['127.0.0.1'], icecastPort: 18000 }));
+    const candidate = await radioctl(['--json', 'forget-node', 'node-e']);
+    assert.equal((JSON.parse(candidate.stderr) as { error: { code: string } }).error.code, 'AR_NODE_ALIVE', 'a candidate is present');
+    assert.equal(await client.get(forgottenKey('node-e')).string(), null, 'nothing written for a refused forget');
+    await client.delete().key(`${MASTER_ELECTION_PREFIX}feed`).exec();
     const bad = await radioctl(['--json', 'drain', 'no/such']);
     assert.equal((JSON.parse(bad.stderr) as { error: { code: string } }).error.code, 'AR_INVALID_NODE_NAME');
   } finally {

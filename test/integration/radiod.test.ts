@@ -9,7 +9,7 @@ import { launchIcecast, makeIcecastDir, sourcePutStatus, type TestIcecast } from
 import { freePort } from '../support/ports.js';
 import { startProcess, type Managed } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
-import { MASTER_ELECTION_PREFIX, ICECAST_SECRETS_KEY, mountKey, nodeKey } from '../../src/coordination/keys.js';
+import { MASTER_ELECTION_PREFIX, ICECAST_SECRETS_KEY, forgottenKey, mountKey, nodeKey } from '../../src/coordination/keys.js';
 import type { Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
 import { listen } from '../support/listen.js';
@@ -177,6 +177,14 @@ test('one master is elected and every node publishes its status', async () => {
   // Every node campaigns once its Icecast answers; the first one leads, the others queue.
   await waitFor('three candidates', async () => (await client.getAll().prefix(MASTER_ELECTION_PREFIX).keys()).length === 3);
   assert.equal(await currentMaster(), name);
+});
+
+test('a running radiod removes the forgotten marker radioctl forget-node left for its name', async () => {
+  await client.put(forgottenKey('node2')).value(JSON.stringify({ since: new Date().toISOString(), by: 'test' }));
+  await client.put(forgottenKey('node9')).value(JSON.stringify({ since: new Date().toISOString(), by: 'test' }));
+  await waitFor('node2 no longer forgotten', async () => (await client.get(forgottenKey('node2')).string()) === null, { timeoutMs: 10_000 });
+  assert.notEqual(await client.get(forgottenKey('node9')).string(), null, 'another node\'s marker is left alone');
+  await client.delete().key(forgottenKey('node9'));
 });
 
 test('a new mount reaches every Icecast; the master takes the source, the others relay it', async () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClusterStateBuilder, type KeyChange } from '../../src/coordination/cluster-state-builder.js';
-import { ICECAST_SECRETS_KEY, MASTER_ELECTION_PREFIX, drainKey, mountKey, nodeKey } from '../../src/coordination/keys.js';
+import { ICECAST_SECRETS_KEY, MASTER_ELECTION_PREFIX, drainKey, forgottenKey, mountKey, nodeKey } from '../../src/coordination/keys.js';
 import type { Mount } from '../../src/coordination/mount.js';
 import type { NodeStatus } from '../../src/coordination/node-status.js';
 import type { MasterInfo } from '../../src/coordination/cluster-state.js';
@@ -314,4 +314,13 @@ test('a drain key marks the live node draining whatever it reported, survives it
   assert.deepEqual([...s.drained!].sort(), ['a', 'gone']);
   assert.equal(builder.apply([del(drainKey('a'))], String(rev)), true);
   assert.equal(builder.snapshot(true).nodes.get('a')!.draining, undefined);
+});
+
+test('forgotten markers are listed by name until deleted; a repeated put changes nothing', () => {
+  const { builder } = recorder();
+  builder.reset([put(nodeKey('a'), node('a')), put(forgottenKey('old'), { since: 'x', by: 'h' })], String(rev));
+  assert.deepEqual([...builder.snapshot(true).forgotten!], ['old']);
+  assert.equal(builder.apply([put(forgottenKey('old'), { since: 'y', by: 'h' })], String(rev)), false);
+  assert.equal(builder.apply([del(forgottenKey('old'))], String(rev)), true);
+  assert.deepEqual([...builder.snapshot(true).forgotten!], []);
 });

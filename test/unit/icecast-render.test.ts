@@ -247,7 +247,7 @@ test('control characters are dropped (XML 1.0 cannot carry them)', () => {
 
 test('render inputs: equal only with the same mounts map, role, fencing and master', () => {
   const m = mounts(live);
-  const base: RenderInputs = { mounts: m, isMaster: false, fenced: false, master };
+  const base: RenderInputs = { mounts: m, isMaster: false, fenced: false, master, onDemandRelays: new Set() };
   assert.equal(sameRenderInputs(undefined, base), false);
   assert.equal(sameRenderInputs(base, { ...base, master: { ...master, addresses: [...master.addresses] } }), true);
   assert.equal(sameRenderInputs(base, { ...base, mounts: mounts(live) }), false);
@@ -256,6 +256,18 @@ test('render inputs: equal only with the same mounts map, role, fencing and mast
   assert.equal(sameRenderInputs(base, { ...base, master: undefined }), false);
   assert.equal(sameRenderInputs(base, { ...base, master: { ...master, icecastPort: 9000 } }), false);
   assert.equal(sameRenderInputs(base, { ...base, master: { ...master, addresses: ['192.0.2.9'] } }), false);
+  assert.equal(sameRenderInputs(base, { ...base, onDemandRelays: new Set(['/live.mp3']) }), false);
+  assert.equal(sameRenderInputs({ ...base, onDemandRelays: new Set(['/live.mp3']) }, { ...base, onDemandRelays: new Set(['/live.mp3']) }), true);
+});
+
+test('a relay of a mount long off air waits for a listener (on-demand); the others and outside relays pull all the time', () => {
+  const via = { ...node, relayVia: { host: '127.0.0.1', port: 80 } };
+  const rs = relays(render({ state: { mounts: mounts(live, pulled) }, isMaster: false, master, node: via, onDemandRelays: new Set(['/pulled.ogg']) }));
+  assert.equal(childText(rs.get('/pulled.ogg')!, 'on-demand'), '1');
+  assert.equal(childText(rs.get('/live.mp3')!, 'on-demand'), '0');
+  // On the master an outside relay always pulls: it is the mount's source.
+  const onMaster = relays(render({ state: { mounts: mounts(pulled) }, isMaster: true, master: undefined, node: via, onDemandRelays: new Set(['/pulled.ogg']) }));
+  assert.equal(childText(onMaster.get('/pulled.ogg')!, 'on-demand'), '0');
 });
 
 test('relays through the front door: /_relay<mount> on the local front door, whoever is master, never on the master', () => {

@@ -1,3 +1,4 @@
+import { nextSampleInMs } from '../../src/radiod/listener-history-writer.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -55,4 +56,13 @@ test('the chart is inline SVG with the label escaped and gaps breaking the line'
   const d = /<path d="([^"]*)"/.exec(svg)![1]!;
   assert.equal((d.match(/M/g) ?? []).length, 2, `two line pieces around the gap: ${d}`);
   assert.ok(!/<script|href=|url\(/i.test(svg));
+});
+
+test('the writer samples once a minute, a few seconds into it, never twice in one minute', () => {
+  assert.equal(nextSampleInMs(120_000, 5_000), 5_000);
+  assert.equal(nextSampleInMs(124_000, 5_000), 1_000);
+  // Exactly at the sampling instant: the next one is a whole minute later, not now again.
+  assert.equal(nextSampleInMs(125_000, 5_000), 60_000);
+  assert.equal(nextSampleInMs(126_000, 5_000), 59_000);
+  assert.equal(nextSampleInMs(179_999, 0), 1);
 });

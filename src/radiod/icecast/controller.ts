@@ -10,6 +10,8 @@ import type { Reloader } from './reloader.js';
 import type { MasterRole } from '../candidacy.js';
 import type { Mount } from '../../coordination/mount.js';
 import { generatePassword } from '../../coordination/icecast-secrets.js';
+import { monotonicNow } from '../../coordination/clock.js';
+import { IdleRelays } from './idle-relays.js';
 
 export interface IcecastControllerOptions {
   source: ClusterStateSource;
@@ -25,6 +27,8 @@ export interface IcecastControllerOptions {
   metrics: Metrics;
   /** Coalesces bursts of changes; well under the one-second propagation target. */
   debounceMs?: number;
+  /** How long a mount stays off air before its relay waits for a listener (default IDLE_RELAY_AFTER_MS). */
+  idleRelayAfterMs?: number;
 }
 
 /** Icecast rereads its config within about a second of a HUP; HUPs closer than this may merge. */
@@ -39,6 +43,8 @@ interface ConfigPlan {
   /** What the render depends on, before locking (compared to skip renders that change nothing). */
   inputs: RenderInputs;
 }
+
+const NO_MOUNTS: ReadonlySet<string> = new Set();
 
 /**
  * Keeps icecast.xml equal to render(cluster state, master, settings) and reloads Icecast when
@@ -65,8 +71,12 @@ export class IcecastController {
   private lastReloadAt = 0;
   private confirmTimer: NodeJS.Timeout | undefined;
   private writing: Promise<unknown> = Promise.resolve();
+  /** Mounts long off air: their relays wait for a listener. Re-checked at every view change (each node reports every 30 s at least). */
+  private readonly idleRelays: IdleRelays;
 
-  constructor(private readonly opts: IcecastControllerOptions) {}
+  constructor(private readonly opts: IcecastControllerOptions) {
+    this.idleRelays = new IdleRelays(opts.idleRelayAfterMs);
+  }
 
   /**
    * Writes the first config once the cluster view is loaded (Icecast may not be up yet) and
@@ -148,7 +158,9 @@ export class IcecastController {
     const isMaster = this.role === 'master' || fenced;
     const master = isMaster ? undefined : this.masterToFollow();
     // Relays through the front door do not name the master: a new one changes nothing here.
-    const inputs: RenderInputs = { mounts: state.mounts, isMaster, fenced, master: this.opts.node.relayVia ? undefined : master };
+    const idle = this.idleRelays.observe(state, monotonicNow());
+    const onDemandRelays = isMaster ? NO_MOUNTS : idle;
+    const inputs: RenderInputs = { mounts: state.mounts, isMaster, fenced, master: this.opts.node.relayVia ? undefined : master, onDemandRelays };
     if (fenced) state = { ...state, mounts: lockSources(state.mounts, this.lockPassword) };
     return { state, fenced, isMaster, master, inputs };
   }
@@ -220,7 +232,7 @@ export class IcecastController {
       this.renderedAsMaster = isMaster;
       // Another node's status report changes nothing here: no render, no write, no reload.
       if (sameRenderInputs(this.renderedFrom, inputs)) return false;
-      const xml = renderIcecastConfig({ state, isMaster, master: inputs.master, node: this.opts.node, secrets: this.opts.secrets });
+      const xml = renderIcecastConfig({ state, isMaster, master: inputs.master, node: this.opts.node, secrets: this.opts.secrets, onDemandRelays: inputs.onDemandRelays });
       const wrote = await writeConfigIfChanged(this.opts.configPath, xml);
       this.renderedFrom = inputs;
       this.opts.metrics.increment('icecast.config_renders');

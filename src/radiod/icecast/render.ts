@@ -65,6 +65,8 @@ export interface RenderInput {
   master: MasterInfo | undefined;
   node: IcecastNodeSettings;
   secrets: IcecastSecrets;
+  /** Mounts long off air whose relay waits for a listener (idle-relays.ts); none by default. */
+  onDemandRelays?: ReadonlySet<string>;
 }
 
 /**
@@ -77,6 +79,7 @@ export interface RenderInputs {
   /** Fenced: rendered as master with every source password locked. */
   fenced: boolean;
   master: MasterInfo | undefined;
+  onDemandRelays: ReadonlySet<string>;
 }
 
 /** Whether `next` would render the same icecast.xml as `previous` did. */
@@ -86,8 +89,13 @@ export function sameRenderInputs(previous: RenderInputs | undefined, next: Rende
     previous.mounts === next.mounts &&
     previous.isMaster === next.isMaster &&
     previous.fenced === next.fenced &&
-    sameMaster(previous.master, next.master)
+    sameMaster(previous.master, next.master) &&
+    sameMembers(previous.onDemandRelays, next.onDemandRelays)
   );
+}
+
+function sameMembers(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  return a.size === b.size && [...a].every((x) => b.has(x));
 }
 
 function sameMaster(a: MasterInfo | undefined, b: MasterInfo | undefined): boolean {
@@ -207,10 +215,10 @@ function sourceAuthSection(url: string): string[] {
   return ['<authentication type="url">', ...indent(options, 1), '</authentication>'];
 }
 
-function relaySection(localMount: string, t: RelayTarget): string[] {
+function relaySection(localMount: string, t: RelayTarget, onDemand = false): string[] {
   const body = [el('server', t.server), el('port', t.port), el('mount', t.mount), el('local-mount', localMount)];
   if (t.username !== undefined) body.push(el('username', t.username), el('password', t.password ?? ''));
-  body.push(el('on-demand', 0), el('relay-shoutcast-metadata', 1));
+  body.push(el('on-demand', onDemand ? 1 : 0), el('relay-shoutcast-metadata', 1));
   return ['<relay>', ...indent(body, 1), '</relay>'];
 }
 
@@ -310,7 +318,7 @@ function pushMasterMount(out: string[], m: Mount, sourceAuthUrl: string | undefi
  * reload in between; a relay on the public mount would hold it until a reload had removed the
  * relay, one to two seconds of Icecast's config thread.
  */
-function pushRelayedMount(out: string[], m: Mount, upstream: Upstream | undefined, sourceAuthUrl: string | undefined): void {
+function pushRelayedMount(out: string[], m: Mount, upstream: Upstream | undefined, sourceAuthUrl: string | undefined, onDemand: boolean): void {
   if (upstream === undefined) {
     const section = mountSection(m, false, sourceAuthUrl);
     if (section) out.push(...section);
@@ -330,7 +338,7 @@ function pushRelayedMount(out: string[], m: Mount, upstream: Upstream | undefine
       mount: upstream.pathOf(m.path),
       // No credentials: the master's mount asks radiod about sources (Icecast's URL
       // authenticator), and such a mount answers 401 to a listener presenting the relay user.
-    }),
+    }, onDemand),
   );
 }
 
@@ -346,7 +354,7 @@ export function renderIcecastConfig(input: RenderInput): string {
   const body = serverSections(node, secrets, mounts.length);
   for (const m of mounts) {
     if (isMaster) pushMasterMount(body, m, node.sourceAuthUrl);
-    else pushRelayedMount(body, m, upstream, node.sourceAuthUrl);
+    else pushRelayedMount(body, m, upstream, node.sourceAuthUrl, input.onDemandRelays?.has(m.path) ?? false);
   }
   return ['<!-- Written by autoradio radiod; local changes are overwritten. -->', '<icecast>', ...indent(body, 1), '</icecast>', ''].join('\n');
 }

@@ -77,6 +77,8 @@ export class TranscoderManager {
   private readonly refusedLogged = new Map<string, string>();
   private stopped = false;
   private started = false;
+  /** The node is drained: it runs no transcoder and campaigns for none until told otherwise. */
+  private handingOver = false;
 
   constructor(private readonly deps: TranscoderManagerDeps) {
     this.log = deps.log.child({ component: 'transcoders' });
@@ -98,6 +100,17 @@ export class TranscoderManager {
     return [...this.entries.values()].filter((e) => e.process !== undefined).map((e) => e.mount).sort();
   }
 
+  /**
+   * Drained (true): every liquidsoap stops and every candidacy is resigned, as for a deleted
+   * mount, so the next candidate of each mount takes it over at once. Undrained (false): the
+   * node campaigns again, with the usual spread delays.
+   */
+  setHandingOver(handOver: boolean): void {
+    if (handOver === this.handingOver) return;
+    this.handingOver = handOver;
+    if (this.started) this.reconcile(this.deps.state.current());
+  }
+
   /** Stops every liquidsoap, then resigns every candidacy. */
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -111,8 +124,9 @@ export class TranscoderManager {
 
   private reconcile(state: ClusterState): void {
     if (this.stopped) return;
-    const { specs, refused } = wantedTranscoders(state, state.nodes.get(this.deps.nodeName)?.addresses ?? []);
-    this.logRefused(refused);
+    const wanted = wantedTranscoders(state, state.nodes.get(this.deps.nodeName)?.addresses ?? []);
+    this.logRefused(wanted.refused);
+    const specs = this.handingOver ? new Map<string, TranscoderSpec>() : wanted.specs;
     for (const entry of [...this.entries.values()]) {
       if (!specs.has(entry.mount)) void this.retire(entry);
     }
