@@ -99,6 +99,13 @@ export class RawClient {
 
 const execFileP = promisify(execFile);
 
+/** `count` MPEG-1 layer III frames of silence (128 kbit/s, 44.1 kHz: 417 bytes each), for stand-in Icecasts. */
+export function mp3Frames(count: number): Buffer {
+  const frame = Buffer.alloc(417);
+  Buffer.from([0xff, 0xfb, 0x90, 0x64]).copy(frame);
+  return Buffer.concat(Array.from({ length: count }, () => frame));
+}
+
 /** An MP3 tone file (128 kbit/s) made once per test file. */
 export async function makeMp3(seconds: number): Promise<{ dir: string; file: string; cleanup(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'autoradio-fd-'));

@@ -4,7 +4,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { startIcecast, type TestIcecast } from '../support/icecast.js';
 import { startProcess, type Managed } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
-import { RawClient, basic, deframeIcy, icecastMounts, startDoor, type Door } from './front-door-harness.js';
+import { RawClient, basic, deframeIcy, icecastMounts, mp3Frames, startDoor, type Door } from './front-door-harness.js';
 
 /** Listeners through `/_stream` to a real Icecast 2.4.4, including re-attach across a source loss. */
 
@@ -147,9 +147,10 @@ test('with no source coming back the listener is closed after the bounded wait',
   t.diagnostic(`listener held ${held} ms before giving up`);
 });
 
-test('a burst of listeners opens at most icecastConnectsInFlight connections to Icecast at a time, all served', async (t) => {
+test('a burst of feeds opens at most icecastConnectsInFlight connections to Icecast at a time, all served', async (t) => {
   // An upstream that answers each request head 30 ms after it arrived, counting the
   // connections that are open but not yet answered (what overflows Icecast's backlog of 5).
+  // One listener per mount: each mount's feed is one connection.
   let unanswered = 0;
   let maxUnanswered = 0;
   const upstream = createServer((sock) => {
@@ -160,7 +161,7 @@ test('a burst of listeners opens at most icecastConnectsInFlight connections to 
       setTimeout(() => {
         unanswered--;
         sock.write('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n');
-        sock.write(Buffer.alloc(1000, 0xff));
+        sock.write(mp3Frames(5));
       }, 30);
     });
   });
@@ -172,9 +173,41 @@ test('a burst of listeners opens at most icecastConnectsInFlight connections to 
 
   const listeners = Array.from({ length: 40 }, () => new RawClient(door.port));
   t.after(() => listeners.forEach((l) => l.destroy()));
-  for (const l of listeners) l.send('GET /_stream/burst.mp3 HTTP/1.1\r\nHost: radio\r\n\r\n');
+  listeners.forEach((l, i) => l.send(`GET /_stream/burst${i}.mp3 HTTP/1.1\r\nHost: radio\r\n\r\n`));
   await waitFor('every listener answered', () => listeners.every((l) => l.received.length >= 1000), { timeoutMs: 10_000 });
   for (const l of listeners) assert.match(l.text(), /^HTTP\/1\.0 200 OK\r\n/);
   assert.ok(maxUnanswered <= 4, `${maxUnanswered} connections waited for Icecast at once`);
   assert.ok(maxUnanswered >= 2, 'the burst did overlap');
+});
+
+test('listeners of one mount share one upstream connection; each gets the burst from a frame boundary', async (t) => {
+  let accepted = 0;
+  const upstream = createServer((sock) => {
+    accepted++;
+    sock.on('error', () => {});
+    sock.once('data', () => {
+      sock.write('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\nicy-metaint:16000\r\n\r\n');
+      sock.write(mp3Frames(20));
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  t.after(() => upstream.close());
+  const port = (upstream.address() as AddressInfo).port;
+  const door = await startDoor({ localIcecast: { host: '127.0.0.1', port } });
+  t.after(() => door.close());
+  const first = new RawClient(door.port);
+  t.after(() => first.destroy());
+  first.send('GET /_stream/shared.mp3 HTTP/1.1\r\nHost: radio\r\n\r\n');
+  await waitFor('the first listener streams', () => first.received.length >= 19 * 417);
+  const later = Array.from({ length: 10 }, () => new RawClient(door.port));
+  t.after(() => later.forEach((l) => l.destroy()));
+  for (const l of later) l.send('GET /_stream/shared.mp3?x=1 HTTP/1.1\r\nHost: radio\r\n\r\n');
+  await waitFor('every later listener got the burst', () => later.every((l) => l.received.length >= 19 * 417));
+  assert.equal(accepted, 1, 'one upstream connection for 11 listeners');
+  assert.deepEqual([...door.door.listenerCounts()], [['/shared.mp3', 11]]);
+  for (const l of [first, ...later]) {
+    const i = l.received.indexOf('\r\n\r\n');
+    assert.doesNotMatch(l.received.subarray(0, i).toString('latin1'), /^icy-metaint/im, 'not asked for, not sent');
+    assert.deepEqual([...l.received.subarray(i + 4, i + 8)], [0xff, 0xfb, 0x90, 0x64], 'the body starts on a frame');
+  }
 });
