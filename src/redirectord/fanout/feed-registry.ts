@@ -49,8 +49,9 @@ export class FeedRegistry {
     return counts;
   }
 
-  listenersOf(mount: string): number {
-    return this.feeds.get(mount)?.listeners ?? 0;
+  /** Mounts whose feed holds (or is opening) a connection to Icecast: one each. */
+  feedMounts(): Map<string, number> {
+    return new Map([...this.feeds.keys()].map((mount) => [mount, 1]));
   }
 
   /** Upstream connections the feeds hold (Icecast counts each as one listener). */

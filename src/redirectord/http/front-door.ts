@@ -12,7 +12,7 @@ import type { HostPort } from '../../coordination/host-port.js';
 import { proxySource, type SourceSession } from './source-proxy.js';
 import { StreamSession, type StreamProxyOptions } from './stream-proxy.js';
 import { ConnectGate } from './connect-gate.js';
-import { plainResponse, preflightResponse } from './stream-response.js';
+import { listenerCountsResponse, plainResponse, preflightResponse } from './stream-response.js';
 import { addressKey, isLoopback } from './client-address.js';
 import { ConnectionBudget } from './connection-budget.js';
 import { DoorConnection, type ConnectionOwner, type ConnectionTimes } from './door-connection.js';
@@ -305,6 +305,10 @@ export class FrontDoor extends Server implements ConnectionOwner {
         return;
       case 'relay':
         this.startRelay(conn, bytes, head, c.upstreamTarget);
+        return;
+      case 'listener-counts':
+        this.metrics.increment('front_door.http');
+        conn.answerAndClose(listenerCountsResponse(this.feeds.listenerCounts(), this.feeds.feedMounts()));
         return;
       case 'stream-preflight': {
         this.metrics.increment('front_door.preflight');
