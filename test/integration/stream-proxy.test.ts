@@ -211,3 +211,84 @@ test('listeners of one mount share one upstream connection; each gets the burst 
     assert.deepEqual([...l.received.subarray(i + 4, i + 8)], [0xff, 0xfb, 0x90, 0x64], 'the body starts on a frame');
   }
 });
+
+test('N listeners of a mount are one Icecast listener; the front door counts N and tells radiod on /_listeners', async (t) => {
+  source('/count.mp3');
+  await live('/count.mp3');
+  const listeners = Array.from({ length: 6 }, () => new RawClient(d.port));
+  t.after(() => listeners.forEach((l) => l.destroy()));
+  for (const l of listeners) l.send('GET /_stream/count.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('every listener streams', () => listeners.every((l) => l.received.length > 20_000), { timeoutMs: 10_000 });
+  await waitFor('Icecast counts one listener', async () => (await icecastMounts(icecast.url)).get('/count.mp3')?.listeners === 1);
+  assert.equal(d.door.listenerCounts().get('/count.mp3'), 6);
+  const res = await fetch(`http://127.0.0.1:${d.port}/_listeners`);
+  assert.equal(res.status, 200);
+  const counts = (await res.json()) as { mounts: Record<string, number>; feeds: Record<string, number> };
+  assert.equal(counts.mounts['/count.mp3'], 6);
+  assert.equal(counts.feeds['/count.mp3'], 1);
+  for (const l of listeners) l.destroy();
+  await waitFor('the feed closes after its last listener', async () => (await icecastMounts(icecast.url)).get('/count.mp3')?.listeners === 0, {
+    timeoutMs: 6000,
+  });
+  assert.equal(d.door.listenerCounts().has('/count.mp3'), false);
+});
+
+test('ffmpeg decodes through the fan-out across a forced upstream switch without a decode error', { timeout: 90_000 }, async (t) => {
+  const first = source('/switch.mp3');
+  await live('/switch.mp3');
+  await setTitle('/switch.mp3', 'before the switch');
+  const reattached = d.metrics.count('stream_proxy.reattach');
+  // ffmpeg asks for ICY metadata itself (its -icy default), so the framing is decoded too.
+  const player = startProcess('ffmpeg', [
+    '-nostdin', '-v', 'error', '-i', `http://127.0.0.1:${d.port}/_stream/switch.mp3`, '-t', '14', '-f', 'null', '-',
+  ]);
+  procs.push(player);
+  await waitFor('the player is a listener', () => d.door.listenerCounts().get('/switch.mp3') === 1, { timeoutMs: 10_000 });
+  await first.stop('SIGKILL');
+  source('/switch.mp3');
+  await waitFor('the feed re-attached', () => d.metrics.count('stream_proxy.reattach') === reattached + 1, { timeoutMs: 10_000 });
+  const code = await player.exited;
+  t.diagnostic(`ffmpeg exit ${code}; stderr: ${JSON.stringify(player.output)}`);
+  assert.equal(code, 0);
+  assert.deepEqual(player.output, [], 'ffmpeg -v error printed nothing');
+});
+
+test('a listener that never reads is skipped, then dropped, and never slows another listener', async (t) => {
+  // A fast upstream (about 2 MB/s of MP3 frames) fills a non-reading client's socket buffers quickly.
+  let sent = 0;
+  const upstream = createServer((sock) => {
+    sock.on('error', () => {});
+    sock.once('data', () => {
+      sock.write('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n');
+      const timer = setInterval(() => {
+        sock.write(mp3Frames(100));
+        sent += 41_700;
+      }, 20);
+      sock.on('close', () => clearInterval(timer));
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  t.after(() => upstream.close());
+  const port = (upstream.address() as AddressInfo).port;
+  const door = await startDoor({ localIcecast: { host: '127.0.0.1', port }, limits: { listenerQueueBytes: 65_536, listenerBehindMs: 1500 } });
+  t.after(() => door.close());
+  const stuck = new RawClient(door.port);
+  t.after(() => stuck.destroy());
+  stuck.socket.pause();
+  stuck.send('GET /_stream/fast.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  const reader = new RawClient(door.port);
+  t.after(() => reader.destroy());
+  reader.send('GET /_stream/fast.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('the reader streams', () => reader.received.length > 100_000, { timeoutMs: 5000 });
+  const [bytes0, sent0, t0] = [reader.received.length, sent, Date.now()];
+  await waitFor('the stuck listener is skipped', () => door.metrics.count('stream_proxy.slow_skipped') >= 1, { timeoutMs: 20_000 });
+  await waitFor('and then dropped', () => door.metrics.count('stream_proxy.slow_dropped') === 1, { timeoutMs: 10_000 });
+  await waitFor('the front door let it go', () => door.door.counts().streams === 1, { timeoutMs: 5000 });
+  const got = reader.received.length - bytes0;
+  const upstreamSent = sent - sent0;
+  t.diagnostic(`reader got ${got} B while the upstream sent ${upstreamSent} B in ${Date.now() - t0} ms`);
+  // Whole chunks are held back at most a frame at a time: the reader got (nearly) all of it.
+  assert.ok(got >= upstreamSent - 50_000, `reader got ${got} of ${upstreamSent} B`);
+  assert.equal(door.metrics.count('stream_proxy.slow_dropped'), 1, 'only the stuck listener was dropped');
+  assert.equal(reader.closed, false);
+});

@@ -18,6 +18,7 @@ import { ConnectionBudget } from './connection-budget.js';
 import { DoorConnection, type ConnectionOwner, type ConnectionTimes } from './door-connection.js';
 import { SpliceMeter } from './splice-meter.js';
 import { FeedRegistry } from '../fanout/feed-registry.js';
+import { DEFAULT_SLOW_POLICY } from '../fanout/slow-listener.js';
 import type { FanoutListener } from '../fanout/fanout-listener.js';
 
 export interface FrontDoorLimits {
@@ -51,6 +52,10 @@ export interface FrontDoorLimits {
   icecastQueueLength?: number;
   /** Longest a listener waits in that queue before a 503. 40 s. */
   icecastQueueWaitMs?: number;
+  /** Bytes queued for a listener above which its audio is skipped (it is behind). 128 KiB. */
+  listenerQueueBytes?: number;
+  /** How long a listener may stay behind (skipping) before it is dropped. 15 s. */
+  listenerBehindMs?: number;
 }
 
 export interface ContinuityOptions {
@@ -177,6 +182,10 @@ export class FrontDoor extends Server implements ConnectionOwner {
       retryAfterSeconds: RETRY_AFTER_SECONDS,
       // Listener sessions only: relays are the cluster's own plumbing, not listeners.
       onSessionEnd: opts.onStreamEnd,
+      slow: {
+        skipAboveBytes: limits.listenerQueueBytes ?? DEFAULT_SLOW_POLICY.skipAboveBytes,
+        dropAfterMs: limits.listenerBehindMs ?? DEFAULT_SLOW_POLICY.dropAfterMs,
+      },
     });
     this.on('connection', (socket: Socket) => this.accept(socket));
     // Accept fails with EMFILE when descriptors run out: that is load, not a reason to exit.
