@@ -237,6 +237,8 @@ test('ffmpeg decodes through the fan-out across a forced upstream switch without
   const first = source('/switch.mp3');
   await live('/switch.mp3');
   await setTitle('/switch.mp3', 'before the switch');
+  // Icecast may list a source a moment before it serves its listeners (404 meanwhile).
+  await waitFor('the mount serves listeners', async () => (await fetch(`http://127.0.0.1:${d.port}/_stream/switch.mp3`, { method: 'HEAD' })).status === 200);
   const reattached = d.metrics.count('stream_proxy.reattach');
   // ffmpeg asks for ICY metadata itself (its -icy default), so the framing is decoded too.
   const player = startProcess('ffmpeg', [
@@ -245,8 +247,12 @@ test('ffmpeg decodes through the fan-out across a forced upstream switch without
   procs.push(player);
   await waitFor('the player is a listener', () => d.door.listenerCounts().get('/switch.mp3') === 1, { timeoutMs: 10_000 });
   await first.stop('SIGKILL');
+  // Icecast refuses a second source while it still holds the first.
+  await waitFor('mount gone', async () => !(await icecastMounts(icecast.url)).has('/switch.mp3'), { timeoutMs: 5000 });
   source('/switch.mp3');
-  await waitFor('the feed re-attached', () => d.metrics.count('stream_proxy.reattach') === reattached + 1, { timeoutMs: 10_000 });
+  await waitFor('the feed re-attached', () => d.metrics.count('stream_proxy.reattach') === reattached + 1, { timeoutMs: 10_000 }).catch((err) => {
+    throw new Error(`${(err as Error).message}; reattach ${d.metrics.count('stream_proxy.reattach')} (was ${reattached}); player: ${player.output.join(' | ')}; ${JSON.stringify(d.door.counts())}`);
+  });
   const code = await player.exited;
   t.diagnostic(`ffmpeg exit ${code}; stderr: ${JSON.stringify(player.output)}`);
   assert.equal(code, 0);
