@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { startIcecast, type TestIcecast } from '../support/icecast.js';
 import { startProcess, type Managed } from '../support/processes.js';
+import { parseStatusJson } from '../../src/radiod/icecast/stats.js';
+import { fetchFrontDoorListeners } from '../../src/radiod/front-door-client.js';
+import { buildNodeStatus } from '../../src/radiod/node-report.js';
 import { waitFor } from '../support/wait.js';
 import { RawClient, basic, deframeIcy, icecastMounts, mp3Frames, startDoor, type Door } from './front-door-harness.js';
 
@@ -226,6 +229,12 @@ test('N listeners of a mount are one Icecast listener; the front door counts N a
   const counts = (await res.json()) as { mounts: Record<string, number>; feeds: Record<string, number> };
   assert.equal(counts.mounts['/count.mp3'], 6);
   assert.equal(counts.feeds['/count.mp3'], 1);
+  // What radiod makes of it: its own client, Icecast's status as radiod parses it, the node report.
+  const stats = parseStatusJson(await (await fetch(`${icecast.url}/status-json.xsl`)).text());
+  const frontDoor = await fetchFrontDoorListeners({ host: '127.0.0.1', port: d.port }, 2000);
+  const settings = { name: 'n1', addresses: ['127.0.0.1'], icecastPort: icecast.port, maxListeners: 0, bandwidthMbps: 0 };
+  const status = buildNodeStatus(settings, stats, 0, Date.now(), {}, { frontDoor });
+  assert.equal(status.mounts['/count.mp3'], 6, 'the node reports 6 listeners, not the 1 Icecast sees');
   for (const l of listeners) l.destroy();
   await waitFor('the feed closes after its last listener', async () => (await icecastMounts(icecast.url)).get('/count.mp3')?.listeners === 0, {
     timeoutMs: 6000,

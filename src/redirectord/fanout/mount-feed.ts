@@ -1,9 +1,9 @@
 import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
-import { mediaType } from '../../common/media-type.js';
 import type { HostPort } from '../../coordination/host-port.js';
 import type { ConnectGate } from '../http/connect-gate.js';
 import { IcecastAttempt, type AttemptEvents } from '../http/icecast-attempt.js';
+import { reattachAnswer } from '../http/reattach-answer.js';
 import { parseMetaint } from '../http/icy-reframer.js';
 import { plainResponse, withCorsHeaders, type ResponseHead } from '../http/stream-response.js';
 import { BurstBuffer } from './burst-buffer.js';
@@ -219,14 +219,11 @@ export class MountFeed implements AttemptEvents {
 
   /** A re-attach answered: the same format continues, on a frame boundary (a fresh splitter). */
   private reattached(attempt: IcecastAttempt, res: ResponseHead): boolean {
-    if (res.status !== 200) {
+    const verdict = reattachAnswer(res, this.contentType);
+    if (verdict.kind !== 'continue') {
       attempt.close();
-      this.onFailed(attempt, `upstream answered ${res.status}`, 'error');
-      return false;
-    }
-    if (mediaType(res.headers.get('content-type')) !== mediaType(this.contentType)) {
-      attempt.close();
-      this.giveUp('the stream changed format');
+      if (verdict.kind === 'retry') this.onFailed(attempt, verdict.reason, 'error');
+      else this.giveUp(verdict.reason);
       return false;
     }
     this.state = this.streamingState(parseMetaint(res.headers.get('icy-metaint')));
