@@ -307,3 +307,30 @@ test('a listener that never reads is skipped, then dropped, and never slows anot
   assert.equal(door.metrics.count('stream_proxy.slow_dropped'), 1, 'only the stuck listener was dropped');
   assert.equal(reader.closed, false);
 });
+
+test('Ogg Vorbis: a listener joining a running feed gets the header pages first and decodes without an error', { timeout: 60_000 }, async (t) => {
+  const ff = startProcess('ffmpeg', [
+    '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'sine=frequency=440', '-t', '60',
+    '-c:a', 'libvorbis', '-b:a', '64k', '-content_type', 'application/ogg', '-f', 'ogg',
+    `icecast://source:srcpw@${icecast.host}:${icecast.port}/late.ogg`,
+  ]);
+  procs.push(ff);
+  await live('/late.ogg');
+  await waitFor('the mount serves listeners', async () => (await fetch(`http://127.0.0.1:${d.port}/_stream/late.ogg`, { method: 'HEAD' })).status === 200);
+  // The first listener keeps the feed; its header pages (about 4 KB) pass long before the late one comes.
+  const first = new RawClient(d.port);
+  t.after(() => first.destroy());
+  first.send('GET /_stream/late.ogg HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('the feed is well past its headers', () => first.received.length > 12_000, { timeoutMs: 15_000 }).catch((err) => {
+    throw new Error(`${(err as Error).message}: ${first.received.length} B: ${first.text().slice(0, 600)}`);
+  });
+  const late = startProcess('ffmpeg', ['-nostdin', '-v', 'error', '-i', `http://127.0.0.1:${d.port}/_stream/late.ogg`, '-t', '3', '-f', 'null', '-']);
+  procs.push(late);
+  const code = await late.exited;
+  t.diagnostic(`late ffmpeg exit ${code}; stderr: ${JSON.stringify(late.output)}`);
+  assert.equal(code, 0);
+  assert.deepEqual(late.output, [], 'ffmpeg -v error printed nothing');
+  // Both shared one feed; the late one has left, the first one stays.
+  await waitFor('the late listener gone', () => d.door.listenerCounts().get('/late.ogg') === 1);
+  assert.equal(d.door.counts().feeds >= 1, true);
+});
