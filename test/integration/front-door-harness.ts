@@ -44,6 +44,8 @@ export async function startDoor(o: {
   limits?: FrontDoorOptions['limits'];
   continuity?: FrontDoorOptions['continuity'];
   app?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** The node's listener limit, as the front door reads it from the cluster view. */
+  maxListeners?: number;
 }): Promise<Door> {
   const httpServer = createHttpServer(o.app ?? echoApp);
   const metrics = new RecordingMetrics();
@@ -56,6 +58,7 @@ export async function startDoor(o: {
     metrics,
     limits: o.limits,
     continuity: o.continuity,
+    maxListeners: () => o.maxListeners,
   });
   const port = await freePort();
   await new Promise<void>((resolve) => door.listen(port, '127.0.0.1', resolve));

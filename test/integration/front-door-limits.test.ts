@@ -212,6 +212,24 @@ test('the connect queue to a stalled Icecast is bounded in length and wait: 503 
   for (const l of listeners) l.destroy();
 });
 
+test("the node's listener limit holds at the front door: Icecast sees one feed, so it cannot count them", async () => {
+  const ice = await upstream(true);
+  const d = await door({ localIcecast: { host: '127.0.0.1', port: ice.port }, maxListeners: 2 });
+  const listeners = Array.from({ length: 3 }, () => new RawClient(d.port));
+  for (const l of listeners.slice(0, 2)) l.send('GET /_stream/a.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('two listeners streaming', () => listeners.slice(0, 2).every((l) => l.received.length >= 1000));
+  listeners[2]!.send('GET /_stream/b.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('the third refused', () => listeners[2]!.closed, { timeoutMs: 5000 });
+  assert.match(listeners[2]!.text(), /^HTTP\/1\.0 503 [^]*Retry-After: \d+\r\n/);
+  assert.equal(d.metrics.count('front_door.rejected.max_listeners'), 1);
+  listeners[0]!.destroy();
+  await waitFor('one left', () => d.door.counts().streams === 1);
+  const next = new RawClient(d.port);
+  next.send('GET /_stream/a.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('a place again', () => next.received.length >= 1000);
+  for (const l of [...listeners, next]) l.destroy();
+});
+
 /** The test process's CPU time while a child process dribbles `head` over `connections` connections to `port`. */
 async function cpuWhileDribbling(port: number, connections: number, head: Buffer): Promise<number> {
   const child = new URL('./front-door-dribble-child.ts', import.meta.url).pathname;
