@@ -12,6 +12,7 @@ import {
 import { IcyDeframer, streamTitle } from '../../src/redirectord/fanout/icy-deframer.js';
 import { IcyFramer } from '../../src/redirectord/fanout/icy-framer.js';
 import { BurstBuffer } from '../../src/redirectord/fanout/burst-buffer.js';
+import { ChunkCoalescer } from '../../src/redirectord/fanout/chunk-coalescer.js';
 import { chunkVerdict } from '../../src/redirectord/fanout/slow-listener.js';
 import { asksForMetadata, listenerHead } from '../../src/redirectord/fanout/listener-head.js';
 
@@ -266,4 +267,28 @@ test("listener head: Icecast's head with CORS; icy-metaint only for a listener t
   assert.equal(asksForMetadata('1'), true);
   assert.equal(asksForMetadata('0'), false);
   assert.equal(asksForMetadata(undefined), false);
+});
+
+test('coalescer: runs of frames gathered into chunks of at least maxBytes that start on a frame, nothing lost', () => {
+  const s = createFrameSplitter('mpeg');
+  const c = new ChunkCoalescer(4096);
+  const chunks: Buffer[] = [];
+  const runs: Buffer[] = [];
+  for (const p of pieces(MP3, 600)) {
+    for (const out of s.push(p)) {
+      runs.push(out.bytes);
+      const chunk = c.push(out.bytes);
+      if (chunk) chunks.push(chunk);
+    }
+  }
+  assert.equal(c.empty, false);
+  const rest = c.take()!;
+  assert.equal(c.empty, true);
+  assert.equal(c.take(), undefined);
+  for (const chunk of chunks) {
+    assert.ok(chunk.length >= 4096 && chunk.length < 4096 + 600 + 418, `${chunk.length} B`);
+    assert.ok(wholeFrames(chunk, mpegFrameLength));
+  }
+  assert.ok(chunks.length >= 2 && chunks.length < runs.length, `${runs.length} runs gathered into ${chunks.length} chunks`);
+  assert.ok(Buffer.concat([...chunks, rest]).equals(Buffer.concat(runs)));
 });

@@ -7,6 +7,7 @@ import { reattachAnswer } from '../http/reattach-answer.js';
 import { parseMetaint } from '../http/icy-reframer.js';
 import { plainResponse, withCorsHeaders, type ResponseHead } from '../http/stream-response.js';
 import { BurstBuffer } from './burst-buffer.js';
+import { ChunkCoalescer } from './chunk-coalescer.js';
 import { createFrameSplitter, frameFormat, type FrameSplitter } from './frame-splitter.js';
 import { IcyDeframer } from './icy-deframer.js';
 import { feedRequest } from './listener-head.js';
@@ -44,6 +45,10 @@ export interface MountFeedOptions {
   reattachIntervalMs: number;
   retryAfterSeconds: number;
   burstBytes?: number;
+  /** Audio is gathered up to this many bytes before it goes to the listeners. 8 KiB. */
+  chunkBytes?: number;
+  /** ... or for at most this long. 250 ms. */
+  chunkDelayMs?: number;
 }
 
 /**
@@ -80,6 +85,8 @@ export class MountFeed implements AttemptEvents {
   private retryTimer: NodeJS.Timeout | undefined;
   private begun = false;
   private readonly burst: BurstBuffer;
+  private readonly coalescer: ChunkCoalescer;
+  private flushTimer: NodeJS.Timeout | undefined;
   /** Set by the first 200: what every listener of this feed is told. */
   private start: Omit<FeedStart, 'burst' | 'metadata'> | undefined;
   private contentType: string | undefined;
@@ -96,6 +103,7 @@ export class MountFeed implements AttemptEvents {
   ) {
     this.log = opts.log.child({ feed: mount });
     this.burst = new BurstBuffer(opts.burstBytes);
+    this.coalescer = new ChunkCoalescer(opts.chunkBytes ?? 8192);
     this.request = feedRequest(mount, opts.upstream.host, opts.upstream.port);
   }
 
@@ -205,16 +213,41 @@ export class MountFeed implements AttemptEvents {
     for (const piece of audio) {
       for (const out of state.splitter.push(piece)) {
         if (out.kind === 'headers') {
-          // A new Ogg chain: its headers replace the old ones for new listeners, and the burst
-          // of the old chain would decode against the wrong headers.
+          // A new Ogg chain: what came before goes first; its headers replace the old ones for
+          // new listeners, and the burst of the old chain would decode against the wrong headers.
+          this.flush();
           this.burst.clear();
           this.splitterHeaders = state.splitter.headers;
-        } else {
-          this.burst.push(out.bytes);
+          this.dispatch(out.bytes);
+          continue;
         }
-        for (const s of this.subscribers) s.onAudio(out.bytes, this.metadata);
+        const chunk = this.coalescer.push(out.bytes);
+        if (chunk) this.send(chunk);
+        else this.flushTimer ??= setTimeout(() => this.flush(), this.opts.chunkDelayMs ?? 250);
       }
     }
+  }
+
+  /** Sends what the coalescer gathered, if anything. */
+  private flush(): void {
+    const chunk = this.coalescer.take();
+    if (chunk) this.send(chunk);
+    else this.clearFlush();
+  }
+
+  private send(chunk: Buffer): void {
+    this.clearFlush();
+    this.burst.push(chunk);
+    this.dispatch(chunk);
+  }
+
+  private dispatch(bytes: Buffer): void {
+    for (const s of this.subscribers) s.onAudio(bytes, this.metadata);
+  }
+
+  private clearFlush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
   }
 
   /** A re-attach answered: the same format continues, on a frame boundary (a fresh splitter). */
@@ -291,6 +324,8 @@ export class MountFeed implements AttemptEvents {
     if (this.state.kind === 'closed') return;
     this.state = { kind: 'closed' };
     clearTimeout(this.retryTimer);
+    this.clearFlush();
+    this.coalescer.take();
     this.attempt?.close();
     this.attempt = undefined;
     this.burst.clear();
