@@ -50,6 +50,8 @@ export const COUNTERS: Readonly<Record<string, EventMetric>> = {
   'stream_proxy.queue_refused': counter('stream_proxy_queue_refused', 'Listener streams refused because too many were waiting to connect upstream'),
   'stream_proxy.upstream_error': counter('stream_proxy_upstream_error', 'Listener stream connections to an Icecast that failed'),
   'stream_proxy.reattach_failed': counter('stream_proxy_reattach_failed', 'Listener streams closed because no Icecast took them back in time'),
+  'stream_proxy.slow_skipped': counter('stream_proxy_slow_skipped', 'Times a listener fell behind and had audio skipped to catch up (on a frame boundary)'),
+  'stream_proxy.slow_dropped': counter('stream_proxy_slow_dropped', 'Listeners dropped because they stayed behind the stream too long'),
   'stream_proxy.no_upstream': counter('stream_proxy_no_upstream', 'Relay requests answered 503 because no master was known'),
   source_auth: counter('source_auth', "Icecast's questions to radiod's source authenticator, by result (allowed, refused)"),
   'master_probe.failed': counter('master_probe_failed', "Probes of the master's Icecast from this node that failed (refused or unanswered)"),
@@ -82,6 +84,10 @@ export const GAUGES: Readonly<Record<string, EventMetric>> = {
   'front_door.streams': gauge(
     'front_door_streams',
     'Listener connections the front door proxies through /_stream now (not the Icecast count: see autoradio_icecast_listeners)',
+  ),
+  'stream_proxy.feeds': gauge(
+    'stream_proxy_feeds',
+    'Connections from the front door to the local Icecast now, one per mount with /_stream listeners (Icecast counts each as one listener)',
   ),
   'transcoders.running': gauge('transcoders_running', 'Transcoders running on this node'),
   is_master: gauge('is_master', '1 while this node holds the master role, 0 otherwise'),

@@ -35,6 +35,7 @@ import {
   type PollResult,
 } from './icecast/stats-poller.js';
 import { buildNodeStatus, nonListenerClients } from './node-report.js';
+import { fetchFrontDoorListeners } from './front-door-client.js';
 import { packageVersion } from '../common/package-version.js';
 import { ListenerHistoryWriter } from './listener-history-writer.js';
 import { LocalIcecastHealth } from './local-icecast-health.js';
@@ -248,7 +249,7 @@ function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) =
       kbps,
       r.at,
       p.candidacy.role === 'master' || p.candidacy.role === 'fenced' ? nonListenerClients(p.view.current(), opts.name) : {},
-      { isMaster: p.candidacy.role === 'master', version },
+      { isMaster: p.candidacy.role === 'master', version, frontDoor: r.frontDoor },
     );
     p.presence.publish(status);
     onAir.update(onAirByMount(p.candidacy.role === 'master', p.view.current().mounts.keys(), r.stats));
@@ -396,7 +397,16 @@ export async function main(argv: string[]): Promise<void> {
   });
   running.drainWatch.start();
   running.transcoders.start();
-  running.poller = new StatsPoller(() => control.endpoint, opts.statusInterval, onStatsPoll(b, shutdown, { view, control, candidacy, gate, presence }));
+  const relayVia = opts.relayVia;
+  // The front door holds one Icecast connection per mount for all its listeners; its own counts
+  // are the truth (reached where relays reach it; with relays "direct", Icecast's count only).
+  const frontDoor = relayVia === 'direct' ? undefined : (timeoutMs: number) => fetchFrontDoorListeners(relayVia, timeoutMs);
+  running.poller = new StatsPoller(
+    () => control.endpoint,
+    opts.statusInterval,
+    onStatsPoll(b, shutdown, { view, control, candidacy, gate, presence }),
+    frontDoor,
+  );
   running.poller.start();
   running.history = new ListenerHistoryWriter({ client: b.client, view, isMaster: () => candidacy.role === 'master', throttled });
   running.history.start();

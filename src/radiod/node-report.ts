@@ -2,6 +2,7 @@ import { RELAY_PREFIX } from '../coordination/relay-route.js';
 import type { ClusterState } from '../coordination/cluster-state.js';
 import type { NodeStatus, OnAirMount } from '../coordination/node-status.js';
 import type { IcecastMountStats, IcecastStats } from './icecast/stats.js';
+import { mergeFrontDoorListeners, type FrontDoorListeners } from '../coordination/front-door-listeners.js';
 
 /** What a node always reports about itself, whatever its Icecast says. */
 export interface NodeReportSettings {
@@ -86,20 +87,27 @@ export function buildNodeStatus(
   bandwidthKbps: number,
   now: number,
   relays: Readonly<Record<string, number>> = {},
-  extra: { isMaster?: boolean; version?: string } = {},
+  extra: { isMaster?: boolean; version?: string; frontDoor?: FrontDoorListeners } = {},
 ): NodeStatus {
-  const mounts: Record<string, number> = {};
-  let listeners = 0;
+  const icecast: Record<string, number> = {};
   for (const m of stats?.mounts ?? []) {
     // A relayed mount's listeners sit on its local relay mount (render.ts): they are its own.
     const path = m.mount.startsWith(`${RELAY_PREFIX}/`) ? m.mount.slice(RELAY_PREFIX.length) : m.mount;
     if (path.startsWith('/_')) continue;
-    const people = Math.max(0, m.listeners - (relays[path] ?? 0));
-    // Only mounts with listeners: a status lists what a node serves to people, and it is
-    // rewritten in etcd; 1,000 idle mounts would make every report about 30 KB.
-    if (people > 0) mounts[path] = (mounts[path] ?? 0) + people;
-    listeners += people;
+    icecast[path] = (icecast[path] ?? 0) + m.listeners;
   }
+  // Only mounts with listeners: a status lists what a node serves to people, and it is
+  // rewritten in etcd; 1,000 idle mounts would make every report about 30 KB.
+  const people: Record<string, number> = {};
+  for (const [path, n] of Object.entries(icecast)) {
+    const left = Math.max(0, n - (relays[path] ?? 0));
+    if (left > 0) people[path] = left;
+  }
+  // The front door's listeners are people Icecast sees only as its feeds; without an Icecast
+  // answer nothing is reported (the node is not offered to listeners then anyway).
+  const mounts = stats === undefined ? {} : mergeFrontDoorListeners(people, extra.frontDoor);
+  let listeners = 0;
+  for (const n of Object.values(mounts)) listeners += n;
   return {
     name: settings.name,
     addresses: [...settings.addresses],

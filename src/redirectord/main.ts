@@ -74,6 +74,8 @@ function frontDoorOf(
     streamProxy: opts.enableIcecastProxy,
     answerListener: parts.answerListener,
     isMount: (path) => view.current().mounts.has(path),
+    // The node's --max-listeners, as its radiod reports it: Icecast no longer sees them one by one.
+    maxListeners: () => view.current().nodes.get(opts.name)?.maxListeners,
     onStreamEnd: accessLog && ((session) => accessLog.record(session)),
   });
 }

@@ -44,6 +44,8 @@ export async function startDoor(o: {
   limits?: FrontDoorOptions['limits'];
   continuity?: FrontDoorOptions['continuity'];
   app?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** The node's listener limit, as the front door reads it from the cluster view. */
+  maxListeners?: number;
 }): Promise<Door> {
   const httpServer = createHttpServer(o.app ?? echoApp);
   const metrics = new RecordingMetrics();
@@ -56,6 +58,7 @@ export async function startDoor(o: {
     metrics,
     limits: o.limits,
     continuity: o.continuity,
+    maxListeners: () => o.maxListeners,
   });
   const port = await freePort();
   await new Promise<void>((resolve) => door.listen(port, '127.0.0.1', resolve));
@@ -98,6 +101,13 @@ export class RawClient {
 }
 
 const execFileP = promisify(execFile);
+
+/** `count` MPEG-1 layer III frames of silence (128 kbit/s, 44.1 kHz: 417 bytes each), for stand-in Icecasts. */
+export function mp3Frames(count: number): Buffer {
+  const frame = Buffer.alloc(417);
+  Buffer.from([0xff, 0xfb, 0x90, 0x64]).copy(frame);
+  return Buffer.concat(Array.from({ length: count }, () => frame));
+}
 
 /** An MP3 tone file (128 kbit/s) made once per test file. */
 export async function makeMp3(seconds: number): Promise<{ dir: string; file: string; cleanup(): Promise<void> }> {

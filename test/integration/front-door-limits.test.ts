@@ -7,7 +7,7 @@ import { waitFor } from '../support/wait.js';
 import { freePort } from '../support/ports.js';
 import { makeApp, mount, node, state } from '../support/http-fixtures.js';
 import { createFrontDoor, type FrontDoor, type FrontDoorLimits } from '../../src/redirectord/http/front-door.js';
-import { RawClient, RecordingMetrics, startDoor, type Door } from './front-door-harness.js';
+import { RawClient, RecordingMetrics, mp3Frames, startDoor, type Door } from './front-door-harness.js';
 
 /**
  * The front door's failure paths at the socket level: clients that never read, many
@@ -39,8 +39,8 @@ async function upstream(answer: boolean): Promise<{ port: number; accepted: () =
     if (!answer) return;
     sock.once('data', () => {
       sock.write('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n');
-      sock.write(Buffer.alloc(1000, 0xff));
-      const timer = setInterval(() => sock.write(Buffer.alloc(100, 0xff)), 50);
+      sock.write(mp3Frames(3));
+      const timer = setInterval(() => sock.write(mp3Frames(1)), 50);
       sock.on('close', () => clearInterval(timer));
     });
   });
@@ -194,7 +194,8 @@ test('the connect queue to a stalled Icecast is bounded in length and wait: 503 
   });
   const listeners = Array.from({ length: 5 }, () => new RawClient(d.port));
   const t0 = Date.now();
-  for (const l of listeners) l.send('GET /_stream/a.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  // One mount each: listeners of one mount share one connection, so the queue holds feeds.
+  listeners.forEach((l, i) => l.send(`GET /_stream/a${i}.mp3 HTTP/1.1\r\nHost: x\r\n\r\n`));
   // One connects (and hangs), two wait, two are refused at once.
   await waitFor('two refused as full', () => listeners.filter((l) => l.closed).length === 2, { timeoutMs: 5000 });
   await waitFor('the waiting two expire', () => listeners.filter((l) => l.closed).length === 4, { timeoutMs: 5000 });
@@ -209,6 +210,24 @@ test('the connect queue to a stalled Icecast is bounded in length and wait: 503 
   assert.equal(ice.accepted(), 1, 'only the one in flight reached the stalled Icecast');
   assert.equal(d.metrics.count('stream_proxy.queue_refused'), 4);
   for (const l of listeners) l.destroy();
+});
+
+test("the node's listener limit holds at the front door: Icecast sees one feed, so it cannot count them", async () => {
+  const ice = await upstream(true);
+  const d = await door({ localIcecast: { host: '127.0.0.1', port: ice.port }, maxListeners: 2 });
+  const listeners = Array.from({ length: 3 }, () => new RawClient(d.port));
+  for (const l of listeners.slice(0, 2)) l.send('GET /_stream/a.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('two listeners streaming', () => listeners.slice(0, 2).every((l) => l.received.length >= 1000));
+  listeners[2]!.send('GET /_stream/b.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('the third refused', () => listeners[2]!.closed, { timeoutMs: 5000 });
+  assert.match(listeners[2]!.text(), /^HTTP\/1\.0 503 [^]*Retry-After: \d+\r\n/);
+  assert.equal(d.metrics.count('front_door.rejected.max_listeners'), 1);
+  listeners[0]!.destroy();
+  await waitFor('one left', () => d.door.counts().streams === 1);
+  const next = new RawClient(d.port);
+  next.send('GET /_stream/a.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('a place again', () => next.received.length >= 1000);
+  for (const l of [...listeners, next]) l.destroy();
 });
 
 /** The test process's CPU time while a child process dribbles `head` over `connections` connections to `port`. */

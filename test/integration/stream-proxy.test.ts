@@ -3,8 +3,11 @@ import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { startIcecast, type TestIcecast } from '../support/icecast.js';
 import { startProcess, type Managed } from '../support/processes.js';
+import { parseStatusJson } from '../../src/radiod/icecast/stats.js';
+import { fetchFrontDoorListeners } from '../../src/radiod/front-door-client.js';
+import { buildNodeStatus } from '../../src/radiod/node-report.js';
 import { waitFor } from '../support/wait.js';
-import { RawClient, basic, deframeIcy, icecastMounts, startDoor, type Door } from './front-door-harness.js';
+import { RawClient, basic, deframeIcy, icecastMounts, mp3Frames, startDoor, type Door } from './front-door-harness.js';
 
 /** Listeners through `/_stream` to a real Icecast 2.4.4, including re-attach across a source loss. */
 
@@ -147,9 +150,10 @@ test('with no source coming back the listener is closed after the bounded wait',
   t.diagnostic(`listener held ${held} ms before giving up`);
 });
 
-test('a burst of listeners opens at most icecastConnectsInFlight connections to Icecast at a time, all served', async (t) => {
+test('a burst of feeds opens at most icecastConnectsInFlight connections to Icecast at a time, all served', async (t) => {
   // An upstream that answers each request head 30 ms after it arrived, counting the
   // connections that are open but not yet answered (what overflows Icecast's backlog of 5).
+  // One listener per mount: each mount's feed is one connection.
   let unanswered = 0;
   let maxUnanswered = 0;
   const upstream = createServer((sock) => {
@@ -160,7 +164,7 @@ test('a burst of listeners opens at most icecastConnectsInFlight connections to 
       setTimeout(() => {
         unanswered--;
         sock.write('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n');
-        sock.write(Buffer.alloc(1000, 0xff));
+        sock.write(mp3Frames(5));
       }, 30);
     });
   });
@@ -172,9 +176,161 @@ test('a burst of listeners opens at most icecastConnectsInFlight connections to 
 
   const listeners = Array.from({ length: 40 }, () => new RawClient(door.port));
   t.after(() => listeners.forEach((l) => l.destroy()));
-  for (const l of listeners) l.send('GET /_stream/burst.mp3 HTTP/1.1\r\nHost: radio\r\n\r\n');
+  listeners.forEach((l, i) => l.send(`GET /_stream/burst${i}.mp3 HTTP/1.1\r\nHost: radio\r\n\r\n`));
   await waitFor('every listener answered', () => listeners.every((l) => l.received.length >= 1000), { timeoutMs: 10_000 });
   for (const l of listeners) assert.match(l.text(), /^HTTP\/1\.0 200 OK\r\n/);
   assert.ok(maxUnanswered <= 4, `${maxUnanswered} connections waited for Icecast at once`);
   assert.ok(maxUnanswered >= 2, 'the burst did overlap');
+});
+
+test('listeners of one mount share one upstream connection; each gets the burst from a frame boundary', async (t) => {
+  let accepted = 0;
+  const upstream = createServer((sock) => {
+    accepted++;
+    sock.on('error', () => {});
+    sock.once('data', () => {
+      sock.write('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\nicy-metaint:16000\r\n\r\n');
+      sock.write(mp3Frames(20));
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  t.after(() => upstream.close());
+  const port = (upstream.address() as AddressInfo).port;
+  const door = await startDoor({ localIcecast: { host: '127.0.0.1', port } });
+  t.after(() => door.close());
+  const first = new RawClient(door.port);
+  t.after(() => first.destroy());
+  first.send('GET /_stream/shared.mp3 HTTP/1.1\r\nHost: radio\r\n\r\n');
+  await waitFor('the first listener streams', () => first.received.length >= 19 * 417);
+  const later = Array.from({ length: 10 }, () => new RawClient(door.port));
+  t.after(() => later.forEach((l) => l.destroy()));
+  for (const l of later) l.send('GET /_stream/shared.mp3?x=1 HTTP/1.1\r\nHost: radio\r\n\r\n');
+  await waitFor('every later listener got the burst', () => later.every((l) => l.received.length >= 19 * 417));
+  assert.equal(accepted, 1, 'one upstream connection for 11 listeners');
+  assert.deepEqual([...door.door.listenerCounts()], [['/shared.mp3', 11]]);
+  for (const l of [first, ...later]) {
+    const i = l.received.indexOf('\r\n\r\n');
+    assert.doesNotMatch(l.received.subarray(0, i).toString('latin1'), /^icy-metaint/im, 'not asked for, not sent');
+    assert.deepEqual([...l.received.subarray(i + 4, i + 8)], [0xff, 0xfb, 0x90, 0x64], 'the body starts on a frame');
+  }
+});
+
+test('N listeners of a mount are one Icecast listener; the front door counts N and tells radiod on /_listeners', async (t) => {
+  source('/count.mp3');
+  await live('/count.mp3');
+  const listeners = Array.from({ length: 6 }, () => new RawClient(d.port));
+  t.after(() => listeners.forEach((l) => l.destroy()));
+  for (const l of listeners) l.send('GET /_stream/count.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('every listener streams', () => listeners.every((l) => l.received.length > 20_000), { timeoutMs: 10_000 });
+  await waitFor('Icecast counts one listener', async () => (await icecastMounts(icecast.url)).get('/count.mp3')?.listeners === 1);
+  assert.equal(d.door.listenerCounts().get('/count.mp3'), 6);
+  const res = await fetch(`http://127.0.0.1:${d.port}/_listeners`);
+  assert.equal(res.status, 200);
+  const counts = (await res.json()) as { mounts: Record<string, number>; feeds: Record<string, number> };
+  assert.equal(counts.mounts['/count.mp3'], 6);
+  assert.equal(counts.feeds['/count.mp3'], 1);
+  // What radiod makes of it: its own client, Icecast's status as radiod parses it, the node report.
+  const stats = parseStatusJson(await (await fetch(`${icecast.url}/status-json.xsl`)).text());
+  const frontDoor = await fetchFrontDoorListeners({ host: '127.0.0.1', port: d.port }, 2000);
+  const settings = { name: 'n1', addresses: ['127.0.0.1'], icecastPort: icecast.port, maxListeners: 0, bandwidthMbps: 0 };
+  const status = buildNodeStatus(settings, stats, 0, Date.now(), {}, { frontDoor });
+  assert.equal(status.mounts['/count.mp3'], 6, 'the node reports 6 listeners, not the 1 Icecast sees');
+  for (const l of listeners) l.destroy();
+  await waitFor('the feed closes after its last listener', async () => (await icecastMounts(icecast.url)).get('/count.mp3')?.listeners === 0, {
+    timeoutMs: 6000,
+  });
+  assert.equal(d.door.listenerCounts().has('/count.mp3'), false);
+});
+
+test('ffmpeg decodes through the fan-out across a forced upstream switch without a decode error', { timeout: 90_000 }, async (t) => {
+  const first = source('/switch.mp3');
+  await live('/switch.mp3');
+  await setTitle('/switch.mp3', 'before the switch');
+  // Icecast may list a source a moment before it serves its listeners (404 meanwhile).
+  await waitFor('the mount serves listeners', async () => (await fetch(`http://127.0.0.1:${d.port}/_stream/switch.mp3`, { method: 'HEAD' })).status === 200);
+  const reattached = d.metrics.count('stream_proxy.reattach');
+  // ffmpeg asks for ICY metadata itself (its -icy default), so the framing is decoded too.
+  const player = startProcess('ffmpeg', [
+    '-nostdin', '-v', 'error', '-i', `http://127.0.0.1:${d.port}/_stream/switch.mp3`, '-t', '14', '-f', 'null', '-',
+  ]);
+  procs.push(player);
+  await waitFor('the player is a listener', () => d.door.listenerCounts().get('/switch.mp3') === 1, { timeoutMs: 10_000 });
+  await first.stop('SIGKILL');
+  // Icecast refuses a second source while it still holds the first.
+  await waitFor('mount gone', async () => !(await icecastMounts(icecast.url)).has('/switch.mp3'), { timeoutMs: 5000 });
+  source('/switch.mp3');
+  await waitFor('the feed re-attached', () => d.metrics.count('stream_proxy.reattach') === reattached + 1, { timeoutMs: 10_000 }).catch((err) => {
+    throw new Error(`${(err as Error).message}; reattach ${d.metrics.count('stream_proxy.reattach')} (was ${reattached}); player: ${player.output.join(' | ')}; ${JSON.stringify(d.door.counts())}`);
+  });
+  const code = await player.exited;
+  t.diagnostic(`ffmpeg exit ${code}; stderr: ${JSON.stringify(player.output)}`);
+  assert.equal(code, 0);
+  assert.deepEqual(player.output, [], 'ffmpeg -v error printed nothing');
+});
+
+test('a listener that never reads is skipped, then dropped, and never slows another listener', async (t) => {
+  // A fast upstream (about 2 MB/s of MP3 frames) fills a non-reading client's socket buffers quickly.
+  let sent = 0;
+  const upstream = createServer((sock) => {
+    sock.on('error', () => {});
+    sock.once('data', () => {
+      sock.write('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n');
+      const timer = setInterval(() => {
+        sock.write(mp3Frames(100));
+        sent += 41_700;
+      }, 20);
+      sock.on('close', () => clearInterval(timer));
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  t.after(() => upstream.close());
+  const port = (upstream.address() as AddressInfo).port;
+  const door = await startDoor({ localIcecast: { host: '127.0.0.1', port }, limits: { listenerQueueBytes: 65_536, listenerBehindMs: 1500 } });
+  t.after(() => door.close());
+  const stuck = new RawClient(door.port);
+  t.after(() => stuck.destroy());
+  stuck.socket.pause();
+  stuck.send('GET /_stream/fast.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  const reader = new RawClient(door.port);
+  t.after(() => reader.destroy());
+  reader.send('GET /_stream/fast.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('the reader streams', () => reader.received.length > 100_000, { timeoutMs: 5000 });
+  const [bytes0, sent0, t0] = [reader.received.length, sent, Date.now()];
+  await waitFor('the stuck listener is skipped', () => door.metrics.count('stream_proxy.slow_skipped') >= 1, { timeoutMs: 20_000 });
+  await waitFor('and then dropped', () => door.metrics.count('stream_proxy.slow_dropped') === 1, { timeoutMs: 10_000 });
+  await waitFor('the front door let it go', () => door.door.counts().streams === 1, { timeoutMs: 5000 });
+  const got = reader.received.length - bytes0;
+  const upstreamSent = sent - sent0;
+  t.diagnostic(`reader got ${got} B while the upstream sent ${upstreamSent} B in ${Date.now() - t0} ms`);
+  // Whole chunks are held back at most a frame at a time: the reader got (nearly) all of it.
+  assert.ok(got >= upstreamSent - 50_000, `reader got ${got} of ${upstreamSent} B`);
+  assert.equal(door.metrics.count('stream_proxy.slow_dropped'), 1, 'only the stuck listener was dropped');
+  assert.equal(reader.closed, false);
+});
+
+test('Ogg Vorbis: a listener joining a running feed gets the header pages first and decodes without an error', { timeout: 60_000 }, async (t) => {
+  const ff = startProcess('ffmpeg', [
+    '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'sine=frequency=440', '-t', '60',
+    '-c:a', 'libvorbis', '-b:a', '64k', '-content_type', 'application/ogg', '-f', 'ogg',
+    `icecast://source:srcpw@${icecast.host}:${icecast.port}/late.ogg`,
+  ]);
+  procs.push(ff);
+  await live('/late.ogg');
+  await waitFor('the mount serves listeners', async () => (await fetch(`http://127.0.0.1:${d.port}/_stream/late.ogg`, { method: 'HEAD' })).status === 200);
+  // The first listener keeps the feed; its header pages (about 4 KB) pass long before the late one comes.
+  const first = new RawClient(d.port);
+  t.after(() => first.destroy());
+  first.send('GET /_stream/late.ogg HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('the feed is well past its headers', () => first.received.length > 12_000, { timeoutMs: 15_000 }).catch((err) => {
+    throw new Error(`${(err as Error).message}: ${first.received.length} B: ${first.text().slice(0, 600)}`);
+  });
+  const late = startProcess('ffmpeg', ['-nostdin', '-v', 'error', '-i', `http://127.0.0.1:${d.port}/_stream/late.ogg`, '-t', '3', '-f', 'null', '-']);
+  procs.push(late);
+  const code = await late.exited;
+  t.diagnostic(`late ffmpeg exit ${code}; stderr: ${JSON.stringify(late.output)}`);
+  assert.equal(code, 0);
+  assert.deepEqual(late.output, [], 'ffmpeg -v error printed nothing');
+  // Both shared one feed; the late one has left, the first one stays.
+  await waitFor('the late listener gone', () => d.door.listenerCounts().get('/late.ogg') === 1);
+  assert.equal(d.door.counts().feeds >= 1, true);
 });

@@ -90,3 +90,25 @@ test('only the master publishes what is on air; internal mounts and mounts witho
   assert.equal(buildNodeStatus(settings, stats, 0, 1).onAir, undefined);
   assert.equal(buildNodeStatus(settings, undefined, 0, 1, {}, { isMaster: true }).onAir, undefined);
 });
+
+test("the front door's listeners replace its feeds in Icecast's count: N listeners on one feed are N, not 1", () => {
+  const stats: IcecastStats = {
+    serverId: 'Icecast 2.4.4',
+    listeners: 6,
+    mounts: [
+      { mount: '/a.mp3', listeners: 3 }, // one feed + two listeners straight on Icecast's port
+      { mount: '/_relay/b.mp3', listeners: 1 }, // the feed of a relayed mount
+      { mount: '/c.mp3', listeners: 2 }, // no front door listener
+    ],
+  };
+  const frontDoor = { mounts: { '/a.mp3': 40, '/b.mp3': 7 }, feeds: { '/a.mp3': 1, '/b.mp3': 1, '/d.mp3': 1 } };
+  const status = buildNodeStatus(settings, stats, 0, 1, {}, { frontDoor });
+  assert.deepEqual(status.mounts, { '/a.mp3': 42, '/b.mp3': 7, '/c.mp3': 2 });
+  assert.equal(status.listeners, 51);
+  assert.deepEqual(nodeStatusProblems(status), []);
+  // A feed lingering after its last listener (or still connecting) is nobody.
+  const idle = buildNodeStatus(settings, stats, 0, 1, {}, { frontDoor: { mounts: {}, feeds: { '/a.mp3': 1, '/b.mp3': 1 } } });
+  assert.deepEqual(idle.mounts, { '/a.mp3': 2, '/c.mp3': 2 });
+  // Without an Icecast answer the node reports no listeners, whatever the front door says.
+  assert.deepEqual(buildNodeStatus(settings, undefined, 0, 1, {}, { frontDoor }).mounts, {});
+});

@@ -1,5 +1,6 @@
 import { errorMessage } from '../../common/errors.js';
 import { parseAdminStats, parseStatusJson, type IcecastStats } from './stats.js';
+import type { FrontDoorListeners } from '../../coordination/front-door-listeners.js';
 
 export interface IcecastEndpoint {
   /** e.g. http://127.0.0.1:8000 */
@@ -73,6 +74,8 @@ export interface PollResult {
   at: number;
   stats: IcecastStats | undefined;
   error?: string;
+  /** The local front door's listener counts, when it was asked and answered. */
+  frontDoor?: FrontDoorListeners;
 }
 
 /**
@@ -87,6 +90,8 @@ export class StatsPoller {
     private readonly endpoint: () => IcecastEndpoint,
     private readonly intervalMs: number,
     private readonly onResult: (r: PollResult) => void | Promise<void>,
+    /** Asked with every poll, alongside Icecast. */
+    private readonly frontDoor?: (timeoutMs: number) => Promise<FrontDoorListeners | undefined>,
   ) {}
 
   start(): void {
@@ -103,11 +108,15 @@ export class StatsPoller {
     if (this.stopped) return;
     const startedAt = Date.now();
     let result: PollResult;
+    const timeoutMs = Math.min(1500, this.intervalMs);
+    const frontDoor = this.frontDoor?.(timeoutMs);
     try {
-      result = { at: Date.now(), stats: await fetchIcecastStats(this.endpoint(), Math.min(1500, this.intervalMs)) };
+      result = { at: Date.now(), stats: await fetchIcecastStats(this.endpoint(), timeoutMs) };
     } catch (err) {
       result = { at: Date.now(), stats: undefined, error: errorMessage(err) };
     }
+    const counts = await frontDoor;
+    if (counts) result.frontDoor = counts;
     try {
       await this.onResult(result);
     } catch {

@@ -3,6 +3,7 @@ import { hasFramedBody, originForm, splitTarget, type RequestHead } from './requ
 import { STREAM_PREFIX } from './urls.js';
 import { RELAY_PREFIX } from '../../coordination/relay-route.js';
 import { mediaType } from '../../common/media-type.js';
+import { FRONT_DOOR_LISTENERS_PATH } from '../../coordination/front-door-listeners.js';
 
 /**
  * What the front door does with a connection, decided from its first request head alone.
@@ -18,6 +19,8 @@ export type Classification =
    * moved to the next master without closing, so Icecast's relay never restarts on a failover.
    */
   | { kind: 'relay'; upstreamTarget: string }
+  /** This node's radiod asks for the front door's listener counts (front-door-listeners.ts). */
+  | { kind: 'listener-counts' }
   /** CORS preflight for a stream URL, answered by the front door itself. */
   | { kind: 'stream-preflight' }
   /** Answered by the front door with this status and closed. */
@@ -51,6 +54,12 @@ export function classifyRequest(head: RequestHead, opts: ClassifyOptions = {}): 
   if (path.startsWith('/admin/')) {
     if (ADMIN_ALLOWED.has(path)) return { kind: 'source' };
     return { kind: 'reject', status: 403, reason: 'the Icecast admin interface is not exposed' };
+  }
+
+  if (path === FRONT_DOOR_LISTENERS_PATH) {
+    // From outside the route does not exist, as for relays.
+    if (!opts.fromLoopback) return { kind: 'reject', status: 404, reason: 'no such stream' };
+    return method === 'GET' ? { kind: 'listener-counts' } : { kind: 'reject', status: 405, reason: 'listener counts answer GET only' };
   }
 
   if (path === RELAY_PREFIX || path.startsWith(`${RELAY_PREFIX}/`)) return classifyRelay(method, path.slice(RELAY_PREFIX.length), query, opts);

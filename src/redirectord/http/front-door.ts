@@ -12,11 +12,14 @@ import type { HostPort } from '../../coordination/host-port.js';
 import { proxySource, type SourceSession } from './source-proxy.js';
 import { StreamSession, type StreamProxyOptions } from './stream-proxy.js';
 import { ConnectGate } from './connect-gate.js';
-import { plainResponse, preflightResponse } from './stream-response.js';
+import { listenerCountsResponse, plainResponse, preflightResponse } from './stream-response.js';
 import { addressKey, isLoopback } from './client-address.js';
 import { ConnectionBudget } from './connection-budget.js';
 import { DoorConnection, type ConnectionOwner, type ConnectionTimes } from './door-connection.js';
 import { SpliceMeter } from './splice-meter.js';
+import { FeedRegistry } from '../fanout/feed-registry.js';
+import { DEFAULT_SLOW_POLICY } from '../fanout/slow-listener.js';
+import type { FanoutListener } from '../fanout/fanout-listener.js';
 
 export interface FrontDoorLimits {
   /** Largest request head accepted (431 above). 16 KiB. */
@@ -49,6 +52,10 @@ export interface FrontDoorLimits {
   icecastQueueLength?: number;
   /** Longest a listener waits in that queue before a 503. 40 s. */
   icecastQueueWaitMs?: number;
+  /** Bytes queued for a listener above which its audio is skipped (it is behind). 128 KiB. */
+  listenerQueueBytes?: number;
+  /** How long a listener may stay behind (skipping) before it is dropped. 15 s. */
+  listenerBehindMs?: number;
 }
 
 export interface ContinuityOptions {
@@ -84,6 +91,11 @@ export interface FrontDoorOptions {
   /** Each finished `/_stream` session (the access log). */
   onStreamEnd?: (session: ListenerSession) => void;
   /**
+   * This node's listener limit (0 or undefined: none). Icecast sees one connection per mount
+   * (the feed), so the front door enforces it: a listener beyond it gets 503.
+   */
+  maxListeners?: () => number | undefined;
+  /**
    * Fast path for listener redirects: the complete answer to a plain GET/HEAD head, written
    * as is (then the connection is closed, or with `keepAlive` read for its next head), or
    * undefined to hand the connection to `httpServer` as usual. Must give the answer the HTTP
@@ -100,6 +112,8 @@ export interface FrontDoorCounts {
   sources: number;
   streams: number;
   connections: number;
+  /** Upstream connections to the local Icecast, one per mount with listeners (plus lingering ones). */
+  feeds: number;
 }
 
 /** Pause between a held relay's attempts to reach the (new) master. */
@@ -125,7 +139,8 @@ export class FrontDoor extends Server implements ConnectionOwner {
   private readonly budget: ConnectionBudget<DoorConnection>;
   private readonly icecastGate: ConnectGate;
   private readonly sources = new Map<SourceSession, Socket>();
-  private readonly streams = new Map<StreamSession, Socket>();
+  private readonly streams = new Map<FanoutListener, Socket>();
+  private readonly feeds: FeedRegistry;
   private readonly relays = new Map<StreamSession, Socket>();
   private readonly meter: SpliceMeter;
   private readonly log: Logger;
@@ -155,6 +170,23 @@ export class FrontDoor extends Server implements ConnectionOwner {
       maxWaitMs: limits.icecastQueueWaitMs ?? 40_000,
     });
     this.meter = new SpliceMeter(opts.metrics);
+    this.feeds = new FeedRegistry({
+      upstream: opts.localIcecast,
+      log: this.log,
+      metrics: this.metrics,
+      gate: this.icecastGate,
+      headTimeoutMs: this.times.headTimeoutMs,
+      maxHeadBytes: this.times.maxHeadBytes,
+      reattachWaitMs: opts.continuity?.waitMs ?? 20_000,
+      reattachIntervalMs: opts.continuity?.intervalMs ?? 250,
+      retryAfterSeconds: RETRY_AFTER_SECONDS,
+      // Listener sessions only: relays are the cluster's own plumbing, not listeners.
+      onSessionEnd: opts.onStreamEnd,
+      slow: {
+        skipAboveBytes: limits.listenerQueueBytes ?? DEFAULT_SLOW_POLICY.skipAboveBytes,
+        dropAfterMs: limits.listenerBehindMs ?? DEFAULT_SLOW_POLICY.dropAfterMs,
+      },
+    });
     this.on('connection', (socket: Socket) => this.accept(socket));
     // Accept fails with EMFILE when descriptors run out: that is load, not a reason to exit.
     this.on('error', (err: NodeJS.ErrnoException) => {
@@ -192,13 +224,26 @@ export class FrontDoor extends Server implements ConnectionOwner {
   destroyConnections(): void {
     for (const conn of this.budget.pendingConnections()) conn.destroy();
     for (const session of this.sources.keys()) session.close('shutting down');
-    for (const session of this.streams.keys()) session.close('shutting down');
+    for (const listener of this.streams.keys()) listener.close();
+    this.feeds.closeAll('shutting down');
     for (const session of this.relays.keys()) session.close('shutting down');
   }
 
   counts(): FrontDoorCounts {
     const c = this.budget.counts();
-    return { pendingHeads: c.heads, keptAlive: c.kept, sources: this.sources.size, streams: this.streams.size, connections: c.total };
+    return {
+      pendingHeads: c.heads,
+      keptAlive: c.kept,
+      sources: this.sources.size,
+      streams: this.streams.size,
+      connections: c.total,
+      feeds: this.feeds.feedCount(),
+    };
+  }
+
+  /** Listeners of `/_stream` per mount on this node: the truth Icecast no longer has (it sees one feed per mount). */
+  listenerCounts(): Map<string, number> {
+    return this.feeds.listenerCounts();
   }
 
   /**
@@ -265,10 +310,14 @@ export class FrontDoor extends Server implements ConnectionOwner {
         this.startSource(conn, bytes, head);
         return;
       case 'stream':
-        this.startStream(conn, bytes, head, c.upstreamTarget);
+        this.startStream(conn, head, c.upstreamTarget);
         return;
       case 'relay':
         this.startRelay(conn, bytes, head, c.upstreamTarget);
+        return;
+      case 'listener-counts':
+        this.metrics.increment('front_door.http');
+        conn.answerAndClose(listenerCountsResponse(this.feeds.listenerCounts(), this.feeds.feedMounts()));
         return;
       case 'stream-preflight': {
         this.metrics.increment('front_door.preflight');
@@ -340,20 +389,22 @@ export class FrontDoor extends Server implements ConnectionOwner {
     this.track(this.sources, session, socket, 'source');
   }
 
-  private startStream(conn: DoorConnection, bytes: Buffer, head: RequestHead, upstreamTarget: string): void {
+  /** A listener joins its mount's feed (started by the first one): one Icecast connection per mount. */
+  private startStream(conn: DoorConnection, head: RequestHead, upstreamTarget: string): void {
     const socket = conn.socket;
+    const max = this.opts.maxListeners?.() ?? 0;
+    if (max > 0 && this.streams.size >= max) {
+      this.metrics.increment('front_door.rejected', 1, { reason: 'max_listeners' });
+      conn.answerAndClose(plainResponse(503, 'This server has all the listeners it can take; try again shortly.', [`Retry-After: ${RETRY_AFTER_SECONDS}`, 'Access-Control-Allow-Origin: *']));
+      return;
+    }
     conn.handOff();
     this.budget.reclassify(conn, 'streaming');
     this.metrics.increment('front_door.stream');
-    const session = new StreamSession(socket, bytes, head, upstreamTarget, {
-      ...this.streamOptions(),
-      upstream: this.opts.localIcecast,
-      // Listener sessions only: relays are the cluster's own plumbing, not listeners.
-      onSessionEnd: this.opts.onStreamEnd,
-      connectGate: this.icecastGate,
-      retryAfterSeconds: RETRY_AFTER_SECONDS,
-    });
-    this.track(this.streams, session, socket, 'stream');
+    const q = upstreamTarget.indexOf('?');
+    const mount = q === -1 ? upstreamTarget : upstreamTarget.slice(0, q);
+    const listener = this.feeds.listen(socket, head, mount, upstreamTarget);
+    this.track(this.streams, listener, socket, 'stream');
   }
 
   /**

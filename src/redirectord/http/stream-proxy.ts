@@ -2,15 +2,13 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import { isContinuable } from './classify.js';
-import type { ConnectGate } from './connect-gate.js';
 import { IcecastAttempt, type AttemptEvents } from './icecast-attempt.js';
+import { reattachAnswer } from './reattach-answer.js';
 import { IcyReframer, parseMetaint } from './icy-reframer.js';
 import type { RequestHead } from './request-head.js';
-import type { ListenerSession } from '../access/access-log-line.js';
 import { sameHostPort, type HostPort } from '../../coordination/host-port.js';
 import { answerAndClose } from './sockets.js';
 import { plainResponse, withCorsHeaders, type ResponseHead } from './stream-response.js';
-import { mediaType } from '../../common/media-type.js';
 
 export interface StreamProxyOptions {
   /**
@@ -27,12 +25,6 @@ export interface StreamProxyOptions {
   reattachWaitMs?: number;
   /** Pause between re-attach attempts; 250 ms. */
   reattachIntervalMs?: number;
-  /** Shared by every listener of the upstream: connects queue here rather than overflow its backlog. */
-  connectGate?: ConnectGate;
-  /** Retry-After of the 503 a listener gets when the connect queue refuses it. 10 s. */
-  retryAfterSeconds?: number;
-  /** Told once per session, when it ended (the access log). */
-  onSessionEnd?: (session: ListenerSession) => void;
 }
 
 /** Headers that claim who the client is: only this proxy may say that, never the client. */
@@ -89,8 +81,10 @@ type State =
 const FIRST_CONNECT_ATTEMPTS = 3;
 
 /**
- * Raw listener proxy to the local Icecast: Icecast's response head gets CORS headers, the
- * close-delimited body (with any ICY metadata) flows through with socket backpressure only.
+ * Raw proxy of one Icecast relay connection (`/_relay<mount>`, the local Icecast pulling from
+ * the master; listeners are fanned out by src/redirectord/fanout instead): Icecast's response
+ * head gets CORS headers, the close-delimited body (with any ICY metadata) flows through with
+ * socket backpressure only.
  * When Icecast drops an MP3/Ogg listener (its relay lost the master) the listener is kept
  * and re-attached to a fresh upstream response, re-framed to its original metadata cycle.
  */
@@ -110,10 +104,6 @@ export class StreamSession implements AttemptEvents {
   private readonly headTimeoutMs: number;
   private readonly reattachWaitMs: number;
   private readonly reattachIntervalMs: number;
-  private readonly startedAt = Date.now();
-  /** The status the listener was answered (Icecast's, or the proxy's own error answer). */
-  private status = 0;
-  private readonly target: string;
 
   constructor(
     private readonly client: Socket,
@@ -124,8 +114,6 @@ export class StreamSession implements AttemptEvents {
   ) {
     this.closed = new Promise<void>((r) => (this.resolveClosed = r));
     this.request = upstreamRequest(request, head, upstreamTarget, client.remoteAddress);
-    this.target = upstreamTarget;
-    if (opts.onSessionEnd) void this.closed.then(() => this.reportEnd());
     this.log = opts.log.child({ stream: upstreamTarget });
     this.headTimeoutMs = opts.headTimeoutMs ?? 10_000;
     this.reattachWaitMs = opts.reattachWaitMs ?? 20_000;
@@ -182,7 +170,7 @@ export class StreamSession implements AttemptEvents {
     this.attempt = new IcecastAttempt(
       target,
       this.request,
-      { headTimeoutMs: timeoutMs, maxHeadBytes: this.opts.maxHeadBytes ?? 16_384, gate: this.opts.connectGate },
+      { headTimeoutMs: timeoutMs, maxHeadBytes: this.opts.maxHeadBytes ?? 16_384 },
       this,
     );
     this.attempt.start();
@@ -226,7 +214,6 @@ export class StreamSession implements AttemptEvents {
   /** The first answer: the listener gets Icecast's head with CORS added. */
   private answer(res: ResponseHead, raw: Buffer): void {
     this.state = { kind: 'streaming' };
-    this.status = res.status;
     this.contentType = res.headers.get('content-type');
     this.continuable =
       this.reattachWaitMs > 0 && this.head.method === 'GET' && res.status === 200 && isContinuable(this.contentType);
@@ -238,14 +225,11 @@ export class StreamSession implements AttemptEvents {
 
   /** A re-attach answered: the listener already has its head, so only the body continues. */
   private reattached(attempt: IcecastAttempt, res: ResponseHead): boolean {
-    if (res.status !== 200) {
+    const verdict = reattachAnswer(res, this.contentType);
+    if (verdict.kind !== 'continue') {
       attempt.close();
-      this.onFailed(attempt, `upstream answered ${res.status}`, 'error');
-      return false;
-    }
-    if (mediaType(res.headers.get('content-type')) !== mediaType(this.contentType)) {
-      attempt.close();
-      this.giveUp('the stream changed format');
+      if (verdict.kind === 'retry') this.onFailed(attempt, verdict.reason, 'error');
+      else this.giveUp(verdict.reason);
       return false;
     }
     this.reframer?.restartUpstream(parseMetaint(res.headers.get('icy-metaint')));
@@ -256,13 +240,6 @@ export class StreamSession implements AttemptEvents {
   }
 
   private connectFailed(attempts: number, reason: string, kind: 'timeout' | 'refused' | 'error'): void {
-    if (kind === 'refused') {
-      this.opts.metrics.increment('stream_proxy.queue_refused');
-      this.log.warn({ reason }, 'listener refused: the connect queue to Icecast is full or too slow');
-      const retryAfter = this.opts.retryAfterSeconds ?? 10;
-      this.end(plainResponse(503, 'The stream server is busy; try again shortly.', [`Retry-After: ${retryAfter}`, ...corsLines()]));
-      return;
-    }
     if (kind === 'error' && attempts < FIRST_CONNECT_ATTEMPTS) {
       // Icecast listens with a backlog of 5: in a crowd of arrivals a connection can be
       // reset before Icecast accepts it. A short retry beats a 502.
@@ -303,7 +280,6 @@ export class StreamSession implements AttemptEvents {
 
   /** A final answer before any head was sent. */
   private end(answer: Buffer): void {
-    this.status = Number(answer.subarray(9, 12).toString('latin1')) || 0;
     this.stop();
     answerAndClose(this.client, answer);
   }
@@ -326,21 +302,6 @@ export class StreamSession implements AttemptEvents {
       this.stop();
     }
     this.client.destroy();
-  }
-
-  private reportEnd(): void {
-    this.opts.onSessionEnd?.({
-      address: plainAddress(this.client.remoteAddress ?? '-'),
-      method: this.head.method,
-      target: this.target,
-      version: this.head.version,
-      status: this.status,
-      bytes: this.client.bytesWritten,
-      referer: this.head.headers.get('referer'),
-      userAgent: this.head.headers.get('user-agent'),
-      startedAt: this.startedAt,
-      endedAt: Date.now(),
-    });
   }
 
   /** Leaves every state for `ended`: no timer, no upstream; `closed` resolves with the socket. */

@@ -100,3 +100,13 @@ export function plainResponse(status: number, text: string, extraHeaders: string
     'utf8',
   );
 }
+
+/** The answer to radiod's `GET /_listeners`: listeners and Icecast connections (feeds) per mount. */
+export function listenerCountsResponse(listeners: ReadonlyMap<string, number>, feeds: ReadonlyMap<string, number>): Buffer {
+  const body = JSON.stringify({ mounts: Object.fromEntries(listeners), feeds: Object.fromEntries(feeds) });
+  return Buffer.from(
+    'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    'utf8',
+  );
+}

@@ -1,0 +1,336 @@
+import type { Logger } from '../../common/logger.js';
+import type { Metrics } from '../../common/metrics.js';
+import type { HostPort } from '../../coordination/host-port.js';
+import type { ConnectGate } from '../http/connect-gate.js';
+import { IcecastAttempt, type AttemptEvents } from '../http/icecast-attempt.js';
+import { reattachAnswer } from '../http/reattach-answer.js';
+import { parseMetaint } from '../http/icy-reframer.js';
+import { plainResponse, withCorsHeaders, type ResponseHead } from '../http/stream-response.js';
+import { BurstBuffer } from './burst-buffer.js';
+import { ChunkCoalescer } from './chunk-coalescer.js';
+import { createFrameSplitter, frameFormat, type FrameSplitter } from './frame-splitter.js';
+import { IcyDeframer } from './icy-deframer.js';
+import { feedRequest } from './listener-head.js';
+
+/** What a feed tells each of its listeners. */
+export interface FeedSubscriber {
+  /** The upstream answered 200: write the head, then `burst` (Ogg: header pages first). */
+  onStart(start: FeedStart): void;
+  /** Whole frames (or a new Ogg chain's header pages), in stream order; `metadata` is the current title block. */
+  onAudio(bytes: Buffer, metadata: Buffer | undefined): void;
+  /** No stream for this listener: `answer` is the complete reply (Icecast's 404, a 502, a 503). */
+  onRefused(answer: Buffer): void;
+  /** The feed gave up after it had started (its upstream did not come back in time). */
+  onEnded(reason: string): void;
+}
+
+export interface FeedStart {
+  /** Icecast's response head, as received (with icy-metaint). */
+  rawHead: Buffer;
+  /** Icecast's metaint: the interval a listener asking for metadata gets. */
+  metaint: number | undefined;
+  burst: readonly Buffer[];
+  metadata: Buffer | undefined;
+}
+
+export interface MountFeedOptions {
+  upstream: HostPort;
+  log: Logger;
+  metrics: Metrics;
+  gate?: ConnectGate;
+  headTimeoutMs: number;
+  maxHeadBytes: number;
+  /** How long listeners are held while the upstream is re-established; 0: they are closed at once. */
+  reattachWaitMs: number;
+  reattachIntervalMs: number;
+  retryAfterSeconds: number;
+  burstBytes?: number;
+  /** Audio is gathered up to this many bytes before it goes to the listeners. 8 KiB. */
+  chunkBytes?: number;
+  /** ... or for at most this long. 250 ms. */
+  chunkDelayMs?: number;
+}
+
+/**
+ * A feed's life:
+ *
+ * | state       | meaning                                                       | next                                     |
+ * | ----------- | ------------------------------------------------------------- | ---------------------------------------- |
+ * | connecting  | first upstream connect (retried on a reset); listeners wait    | streaming (200), refusing (other status), closed (502/503) |
+ * | refusing    | Icecast answered non-200: its body is collected for everyone  | closed (when the upstream closes)          |
+ * | streaming   | audio flows: deframed, split into frames, kept for the burst  | reattaching (upstream lost), closed       |
+ * | reattaching | listeners held without an upstream until `deadline`           | streaming (same format), closed           |
+ * | closed      | no upstream, no listener; the registry forgets the feed        | -                                        |
+ */
+type FeedState =
+  | { kind: 'connecting'; attempts: number }
+  | { kind: 'refusing'; head: Buffer; body: Buffer[]; bytes: number }
+  | { kind: 'streaming'; deframer: IcyDeframer; splitter: FrameSplitter }
+  | { kind: 'reattaching'; deadline: number }
+  | { kind: 'closed' };
+
+const FIRST_CONNECT_ATTEMPTS = 3;
+const MAX_REFUSAL_BODY = 16_384;
+
+/**
+ * One upstream connection to the local Icecast for one mount, fanned out to every listener of
+ * that mount on this node: Icecast serves one connection, and each listener costs one write per
+ * chunk. Everything a listener needs to join at any moment is kept here: the upstream head, the
+ * current title and a burst of recent audio starting on a frame boundary.
+ */
+export class MountFeed implements AttemptEvents {
+  private state: FeedState = { kind: 'connecting', attempts: 0 };
+  private readonly subscribers = new Set<FeedSubscriber>();
+  private attempt: IcecastAttempt | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private begun = false;
+  private readonly burst: BurstBuffer;
+  private readonly coalescer: ChunkCoalescer;
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** Set by the first 200: what every listener of this feed is told. */
+  private start: Omit<FeedStart, 'burst' | 'metadata'> | undefined;
+  private contentType: string | undefined;
+  private splitterHeaders: readonly Buffer[] = [];
+  private metadata: Buffer | undefined;
+  private readonly log: Logger;
+  private readonly request: Buffer;
+  /** Told once, when the feed closes. */
+  onClosed: () => void = () => {};
+
+  constructor(
+    readonly mount: string,
+    private readonly opts: MountFeedOptions,
+  ) {
+    this.log = opts.log.child({ feed: mount });
+    this.burst = new BurstBuffer(opts.burstBytes);
+    this.coalescer = new ChunkCoalescer(opts.chunkBytes ?? 8192);
+    this.request = feedRequest(mount, opts.upstream.host, opts.upstream.port);
+  }
+
+  get listeners(): number {
+    return this.subscribers.size;
+  }
+
+  get closed(): boolean {
+    return this.state.kind === 'closed';
+  }
+
+  subscribe(s: FeedSubscriber): void {
+    if (this.state.kind === 'closed') throw new Error('subscribe to a closed feed');
+    this.subscribers.add(s);
+    if (!this.begun) {
+      // Connected on the first listener, not on construction: a refusal reaches it.
+      this.begun = true;
+      this.connect();
+      return;
+    }
+    if (this.start && this.state.kind !== 'connecting' && this.state.kind !== 'refusing') s.onStart(this.startFor());
+  }
+
+  unsubscribe(s: FeedSubscriber): void {
+    this.subscribers.delete(s);
+  }
+
+  /** Closes the upstream; listeners still subscribed are ended. */
+  close(reason: string): void {
+    if (this.state.kind === 'closed') return;
+    this.log.debug({ reason }, 'feed closed');
+    this.stop();
+    for (const s of this.takeSubscribers()) s.onEnded(reason);
+  }
+
+  private startFor(): FeedStart {
+    return { ...this.start!, burst: [...this.splitterHeaders, ...this.burst.contents()], metadata: this.metadata };
+  }
+
+  private connect(): void {
+    this.retryTimer = undefined;
+    const state = this.state;
+    if (state.kind === 'closed') return;
+    if (state.kind === 'connecting') state.attempts++;
+    const timeoutMs =
+      state.kind === 'reattaching' ? Math.max(500, Math.min(this.opts.headTimeoutMs, state.deadline - Date.now())) : this.opts.headTimeoutMs;
+    this.attempt = new IcecastAttempt(
+      this.opts.upstream,
+      this.request,
+      { headTimeoutMs: timeoutMs, maxHeadBytes: this.opts.maxHeadBytes, gate: this.opts.gate },
+      this,
+    );
+    this.attempt.start();
+  }
+
+  onHead(attempt: IcecastAttempt, res: ResponseHead, raw: Buffer, rest: Buffer): void {
+    if (attempt !== this.attempt) return;
+    const state = this.state;
+    if (state.kind === 'connecting') {
+      if (res.status !== 200) this.state = { kind: 'refusing', head: raw, body: [], bytes: 0 };
+      else this.started(res, raw);
+    } else if (state.kind === 'reattaching' && !this.reattached(attempt, res)) {
+      return;
+    }
+    if (rest.length > 0) this.onBody(attempt, rest);
+  }
+
+  onBody(attempt: IcecastAttempt, chunk: Buffer): void {
+    if (attempt !== this.attempt) return;
+    const state = this.state;
+    if (state.kind === 'streaming') this.ingest(state, chunk);
+    else if (state.kind === 'refusing' && state.bytes < MAX_REFUSAL_BODY) {
+      state.body.push(chunk.subarray(0, MAX_REFUSAL_BODY - state.bytes));
+      state.bytes += chunk.length;
+    }
+  }
+
+  onFailed(attempt: IcecastAttempt, reason: string, kind: 'timeout' | 'refused' | 'error'): void {
+    if (attempt !== this.attempt) return;
+    this.attempt = undefined;
+    const state = this.state;
+    if (state.kind === 'connecting') this.connectFailed(state.attempts, reason, kind);
+    else if (state.kind === 'refusing') this.refuseAll(Buffer.concat([withCorsHeaders(state.head), ...state.body]));
+    else if (state.kind === 'streaming') this.upstreamLost(reason);
+    else if (state.kind === 'reattaching') this.retryBefore(state.deadline, reason);
+  }
+
+  private started(res: ResponseHead, raw: Buffer): void {
+    this.contentType = res.headers.get('content-type');
+    const metaint = parseMetaint(res.headers.get('icy-metaint'));
+    this.start = { rawHead: raw, metaint };
+    this.state = this.streamingState(metaint);
+    this.log.info({ contentType: this.contentType }, 'feed started');
+    for (const s of this.subscribers) s.onStart(this.startFor());
+  }
+
+  private streamingState(metaint: number | undefined): FeedState & { kind: 'streaming' } {
+    return { kind: 'streaming', deframer: new IcyDeframer(metaint), splitter: createFrameSplitter(frameFormat(this.contentType)) };
+  }
+
+  /** Upstream body in: audio split into frames goes to the burst and every listener. */
+  private ingest(state: FeedState & { kind: 'streaming' }, chunk: Buffer): void {
+    const { audio, metadata } = state.deframer.push(chunk);
+    for (const block of metadata) {
+      if (this.metadata === undefined || !block.equals(this.metadata)) this.metadata = block;
+    }
+    for (const piece of audio) {
+      for (const out of state.splitter.push(piece)) {
+        if (out.kind === 'headers') {
+          // A new Ogg chain: what came before goes first; its headers replace the old ones for
+          // new listeners, and the burst of the old chain would decode against the wrong headers.
+          this.flush();
+          this.burst.clear();
+          this.splitterHeaders = state.splitter.headers;
+          this.dispatch(out.bytes);
+          continue;
+        }
+        const chunk = this.coalescer.push(out.bytes);
+        if (chunk) this.send(chunk);
+        else this.flushTimer ??= setTimeout(() => this.flush(), this.opts.chunkDelayMs ?? 250);
+      }
+    }
+  }
+
+  /** Sends what the coalescer gathered, if anything. */
+  private flush(): void {
+    const chunk = this.coalescer.take();
+    if (chunk) this.send(chunk);
+    else this.clearFlush();
+  }
+
+  private send(chunk: Buffer): void {
+    this.clearFlush();
+    this.burst.push(chunk);
+    this.dispatch(chunk);
+  }
+
+  private dispatch(bytes: Buffer): void {
+    for (const s of this.subscribers) s.onAudio(bytes, this.metadata);
+  }
+
+  private clearFlush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+  }
+
+  /** A re-attach answered: the same format continues, on a frame boundary (a fresh splitter). */
+  private reattached(attempt: IcecastAttempt, res: ResponseHead): boolean {
+    const verdict = reattachAnswer(res, this.contentType);
+    if (verdict.kind !== 'continue') {
+      attempt.close();
+      if (verdict.kind === 'retry') this.onFailed(attempt, verdict.reason, 'error');
+      else this.giveUp(verdict.reason);
+      return false;
+    }
+    this.state = this.streamingState(parseMetaint(res.headers.get('icy-metaint')));
+    this.opts.metrics.increment('stream_proxy.reattach');
+    this.log.info({ listeners: this.subscribers.size }, 'feed re-attached to its upstream');
+    return true;
+  }
+
+  private connectFailed(attempts: number, reason: string, kind: 'timeout' | 'refused' | 'error'): void {
+    if (kind === 'refused') {
+      this.opts.metrics.increment('stream_proxy.queue_refused', this.subscribers.size);
+      this.log.warn({ reason }, 'feed refused: the connect queue to Icecast is full or too slow');
+      this.refuseAll(
+        plainResponse(503, 'The stream server is busy; try again shortly.', [`Retry-After: ${this.opts.retryAfterSeconds}`, ...CORS]),
+      );
+      return;
+    }
+    if (kind === 'error' && attempts < FIRST_CONNECT_ATTEMPTS) {
+      // Icecast listens with a backlog of 5: a connection can be reset before it is accepted.
+      this.retryTimer = setTimeout(() => this.connect(), 100 * attempts);
+      return;
+    }
+    this.opts.metrics.increment('stream_proxy.upstream_error');
+    this.log.warn({ reason }, 'local Icecast unreachable for a feed');
+    this.refuseAll(plainResponse(502, 'The stream server is unreachable.', CORS));
+  }
+
+  private upstreamLost(reason: string): void {
+    if (this.opts.reattachWaitMs <= 0) {
+      this.giveUp(reason);
+      return;
+    }
+    const deadline = Date.now() + this.opts.reattachWaitMs;
+    this.state = { kind: 'reattaching', deadline };
+    this.log.info({ reason, listeners: this.subscribers.size }, 'upstream lost; holding the listeners while re-attaching');
+    this.retryBefore(deadline, reason);
+  }
+
+  private retryBefore(deadline: number, reason: string): void {
+    if (Date.now() + this.opts.reattachIntervalMs > deadline) {
+      this.giveUp(reason);
+      return;
+    }
+    this.retryTimer = setTimeout(() => this.connect(), this.opts.reattachIntervalMs);
+  }
+
+  private giveUp(reason: string): void {
+    this.opts.metrics.increment('stream_proxy.reattach_failed');
+    this.log.info({ reason }, 'no upstream came back; closing the feed and its listeners');
+    this.close(reason);
+  }
+
+  private refuseAll(answer: Buffer): void {
+    this.stop();
+    for (const s of this.takeSubscribers()) s.onRefused(answer);
+  }
+
+  private takeSubscribers(): FeedSubscriber[] {
+    const all = [...this.subscribers];
+    this.subscribers.clear();
+    return all;
+  }
+
+  private stop(): void {
+    if (this.state.kind === 'closed') return;
+    this.state = { kind: 'closed' };
+    clearTimeout(this.retryTimer);
+    this.clearFlush();
+    this.coalescer.take();
+    this.attempt?.close();
+    this.attempt = undefined;
+    this.burst.clear();
+    this.onClosed();
+  }
+}
+
+const CORS = ['Access-Control-Allow-Origin: *'];
