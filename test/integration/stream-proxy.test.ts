@@ -334,3 +334,43 @@ test('Ogg Vorbis: a listener joining a running feed gets the header pages first 
   await waitFor('the late listener gone', () => d.door.listenerCounts().get('/late.ogg') === 1);
   assert.equal(d.door.counts().feeds >= 1, true);
 });
+
+test("a feed cut while its mount keeps the source: Icecast's replayed burst is not played twice", { timeout: 60_000 }, async () => {
+  // Noise, not a tone: no two stretches of the stream are alike, so a repeat is a real repeat.
+  const ff = startProcess('ffmpeg', [
+    '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'anoisesrc=color=pink:seed=7', '-t', '40',
+    '-c:a', 'libmp3lame', '-b:a', '128k', '-content_type', 'audio/mpeg', '-f', 'mp3',
+    `icecast://source:srcpw@${icecast.host}:${icecast.port}/replay.mp3`,
+  ]);
+  procs.push(ff);
+  await live('/replay.mp3');
+  await waitFor('the mount serves listeners', async () => (await fetch(`http://127.0.0.1:${d.port}/_stream/replay.mp3`, { method: 'HEAD' })).status === 200);
+  const listener = new RawClient(d.port);
+  try {
+    listener.send('GET /_stream/replay.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+    // Past the first burst, so Icecast holds a full 64 KiB of audio this listener already has.
+    await waitFor('the listener has more than a burst', () => listener.received.length > 120_000, { timeoutMs: 15_000 });
+    const reattached = d.metrics.count('stream_proxy.reattach');
+    const admin = { authorization: basic('admin', icecast.adminPassword) };
+    const list = await (await fetch(`${icecast.url}/admin/listclients?mount=/replay.mp3`, { headers: admin })).text();
+    const id = /<ID>(\d+)<\/ID>/.exec(list)?.[1];
+    assert.ok(id, `the feed is Icecast's listener: ${list}`);
+    const kill = await fetch(`${icecast.url}/admin/killclient?mount=/replay.mp3&id=${id}`, { headers: admin });
+    assert.equal(kill.status, 200);
+    await kill.text();
+    await waitFor('the feed re-attached', () => d.metrics.count('stream_proxy.reattach') === reattached + 1, { timeoutMs: 10_000 });
+    const atReattach = listener.received.length;
+    await waitFor('audio after the re-attach', () => listener.received.length > atReattach + 48_000, { timeoutMs: 15_000 });
+    const body = listener.received.subarray(listener.received.indexOf('\r\n\r\n') + 4);
+    // Any 2 KiB stretch of noise that shows up twice was played twice.
+    const repeats: number[] = [];
+    for (let at = 0; at + 2048 <= body.length; at += 1024) {
+      const again = body.indexOf(body.subarray(at, at + 2048), at + 1);
+      if (again > 0) repeats.push(at);
+    }
+    assert.deepEqual(repeats.slice(0, 5), [], `${repeats.length} stretches heard twice (body ${body.length} B)`);
+  } finally {
+    listener.destroy();
+    await ff.stop('SIGKILL', 1000);
+  }
+});

@@ -10,6 +10,7 @@ import { BurstBuffer } from './burst-buffer.js';
 import { ChunkCoalescer } from './chunk-coalescer.js';
 import { createFrameSplitter, frameFormat, type FrameSplitter } from './frame-splitter.js';
 import { IcyDeframer } from './icy-deframer.js';
+import { AudioTail, ReplayTrimmer } from './replay.js';
 import { feedRequest } from './listener-head.js';
 
 /** What a feed tells each of its listeners. */
@@ -65,11 +66,17 @@ export interface MountFeedOptions {
 type FeedState =
   | { kind: 'connecting'; attempts: number }
   | { kind: 'refusing'; head: Buffer; body: Buffer[]; bytes: number }
-  | { kind: 'streaming'; deframer: IcyDeframer; splitter: FrameSplitter }
+  | { kind: 'streaming'; deframer: IcyDeframer; splitter: FrameSplitter; trimmer: ReplayTrimmer | undefined }
   | { kind: 'reattaching'; deadline: number }
   | { kind: 'closed' };
 
 const FIRST_CONNECT_ATTEMPTS = 3;
+/**
+ * After a re-attach, how long audio is held from its first byte while it may be Icecast's
+ * replayed burst. The burst comes in one go once it starts (64 KiB on loopback); a fresh mount
+ * sends less and waits this long.
+ */
+const REPLAY_SEARCH_MS = 150;
 const MAX_REFUSAL_BODY = 16_384;
 
 /**
@@ -87,6 +94,9 @@ export class MountFeed implements AttemptEvents {
   private readonly burst: BurstBuffer;
   private readonly coalescer: ChunkCoalescer;
   private flushTimer: NodeJS.Timeout | undefined;
+  /** The end of what the listeners got, to recognise it in a re-attached upstream's burst. */
+  private readonly sentTail = new AudioTail();
+  private replayTimer: NodeJS.Timeout | undefined;
   /** Set by the first 200: what every listener of this feed is told. */
   private start: Omit<FeedStart, 'burst' | 'metadata'> | undefined;
   private contentType: string | undefined;
@@ -200,8 +210,8 @@ export class MountFeed implements AttemptEvents {
     for (const s of this.subscribers) s.onStart(this.startFor());
   }
 
-  private streamingState(metaint: number | undefined): FeedState & { kind: 'streaming' } {
-    return { kind: 'streaming', deframer: new IcyDeframer(metaint), splitter: createFrameSplitter(frameFormat(this.contentType)) };
+  private streamingState(metaint: number | undefined, trimmer?: ReplayTrimmer): FeedState & { kind: 'streaming' } {
+    return { kind: 'streaming', deframer: new IcyDeframer(metaint), splitter: createFrameSplitter(frameFormat(this.contentType)), trimmer };
   }
 
   /** Upstream body in: audio split into frames goes to the burst and every listener. */
@@ -211,21 +221,43 @@ export class MountFeed implements AttemptEvents {
       if (this.metadata === undefined || !block.equals(this.metadata)) this.metadata = block;
     }
     for (const piece of audio) {
-      for (const out of state.splitter.push(piece)) {
-        if (out.kind === 'headers') {
-          // A new Ogg chain: what came before goes first; its headers replace the old ones for
-          // new listeners, and the burst of the old chain would decode against the wrong headers.
-          this.flush();
-          this.burst.clear();
-          this.splitterHeaders = state.splitter.headers;
-          this.dispatch(out.bytes);
-          continue;
-        }
-        const chunk = this.coalescer.push(out.bytes);
-        if (chunk) this.send(chunk);
-        else this.flushTimer ??= setTimeout(() => this.flush(), this.opts.chunkDelayMs ?? 250);
+      if (!state.trimmer) this.split(state, piece);
+      else {
+        this.replayTimer ??= setTimeout(() => this.state === state && this.replayChecked(state), REPLAY_SEARCH_MS);
+        for (const fresh of state.trimmer.push(piece)) this.split(state, fresh);
+        if (!state.trimmer.searching) this.replayChecked(state);
       }
     }
+  }
+
+  private split(state: FeedState & { kind: 'streaming' }, piece: Buffer): void {
+    for (const out of state.splitter.push(piece)) {
+      if (out.kind === 'headers') {
+        // A new Ogg chain: what came before goes first; its headers replace the old ones for
+        // new listeners, and the burst of the old chain would decode against the wrong headers.
+        this.flush();
+        this.burst.clear();
+        this.sentTail.clear();
+        this.splitterHeaders = state.splitter.headers;
+        this.dispatch(out.bytes);
+        continue;
+      }
+      this.sentTail.push(out.bytes);
+      const chunk = this.coalescer.push(out.bytes);
+      if (chunk) this.send(chunk);
+      else this.flushTimer ??= setTimeout(() => this.flush(), this.opts.chunkDelayMs ?? 250);
+    }
+  }
+
+  /** The re-attached upstream is past any replay: audio goes straight to the splitter again. */
+  private replayChecked(state: FeedState & { kind: 'streaming' }): void {
+    const trimmer = state.trimmer;
+    if (!trimmer) return;
+    state.trimmer = undefined;
+    clearTimeout(this.replayTimer);
+    this.replayTimer = undefined;
+    for (const fresh of trimmer.release()) this.split(state, fresh);
+    if (trimmer.replayedBytes > 0) this.log.info({ bytes: trimmer.replayedBytes }, "dropped Icecast's replay of audio the listeners had");
   }
 
   /** Sends what the coalescer gathered, if anything. */
@@ -259,7 +291,10 @@ export class MountFeed implements AttemptEvents {
       else this.giveUp(verdict.reason);
       return false;
     }
-    this.state = this.streamingState(parseMetaint(res.headers.get('icy-metaint')));
+    const state = this.streamingState(parseMetaint(res.headers.get('icy-metaint')), new ReplayTrimmer(this.sentTail.value));
+    this.state = state;
+    clearTimeout(this.replayTimer);
+    this.replayTimer = undefined;
     this.opts.metrics.increment('stream_proxy.reattach');
     this.log.info({ listeners: this.subscribers.size }, 'feed re-attached to its upstream');
     return true;
@@ -324,6 +359,7 @@ export class MountFeed implements AttemptEvents {
     if (this.state.kind === 'closed') return;
     this.state = { kind: 'closed' };
     clearTimeout(this.retryTimer);
+    clearTimeout(this.replayTimer);
     this.clearFlush();
     this.coalescer.take();
     this.attempt?.close();
