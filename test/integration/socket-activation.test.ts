@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
+import { askStatus } from '../support/http-probe.js';
 import { etcdPerFile, type TestEtcd } from '../support/etcd.js';
 import { freePort } from '../support/ports.js';
 import { collectLines } from '../support/processes.js';
@@ -21,28 +21,6 @@ etcdPerFile((e: TestEtcd, _c: Etcd3) => {
   etcd = e;
 });
 
-/** One request: the status code, or the error code of the connection. */
-function ask(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    let answer = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve('timeout');
-    }, 15_000);
-    socket.on('connect', () => socket.write('GET /status.json HTTP/1.1\r\nHost: radio.test\r\nConnection: close\r\n\r\n'));
-    socket.on('data', (d) => (answer += d.toString('latin1')));
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve(err.code ?? 'error');
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? (answer ? 'garbled' : 'closed'));
-    });
-  });
-}
-
 test('a restart of redirectord under socket activation refuses no connection', { timeout: 120_000 }, async () => {
   const port = await freePort();
   const argv = [
@@ -56,14 +34,14 @@ test('a restart of redirectord under socket activation refuses no connection', {
   collectLines(holder.stdout, output);
   collectLines(holder.stderr, output);
   try {
-    await waitFor('redirectord answers on the inherited socket', async () => (await ask(port)) === '200', { timeoutMs: 30_000, intervalMs: 200 }).catch(
+    await waitFor('redirectord answers on the inherited socket', async () => (await askStatus(port)) === '200', { timeoutMs: 30_000, intervalMs: 200 }).catch(
       (err: Error) => assert.fail(`${err.message}\n${output.join('\n')}`),
     );
     const answers: string[] = [];
     let running = true;
     const client = (async () => {
       while (running) {
-        answers.push(await ask(port));
+        answers.push(await askStatus(port));
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
