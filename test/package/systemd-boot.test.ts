@@ -1,4 +1,4 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import { BootedRoot } from './booted-root.js';
 import { ReconnectingSource, TONE_MIN_DB, listenFor, type Heard } from './booted-stream.js';
 import { PACKAGE_CACHE_DIR, builtPackages, installPackages, packageRoot } from './debian-root.js';
 import { olderPackages } from './older-version.js';
+import { sequentialSteps } from './steps.js';
 
 /**
  * The packages on Debian 13 as it really runs: the root booted with systemd 257 as PID 1
@@ -60,20 +61,7 @@ test('Debian 13 booted with systemd streams, recovers, upgrades and purges', { t
   booted.box = box;
   t.diagnostic(`booted in ${((Date.now() - since) / 1000).toFixed(1)} s; ${(await box.exec(['systemctl', '--version'])).stdout.split('\n')[0]}`);
 
-  // Every step needs the ones before it: after a failure the rest are skipped, not timed out.
-  let failed = false;
-  const step = async (name: string, fn: (st: TestContext) => Promise<void>): Promise<void> => {
-    await t.test(name, { skip: failed ? 'an earlier step failed' : false }, async (st) => {
-      const began = Date.now();
-      try {
-        await fn(st);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-      st.diagnostic(`${((Date.now() - began) / 1000).toFixed(1)} s`);
-    });
-  };
+  const step = sequentialSteps(t);
 
   const journal = async (unit: string, lines = 40) =>
     (await box.exec(['journalctl', '--no-pager', '-n', String(lines), '-u', unit, '-o', 'short-monotonic'])).stdout;
