@@ -25,6 +25,8 @@ import { startAcme, type RunningAcme } from './acme.js';
 
 /** Longest orderly shutdown before redirectord exits anyway. */
 const FORCE_EXIT_AFTER_MS = 5000;
+/** Longest wait at shutdown for requests already accepted to arrive before their connections are cut. */
+const PENDING_HEAD_GRACE_MS = 2000;
 
 /** The master's Icecast as seen from this node: sources are spliced to it. */
 function masterFrom(state: ClusterState, nodeName: string, ownAddresses: readonly string[]): HostPort | undefined {
@@ -83,7 +85,7 @@ function frontDoorOf(
 /** What start-up has made so far: a signal may come at any await of it. */
 interface Running {
   app?: { close(): Promise<unknown> | unknown };
-  frontDoor?: { close(): void; destroyConnections(): void };
+  frontDoor?: { close(): void; destroyConnections(): void; counts(): { pendingHeads: number } };
   https?: { close(): void; certificate(): { notAfter: Date } | undefined };
   dns?: { close(): Promise<unknown> | unknown };
   accessLog?: AccessLog;
@@ -97,14 +99,26 @@ interface Basics {
   metricsServer: { close(): Promise<void> } | undefined;
 }
 
+/**
+ * Stops accepting, then cuts the connections left. A connection accepted just before the close
+ * usually has its request on the way: it is read and answered first (a short grace), since under
+ * socket activation the next redirectord takes every later connection and a restart should drop
+ * none. Idle keep-alives and heads still dribbling after the grace are cut.
+ */
+async function closeFrontDoor(running: Running): Promise<void> {
+  running.https?.close();
+  running.frontDoor?.close();
+  const deadline = Date.now() + PENDING_HEAD_GRACE_MS;
+  while ((running.frontDoor?.counts().pendingHeads ?? 0) > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  running.frontDoor?.destroyConnections();
+}
+
 /** The stop order, declared once: the front door first, so no new connections while the rest closes. */
 function shutdownSteps(shutdown: Shutdown, b: Basics, running: Running): Shutdown {
   return shutdown
-    .step('front door', () => {
-      running.https?.close();
-      running.frontDoor?.close();
-      running.frontDoor?.destroyConnections();
-    })
+    .step('front door', () => closeFrontDoor(running))
     .step('access log', () => running.accessLog?.close())
     .step('dns', () => running.dns?.close())
     .step('http app', () => running.app?.close())

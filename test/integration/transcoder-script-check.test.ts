@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertScriptsCheck, type CheckResult } from '../support/liquidsoap-check.js';
 
-/** This machine's liquidsoap; test/package/trixie-daemons.test.ts checks Debian 13's. */
+/**
+ * This machine's liquidsoap (Debian 12's 2.1.3 here); test/package/liquidsoap-trixie.test.ts checks
+ * Debian 13's 2.3, and test/package/systemd-boot.test.ts runs it as a transcoder.
+ */
 let dir: string | undefined;
 after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -20,7 +23,9 @@ function check(file: string, env: Record<string, string>): Promise<CheckResult> 
   });
 }
 
-test('liquidsoap --check accepts the generated script for every codec', async () => {
+test('liquidsoap --check accepts the generated script for every codec', async (t) => {
+  const version = await new Promise<string>((resolve) => execFile('liquidsoap', ['--version'], (_err, stdout) => resolve(stdout.split('\n')[0] ?? '')));
+  t.diagnostic(version);
   dir = await mkdtemp(join(tmpdir(), 'autoradio-liq-check-'));
   await assertScriptsCheck(check, dir);
 });

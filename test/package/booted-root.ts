@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { startProcess, type Managed } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { run, type DebianRoot, type RunResult } from './debian-root.js';
 
@@ -42,11 +43,17 @@ export class BootedRoot {
     await waitFor(
       'the container to finish booting',
       async () => {
+        if (nspawn.exitCode !== null) throw new Error(`systemd-nspawn exited ${nspawn.exitCode}`);
         const state = (await booted.exec(['systemctl', 'is-system-running'])).stdout.trim();
         return state === 'running' || state === 'degraded';
       },
       { timeoutMs: opts.timeoutMs, intervalMs: 500 },
-    );
+    ).catch(async (err: Error) => {
+      // What the boot still waits for, then the container goes: nothing else would stop it.
+      const jobs = await booted.exec(['systemctl', '--no-pager', 'list-jobs']);
+      await booted.shutdown();
+      throw new Error(`${err.message}\n${jobs.stdout}\n${console.text.slice(-3000)}`);
+    });
     return booted;
   }
 
@@ -55,6 +62,20 @@ export class BootedRoot {
       timeoutMs,
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive', HOME: '/root' },
     });
+  }
+
+  /**
+   * A program of this machine (ffmpeg, curl, node) run in the container's network namespace
+   * only: it reaches the container's loopback (port 80, Icecast, etcd) and keeps this machine's
+   * files, so nothing needs installing inside.
+   */
+  netRun(cmd: string, args: string[], timeoutMs = 60_000): Promise<RunResult> {
+    return run('nsenter', ['-t', String(this.initPid), '-n', cmd, ...args], { timeoutMs });
+  }
+
+  /** Like netRun(), for a long-running program. */
+  netStart(cmd: string, args: string[]): Managed {
+    return startProcess('nsenter', ['-t', String(this.initPid), '-n', cmd, ...args]);
   }
 
   async mustExec(args: string[], timeoutMs?: number): Promise<RunResult> {

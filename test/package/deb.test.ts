@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { lstat, readFile, readdir } from 'node:fs/promises';
+import { lstat, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PACKAGE_CACHE_DIR, PACKAGE_SUITE, builtPackages, installPackages, packageRoot, run, unitDirectives } from './debian-root.js';
@@ -184,6 +184,40 @@ test('Debian packages build, pass lintian and install on Debian 13', { timeout: 
     assert.equal(set.code, 0);
   });
 
+  await t.test('the generator writes redirectord.socket only once DOMAIN is set, on the configured port', async () => {
+    const generator = '/usr/lib/systemd/system-generators/autoradio-redirectord-socket';
+    const generate = async (dir: string) => {
+      await root.mustExec(['mkdir', '-p', `${dir}/normal`, `${dir}/early`, `${dir}/late`]);
+      await root.mustExec([generator, `${dir}/normal`, `${dir}/early`, `${dir}/late`]);
+      return (await root.mustExec(['find', dir, '-mindepth', '1', '-printf', '%P\\n'])).stdout.trim().split('\n').sort();
+    };
+    // As shipped: DOMAIN is empty, so nothing may hold port 80.
+    assert.deepEqual(await generate('/tmp/gen-unset'), ['early', 'late', 'normal']);
+    const defaults = join(root.path, 'etc/default/autoradio');
+    const shipped = await readFile(defaults, 'utf8');
+    try {
+      await writeFile(defaults, shipped.replace(/^DOMAIN=$/m, 'DOMAIN="radio.example.org"\nAUTORADIO_HTTP_PORT=8080\nAUTORADIO_HTTP_BIND=192.0.2.10'));
+      assert.deepEqual(await generate('/tmp/gen-set'), [
+        'early', 'late', 'normal', 'normal/redirectord.socket', 'normal/sockets.target.wants', 'normal/sockets.target.wants/redirectord.socket',
+      ]);
+      const socket = unitDirectives(await readFile(join(root.path, 'tmp/gen-set/normal/redirectord.socket'), 'utf8'));
+      assert.deepEqual(socket.get('ListenStream'), ['192.0.2.10:8080']);
+      assert.deepEqual(socket.get('FileDescriptorName'), ['http']);
+      await writeFile(defaults, shipped.replace(/^DOMAIN=$/m, 'DOMAIN=radio.example.org\nAUTORADIO_HTTP_BIND=2001:db8::10'));
+      await generate('/tmp/gen-v6');
+      const v6 = unitDirectives(await readFile(join(root.path, 'tmp/gen-v6/normal/redirectord.socket'), 'utf8'));
+      assert.deepEqual(v6.get('ListenStream'), ['[2001:db8::10]:80']);
+      // The generated unit as systemd loads it, next to the service it activates.
+      await root.mustExec(['cp', '/tmp/gen-v6/normal/redirectord.socket', '/etc/systemd/system/redirectord.socket']);
+      const verify = await root.exec(['systemd-analyze', 'verify', 'redirectord.socket', 'redirectord.service']);
+      assert.equal(verify.code, 0, verify.stderr);
+      assert.equal(verify.stderr.trim(), '', 'systemd-analyze verify printed warnings');
+    } finally {
+      await writeFile(defaults, shipped);
+      await root.exec(['rm', '-rf', '/etc/systemd/system/redirectord.socket', '/tmp/gen-unset', '/tmp/gen-set', '/tmp/gen-v6']);
+    }
+  });
+
   await t.test('the production modules load as the service user', async () => {
     const r = await root.exec(
       ['sh', '-c', `cd /usr/lib/autoradio && node --input-type=module -e '
@@ -214,14 +248,17 @@ test('Debian packages build, pass lintian and install on Debian 13', { timeout: 
     assert.equal(list.stdout.trim(), '');
     const st = await root.mustExec(['stat', '-c', '%U:%G %a', '/etc/icecast2', '/etc/icecast2/icecast.xml']);
     assert.deepEqual(st.stdout.trim().split('\n'), ['root:root 755', 'root:icecast 640']);
-    // What a node that ran leaves: radiod's configuration with passwords, liquidsoap's cache.
+    // What a node that ran leaves: radiod's configuration with passwords, liquidsoap's cache,
+    // redirectord's access logs.
     await root.mustExec(['sh', '-c', 'echo "<icecast><authentication><source-password>s3cret</source-password></authentication></icecast>" > /etc/icecast2/icecast.xml']);
     await root.mustExec(['sh', '-c', 'mkdir -p /var/cache/autoradio-radiod && touch /var/cache/autoradio-radiod/x.liq-cache']);
+    await root.mustExec(['sh', '-c', 'mkdir -p /var/log/autoradio && touch /var/log/autoradio/access.log /var/log/autoradio/access.log.2.gz']);
     const purge = await root.mustExec(['apt-get', 'purge', '-y', '-q', 'autoradio-server', 'autoradio-client', 'autoradio-common']);
     assert.doesNotMatch(`${purge.stdout}${purge.stderr}`, /not empty so not removed/);
     assert.equal(await readFile(join(root.path, 'etc/icecast2/icecast.xml'), 'utf8'), debianIcecastXml, "purge restores Debian's icecast.xml");
     for (const f of ['etc/default/autoradio', 'etc/autoradio', 'usr/lib/autoradio', 'usr/bin/radiod', 'var/cache/autoradio-radiod',
-      'var/lib/autoradio-server', 'usr/lib/systemd/system/icecast2.service.d/autoradio.conf']) {
+      'var/lib/autoradio-server', 'usr/lib/systemd/system/icecast2.service.d/autoradio.conf',
+      'usr/lib/systemd/system-generators/autoradio-redirectord-socket', 'var/log/autoradio']) {
       assert.ok(!existsSync(join(root.path, f)), `/${f} is left after purge`);
     }
     const so = await run('chroot', [root.path, 'dpkg-statoverride', '--list']);

@@ -1,4 +1,4 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import { freePort } from '../support/ports.js';
 import { startProcess, type Managed } from '../support/processes.js';
 import { icecastAnswers, icecastSources } from '../support/icecast.js';
 import { waitFor } from '../support/wait.js';
+import { sequentialSteps } from './steps.js';
 
 /**
  * The installed packages at work: in a fresh Debian 13 root holding the .debs, Debian's own
@@ -149,21 +150,7 @@ test('the installed daemons run a stream end to end on Debian 13', { timeout: 20
   const t0 = Date.now();
   const lap = (what: string, since: number) => t.diagnostic(`${what}: ${((Date.now() - since) / 1000).toFixed(1)} s`);
 
-  // Every step needs the ones before it: after a failure the rest are skipped, not timed out.
-  let failed = false;
-  const step = async (name: string, fn: (st: TestContext) => Promise<void>): Promise<void> => {
-    await t.test(name, { skip: failed ? 'an earlier step failed' : false }, async (st) => {
-      const since = Date.now();
-      try {
-        await fn(st);
-      } catch (err) {
-        failed = true;
-        throw err;
-      } finally {
-        lap(name, since);
-      }
-    });
-  };
+  const step = sequentialSteps(t);
 
   let since = Date.now();
   const debDir = await builtPackages(repo, { cacheDir: PACKAGE_CACHE_DIR, log: (m) => t.diagnostic(m) });
