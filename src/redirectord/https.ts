@@ -9,6 +9,9 @@ import type { Certificate } from './tls/certificate.js';
 import { ClusterCertificate } from './tls/cluster-certificate.js';
 import { preferredCertificate } from './tls/certificate-choice.js';
 
+/** How often the served certificate is chosen again without any change of the files or the view. */
+const EXPIRY_RECHECK_MS = 60_000;
+
 export interface HttpsOptions {
   port: number;
   bind?: string;
@@ -74,8 +77,12 @@ export async function startHttps(o: HttpsOptions): Promise<Https | undefined> {
     cluster.update(o.cluster.view.current());
     if (!serving) log.warn({ httpsPort: o.port }, 'HTTPS waits for the cluster certificate in etcd (ACME)');
   }
+  // The choice changes by itself when the operator's pair expires: look again now and then.
+  const recheck = setInterval(serve, EXPIRY_RECHECK_MS);
+  recheck.unref();
   return {
     close() {
+      clearInterval(recheck);
       unfollow?.();
       files?.stop();
       door?.close();

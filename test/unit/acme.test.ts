@@ -65,12 +65,20 @@ test('stored certificate and account: schema checked, the message says what is w
 });
 
 test('which certificate wins: the operator files while good, else the cluster certificate', () => {
-  const op = { names: 'op' } as Certificate;
-  const cl = { names: 'cluster' } as Certificate;
-  assert.equal(preferredCertificate(op, cl), op);
-  assert.equal(preferredCertificate(undefined, cl), cl);
-  assert.equal(preferredCertificate(op, undefined), op);
-  assert.equal(preferredCertificate(undefined, undefined), undefined);
+  const now = new Date(Date.UTC(2026, 5, 1));
+  const until = (days: number) => new Date(now.getTime() + days * DAY);
+  const op = { names: 'op', notAfter: until(30) } as Certificate;
+  const cl = { names: 'cluster', notAfter: until(60) } as Certificate;
+  assert.equal(preferredCertificate(op, cl, now), op);
+  assert.equal(preferredCertificate(undefined, cl, now), cl);
+  assert.equal(preferredCertificate(op, undefined, now), op);
+  assert.equal(preferredCertificate(undefined, undefined, now), undefined);
+  // The operator forgot to renew: the cluster's valid certificate takes over, and gives way again
+  // once the files hold a new pair.
+  const expired = { names: 'op', notAfter: until(-1) } as Certificate;
+  assert.equal(preferredCertificate(expired, cl, now), cl);
+  assert.equal(preferredCertificate(expired, undefined, now), expired);
+  assert.equal(preferredCertificate(expired, { names: 'cluster', notAfter: until(-2) } as Certificate, now), expired);
 });
 
 let rev = 100;
