@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 need_debs=()
 check() { command -v "$1" >/dev/null 2>&1 || need_debs+=("$2"); }
+# For packages that bring plugins rather than a command.
+check_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' || need_debs+=("$1"); }
 check etcd etcd-server
 check etcdctl etcd-client
 check icecast2 icecast2
@@ -26,6 +28,13 @@ check chromium chromium
 # HTTPS by ACME end to end (test/integration/acme.test.ts): a local CA, and a TLS player.
 check pebble pebble
 check mpv mpv
+# The players of test/integration/listener-clients.test.ts: VLC and GStreamer with their HTTP
+# sources and MP3 decoders.
+check cvlc vlc-bin
+check_pkg vlc-plugin-base
+check gst-launch-1.0 gstreamer1.0-tools
+check_pkg gstreamer1.0-plugins-good
+check_pkg gstreamer1.0-plugins-base
 check pkill procps
 # Building and checking the Debian packages (test/package).
 check debootstrap debootstrap
