@@ -3,7 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import type { ChildProcess } from 'node:child_process';
-import { benchArgs, cpuSeconds, machine, numFlag, report, round, rssBytes, runBench, sleep, startChild, stopChild } from './lib/common.js';
+import { freePort } from '../test/support/ports.js';
+import { makeTestCa } from '../test/support/tls.js';
+import { benchArgs, cpuSeconds, machine, numFlag, onCleanup, report, round, rssBytes, runBench, sleep, startChild, stopChild } from './lib/common.js';
 import { benchEtcd, benchMount, putMounts } from './lib/fixture.js';
 import { startRedirectord } from './lib/fixture.js';
 import { icecastWithSource } from './lib/icecast-source.js';
@@ -14,11 +16,13 @@ import type { PoolConfig } from './lib/listener-pool.js';
  * straight on Icecast: CPU seconds (utime+stime from /proc) of redirectord + Icecast against
  * Icecast alone over a steady window, RSS per 1,000 listeners, and whether every listener kept
  * up (no disconnect, at least 14,000 B/s each over the window). Usage:
- *   node --import tsx bench/listeners.ts [--quick] [--n 200,500] [--window S] [--max N] [--pin CPU]
+ *   node --import tsx bench/listeners.ts [--quick] [--n 200,500] [--window S] [--max N] [--pin CPU] [--https]
  * Quick: N = 300. Full: a ramp (500, 1000, 2000, ...) until a listener falls behind.
  * `--pin CPU`: Icecast and redirectord (every thread) share that one core, the listener pool
  * runs elsewhere, so the figures compare the servers' own work on equal terms.
  * Targets: Icecast + redirectord at most 2x Icecast alone; redirectord RSS at most 10 MiB per 1,000.
+ * `--https`: the same N also through the front door's HTTPS port (a test CA's certificate), for
+ * redirectord's CPU over TLS against plain HTTP.
  */
 
 const args = benchArgs();
@@ -29,6 +33,7 @@ const steps = args.flags.get('--n')?.split(',').map(Number) ?? (args.quick ? [30
 const MOUNT = '/bench.mp3';
 const KEEPUP_BYTES_PER_SEC = 14_000;
 const pinCpu = args.flags.get('--pin');
+const withHttps = args.has('--https');
 const CPU_RATIO_TARGET = 2;
 const RSS_PER_1000_TARGET_MIB = 10;
 
@@ -104,8 +109,10 @@ async function untilServed(url: string): Promise<void> {
   }
 }
 
+type ListenerPath = 'direct' | 'proxied' | 'proxied-tls';
+
 interface StepResult {
-  path: 'direct' | 'proxied';
+  path: ListenerPath;
   n: number;
   ready: Ready;
   window: Mark;
@@ -120,7 +127,8 @@ runBench('listeners', async () => {
   // The front door serves /_stream for the cluster's mounts only.
   await putMounts(client, [benchMount(MOUNT)]);
   const { icecast, pid: icePid } = await icecastWithSource(MOUNT);
-  const rd = await startRedirectord({ etcdUrl: etcd.url, icecastPort: icecast.port });
+  const https = withHttps ? await httpsFiles() : undefined;
+  const rd = await startRedirectord({ etcdUrl: etcd.url, icecastPort: icecast.port, extraArgs: https?.args });
   pin(icePid);
   pin(rd.pid);
   await untilServed(`${rd.url}/_stream${MOUNT}`);
@@ -131,14 +139,15 @@ runBench('listeners', async () => {
   const rdRssBase = rssBytes(rd.pid);
   let maxHeld = { direct: 0, proxied: 0 };
 
-  async function step(path: 'direct' | 'proxied', n: number): Promise<StepResult> {
+  async function step(path: ListenerPath, n: number): Promise<StepResult> {
     const { pool, ready } = await Pool.start({
       host: '127.0.0.1',
-      port: path === 'direct' ? icecast.port : rd.httpPort,
+      port: path === 'direct' ? icecast.port : path === 'proxied' ? rd.httpPort : https!.port,
       path: path === 'direct' ? MOUNT : `/_stream${MOUNT}`,
       count: n,
       concurrentConnects: 4,
       perSourceIp: 200,
+      tlsServername: path === 'proxied-tls' ? HTTPS_NAME : undefined,
     });
     try {
       await sleep(settleMs);
@@ -185,6 +194,7 @@ runBench('listeners', async () => {
     const direct = await step('direct', n);
     const proxied = await step('proxied', n);
     results.push(direct, proxied);
+    if (https) results.push(await step('proxied-tls', n));
     if (direct.keptUp) maxHeld.direct = n;
     if (proxied.keptUp) maxHeld.proxied = n;
     if (!args.quick && !proxied.keptUp && !direct.keptUp) break;
@@ -198,7 +208,13 @@ runBench('listeners', async () => {
     .map(({ n, d, p }) => {
       const total = p!.cpu.icecastCpuS + p!.cpu.redirectordCpuS;
       const ratio = round(total / Math.max(d!.cpu.icecastCpuS, 0.001), 2);
+      const tls = results.find((r) => r.n === n && r.path === 'proxied-tls');
       return {
+        ...(tls && {
+          httpsRedirectordCpuPct: tls.cpu.redirectordPct,
+          httpsVsHttpRedirectordCpu: round(tls.cpu.redirectordCpuS / Math.max(p!.cpu.redirectordCpuS, 0.001), 2),
+          httpsKeptUp: tls.keptUp,
+        }),
         n,
         icecastAloneCpuPct: d!.cpu.icecastPct,
         proxiedIcecastCpuPct: p!.cpu.icecastPct,
@@ -235,9 +251,14 @@ runBench('listeners', async () => {
       `  ${String(p.n).padStart(5)}   ${String(p.icecastAloneCpuPct).padStart(5)} % CPU   | ${String(p.proxiedIcecastCpuPct).padStart(5)} % + ${String(p.proxiedRedirectordCpuPct).padStart(5)} % = ${String(total).padStart(5)} %   ${String(p.cpuRatio).padStart(5)}x   ${String(p.redirectordRssPer1000MiB).padStart(6)} MiB   ${p.keptUp.direct}/${p.keptUp.proxied}`,
     );
   }
+  for (const p of pairs) {
+    if (p.httpsRedirectordCpuPct !== undefined) {
+      summary.push(`  N=${p.n} over HTTPS: redirectord ${p.httpsRedirectordCpuPct} % CPU, ${p.httpsVsHttpRedirectordCpu}x its CPU over HTTP; kept up ${p.httpsKeptUp}`);
+    }
+  }
   for (const r of results) {
     summary.push(
-      `  ${r.path.padEnd(7)} N=${r.n}: open ${r.window.open}, failed ${r.ready.failed} ${JSON.stringify(r.ready.failures)}, closed ${r.window.closed}, below 14 kB/s ${r.window.below14k}, min ${r.window.minBytesPerSec} B/s, median ${r.window.medianBytesPerSec} B/s, ramp ${r.ready.rampMs} ms (connect p99 ${r.ready.connectP99Ms} ms)`,
+      `  ${r.path.padEnd(11)} N=${r.n}: open ${r.window.open}, failed ${r.ready.failed} ${JSON.stringify(r.ready.failures)}, closed ${r.window.closed}, below 14 kB/s ${r.window.below14k}, min ${r.window.minBytesPerSec} B/s, median ${r.window.medianBytesPerSec} B/s, ramp ${r.ready.rampMs} ms (connect p99 ${r.ready.connectP99Ms} ms)`,
     );
   }
   summary.push(
@@ -245,3 +266,14 @@ runBench('listeners', async () => {
   );
   report(result, summary);
 });
+
+const HTTPS_NAME = 'bench.test';
+
+/** A test CA's certificate for the front door's HTTPS port, and the flags that serve it. */
+async function httpsFiles(): Promise<{ port: number; args: string[] }> {
+  const ca = await makeTestCa();
+  onCleanup(() => ca.remove());
+  const pair = await ca.issue('front-door', [HTTPS_NAME]);
+  const port = await freePort();
+  return { port, args: ['--https-port', String(port), '--tls-cert', pair.certFile, '--tls-key', pair.keyFile] };
+}

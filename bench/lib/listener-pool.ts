@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { createInterface } from 'node:readline';
 
 /**
@@ -25,6 +26,8 @@ export interface PoolConfig {
   hosts?: string[];
   /** Arrivals spread evenly over this many seconds instead of a connect-limited ramp. */
   arrivalSeconds?: number;
+  /** Over TLS, with this server name (the certificate is not checked: load, not trust, is measured). */
+  tlsServername?: string;
 }
 
 interface Listener {
@@ -75,7 +78,9 @@ function openUntilHead(i: number, host: string, port: number, path: string, hops
   return new Promise((resolve) => {
     const started = Date.now();
     const l: Listener = { socket: undefined, bytes: 0, markBytes: 0, status: 0, open: false, connectMs: 0, firstByteMs: 0 };
-    const socket = connect({ host, port, localAddress: localAddress(i) });
+    const socket = cfg.tlsServername
+      ? tlsConnect({ socket: connect({ host, port, localAddress: localAddress(i) }), servername: cfg.tlsServername, rejectUnauthorized: false })
+      : connect({ host, port, localAddress: localAddress(i) });
     let head = '';
     let settled = false;
     // After a 302 this socket's close means nothing: the redirected request settles.
@@ -88,7 +93,7 @@ function openUntilHead(i: number, host: string, port: number, path: string, hops
       }
     };
     socket.setNoDelay(true);
-    socket.once('connect', () => {
+    socket.once(cfg.tlsServername ? 'secureConnect' : 'connect', () => {
       l.connectMs = Date.now() - started;
       if (hops === 0) onConnect();
       socket.write(`GET ${path} HTTP/1.0\r\nHost: ${host}:${port}\r\nUser-Agent: autoradio-bench\r\n\r\n`);
