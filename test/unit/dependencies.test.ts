@@ -20,3 +20,24 @@ test('every runtime dependency is imported by the programs (the .deb ships each 
     assert.ok(imported, `${name} is a runtime dependency that nothing in src/ imports`);
   }
 });
+
+/** The lowest Node major a semver range of `engines.node` admits (each `||` alternative's lower bound). */
+function lowestNodeMajor(range: string): number {
+  const majors = range.split('||').map((alt) => {
+    const m = /(?:>=|\^|~|>|=)?\s*v?(\d+)/.exec(alt.trim());
+    return m ? Number(m[1]) : 0;
+  });
+  return Math.min(...majors);
+}
+
+test('every installed package runs on Node 20 (Debian 13 ships 20.19)', () => {
+  assert.equal(lowestNodeMajor('>=22'), 22);
+  assert.equal(lowestNodeMajor('^18 || >=20'), 18);
+  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { engines?: { node?: string } | string[]; dev?: boolean }>;
+  };
+  const tooNew = Object.entries(lock.packages)
+    .filter(([, p]) => p.engines && !Array.isArray(p.engines) && p.engines.node && lowestNodeMajor(p.engines.node) > 20)
+    .map(([name, p]) => `${name} (${(p.engines as { node: string }).node})`);
+  assert.deepEqual(tooNew, []);
+});
