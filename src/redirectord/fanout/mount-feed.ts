@@ -97,6 +97,9 @@ export class MountFeed implements AttemptEvents {
   /** The end of what the listeners got, to recognise it in a re-attached upstream's burst. */
   private readonly sentTail = new AudioTail();
   private replayTimer: NodeJS.Timeout | undefined;
+  /** When audio last went to the listeners (monotonic ms). */
+  private lastSentAt = 0;
+  private readonly chunkDelayMs: number;
   /** Set by the first 200: what every listener of this feed is told. */
   private start: Omit<FeedStart, 'burst' | 'metadata'> | undefined;
   private contentType: string | undefined;
@@ -114,6 +117,7 @@ export class MountFeed implements AttemptEvents {
     this.log = opts.log.child({ feed: mount });
     this.burst = new BurstBuffer(opts.burstBytes);
     this.coalescer = new ChunkCoalescer(opts.chunkBytes ?? 8192);
+    this.chunkDelayMs = opts.chunkDelayMs ?? 250;
     this.request = feedRequest(mount, opts.upstream.host, opts.upstream.port);
   }
 
@@ -245,7 +249,10 @@ export class MountFeed implements AttemptEvents {
       this.sentTail.push(out.bytes);
       const chunk = this.coalescer.push(out.bytes);
       if (chunk) this.send(chunk);
-      else this.flushTimer ??= setTimeout(() => this.flush(), this.opts.chunkDelayMs ?? 250);
+      // Audio after a quiet spell (a failover, a source's return) goes out at once: gathering it
+      // would add the flush interval to a silence the listeners are already hearing.
+      else if (performance.now() - this.lastSentAt > this.chunkDelayMs) this.flush();
+      else this.flushTimer ??= setTimeout(() => this.flush(), this.chunkDelayMs);
     }
   }
 
@@ -268,6 +275,7 @@ export class MountFeed implements AttemptEvents {
   }
 
   private send(chunk: Buffer): void {
+    this.lastSentAt = performance.now();
     this.clearFlush();
     this.burst.push(chunk);
     this.dispatch(chunk);
