@@ -12,9 +12,10 @@ import { DnsResponder } from '../../src/redirectord/dns/responder.js';
 import { decideOrder, renewalTime, retryDelayMs, RETRY_FIRST_MS, RETRY_MAX_MS } from '../../src/redirectord/tls/renewal.js';
 import { preferredCertificate } from '../../src/redirectord/tls/certificate-choice.js';
 import { ClusterCertificate } from '../../src/redirectord/tls/cluster-certificate.js';
-import { checkCertificate, type Certificate } from '../../src/redirectord/tls/certificate.js';
+import { checkCertificate, checkNamesZone, type Certificate } from '../../src/redirectord/tls/certificate.js';
 import { loggerTo } from '../../src/common/logger.js';
-import { pairsForThisFile } from '../support/tls.js';
+import { before, after } from 'node:test';
+import { issuePem, makeTestCa, pairsForThisFile, type TestCa } from '../support/tls.js';
 import { RecordingMetrics } from '../support/fixtures.js';
 
 const DAY = 86_400_000;
@@ -209,4 +210,36 @@ test('redirectord flags: --acme-directory must be an http(s) URL; --acme-email a
   } finally {
     for (const [k, v] of saved) process.env[k] = v;
   }
+});
+
+let otherCa: TestCa | undefined;
+const foreign: { leaf?: { cert: string; key: string }; apexOnly?: { cert: string; key: string } } = {};
+before(async () => {
+  otherCa = await makeTestCa();
+  foreign.leaf = await issuePem(otherCa, 'foreign', ['evil.example.net', '*.evil.example.net']);
+  foreign.apexOnly = await issuePem(otherCa, 'apex-only', ['radio.example.org']);
+});
+after(() => otherCa?.remove());
+
+test('certificate from etcd: a leaf that does not name DOMAIN and *.DOMAIN is refused even when the domain field says DOMAIN', () => {
+  const lines: string[] = [];
+  const log = loggerTo('test', 'info', { write: (l: string) => void lines.push(l) });
+  const loaded: Certificate[] = [];
+  const cc = new ClusterCertificate({ domain: 'radio.example.org', log, metrics: new RecordingMetrics(), onCertificate: (c) => loaded.push(c) });
+  const stored = (pair: { cert: string; key: string }): ClusterState => ({
+    ...zoneState([]),
+    acme: { challenges: [], certificate: { domain: 'radio.example.org', ...pair, orderedBy: 'n1', storedAt: 'now' } },
+  });
+  cc.update(stored(pairs.one));
+  for (const bad of [foreign.leaf!, foreign.apexOnly!]) {
+    cc.update(stored(bad));
+    assert.equal(cc.certificate?.cert, pairs.one.cert, 'the last good certificate stays');
+  }
+  assert.equal(loaded.length, 1);
+  const refusals = lines.filter((l) => l.includes('TLS certificate refused'));
+  assert.equal(refusals.length, 2);
+  assert.match(refusals[0]!, /names DNS:evil\.example\.net.*not radio\.example\.org and \*\.radio\.example\.org/);
+  assert.match(refusals[1]!, /AR_INVALID_CERTIFICATE/);
+  assert.doesNotThrow(() => checkNamesZone(pairs.one.cert, 'radio.example.org', 'x'));
+  assert.throws(() => checkNamesZone(pairs.one.cert, 'example.org', 'x'), /not example\.org/);
 });
