@@ -243,3 +243,28 @@ test('certificate from etcd: a leaf that does not name DOMAIN and *.DOMAIN is re
   assert.doesNotThrow(() => checkNamesZone(pairs.one.cert, 'radio.example.org', 'x'));
   assert.throws(() => checkNamesZone(pairs.one.cert, 'example.org', 'x'), /not example\.org/);
 });
+
+test('DNS wire: challenge values in mixed case, over UDP, EDNS and TCP; many values fall back to TCP; no other name shows them', () => {
+  const values = Array.from({ length: 1000 }, (_, i) => i.toString(36).padStart(43, 'x')).sort();
+  const r = new DnsResponder({ zone: ZONE, state: zoneState(values) });
+  const ask = (name: string, type: string, transport: 'udp' | 'tcp', edns = false) => {
+    const q = packet.encode({ type: 'query', id: 7, questions: [{ name, type: type as 'TXT', class: 'IN' }], ...(edns ? { additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232 } as never] } : {}) });
+    return packet.decode(r.respond(q, transport)!) as unknown as { rcode: string; flag_tc: boolean; answers: { data: Buffer[] }[]; authorities: unknown[] };
+  };
+  const mixed = '_ACME-Challenge.Radio.EXAMPLE.org';
+  // 56 bytes a value: 8 fit in 512 bytes, 20 in 1232; 1000 need 56 kB, still one TCP message.
+  for (const edns of [false, true]) {
+    const udp = ask(mixed, 'TXT', 'udp', edns);
+    assert.ok(udp.flag_tc, 'too many for UDP: truncated, so the CA retries over TCP');
+    assert.equal(udp.answers.length, 0);
+  }
+  const tcp = ask(mixed, 'TXT', 'tcp');
+  assert.equal(tcp.flag_tc, false);
+  assert.deepEqual(tcp.answers.map((a) => a.data.map((d) => d.toString()).join('')), values);
+  for (const [name, type] of [['radio.example.org', 'TXT'], ['radio.example.org', 'ANY'], ['x._acme-challenge.radio.example.org', 'TXT'],
+    ['_acme-challenge.x.radio.example.org', 'TXT'], ['_acme-challenge.radio.example.org', 'AXFR']] as const) {
+    const a = ask(name, type, 'tcp');
+    const texts = a.answers.flatMap((x) => (Array.isArray(x.data) ? x.data.map((d) => d.toString()) : []));
+    assert.ok(!texts.some((t) => values.includes(t)), `${name} ${type} shows no pending value`);
+  }
+});
