@@ -12,9 +12,10 @@ import { DnsResponder } from '../../src/redirectord/dns/responder.js';
 import { decideOrder, renewalTime, retryDelayMs, RETRY_FIRST_MS, RETRY_MAX_MS } from '../../src/redirectord/tls/renewal.js';
 import { preferredCertificate } from '../../src/redirectord/tls/certificate-choice.js';
 import { ClusterCertificate } from '../../src/redirectord/tls/cluster-certificate.js';
-import { checkCertificate, type Certificate } from '../../src/redirectord/tls/certificate.js';
+import { checkCertificate, checkNamesZone, type Certificate } from '../../src/redirectord/tls/certificate.js';
 import { loggerTo } from '../../src/common/logger.js';
-import { pairsForThisFile } from '../support/tls.js';
+import { before, after } from 'node:test';
+import { issuePem, makeTestCa, pairsForThisFile, type TestCa } from '../support/tls.js';
 import { RecordingMetrics } from '../support/fixtures.js';
 
 const DAY = 86_400_000;
@@ -208,5 +209,62 @@ test('redirectord flags: --acme-directory must be an http(s) URL; --acme-email a
     assert.throws(() => parseRedirectordOptions([...base, '--acme-ca-file', '/etc/ca.pem']), /need --acme-directory/);
   } finally {
     for (const [k, v] of saved) process.env[k] = v;
+  }
+});
+
+let otherCa: TestCa | undefined;
+const foreign: { leaf?: { cert: string; key: string }; apexOnly?: { cert: string; key: string } } = {};
+before(async () => {
+  otherCa = await makeTestCa();
+  foreign.leaf = await issuePem(otherCa, 'foreign', ['evil.example.net', '*.evil.example.net']);
+  foreign.apexOnly = await issuePem(otherCa, 'apex-only', ['radio.example.org']);
+});
+after(() => otherCa?.remove());
+
+test('certificate from etcd: a leaf that does not name DOMAIN and *.DOMAIN is refused even when the domain field says DOMAIN', () => {
+  const lines: string[] = [];
+  const log = loggerTo('test', 'info', { write: (l: string) => void lines.push(l) });
+  const loaded: Certificate[] = [];
+  const cc = new ClusterCertificate({ domain: 'radio.example.org', log, metrics: new RecordingMetrics(), onCertificate: (c) => loaded.push(c) });
+  const stored = (pair: { cert: string; key: string }): ClusterState => ({
+    ...zoneState([]),
+    acme: { challenges: [], certificate: { domain: 'radio.example.org', ...pair, orderedBy: 'n1', storedAt: 'now' } },
+  });
+  cc.update(stored(pairs.one));
+  for (const bad of [foreign.leaf!, foreign.apexOnly!]) {
+    cc.update(stored(bad));
+    assert.equal(cc.certificate?.cert, pairs.one.cert, 'the last good certificate stays');
+  }
+  assert.equal(loaded.length, 1);
+  const refusals = lines.filter((l) => l.includes('TLS certificate refused'));
+  assert.equal(refusals.length, 2);
+  assert.match(refusals[0]!, /names DNS:evil\.example\.net.*not radio\.example\.org and \*\.radio\.example\.org/);
+  assert.match(refusals[1]!, /AR_INVALID_CERTIFICATE/);
+  assert.doesNotThrow(() => checkNamesZone(pairs.one.cert, 'radio.example.org', 'x'));
+  assert.throws(() => checkNamesZone(pairs.one.cert, 'example.org', 'x'), /not example\.org/);
+});
+
+test('DNS wire: challenge values in mixed case, over UDP, EDNS and TCP; many values fall back to TCP; no other name shows them', () => {
+  const values = Array.from({ length: 1000 }, (_, i) => i.toString(36).padStart(43, 'x')).sort();
+  const r = new DnsResponder({ zone: ZONE, state: zoneState(values) });
+  const ask = (name: string, type: string, transport: 'udp' | 'tcp', edns = false) => {
+    const q = packet.encode({ type: 'query', id: 7, questions: [{ name, type: type as 'TXT', class: 'IN' }], ...(edns ? { additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232 } as never] } : {}) });
+    return packet.decode(r.respond(q, transport)!) as unknown as { rcode: string; flag_tc: boolean; answers: { data: Buffer[] }[]; authorities: unknown[] };
+  };
+  const mixed = '_ACME-Challenge.Radio.EXAMPLE.org';
+  // 56 bytes a value: 8 fit in 512 bytes, 20 in 1232; 1000 need 56 kB, still one TCP message.
+  for (const edns of [false, true]) {
+    const udp = ask(mixed, 'TXT', 'udp', edns);
+    assert.ok(udp.flag_tc, 'too many for UDP: truncated, so the CA retries over TCP');
+    assert.equal(udp.answers.length, 0);
+  }
+  const tcp = ask(mixed, 'TXT', 'tcp');
+  assert.equal(tcp.flag_tc, false);
+  assert.deepEqual(tcp.answers.map((a) => a.data.map((d) => d.toString()).join('')), values);
+  for (const [name, type] of [['radio.example.org', 'TXT'], ['radio.example.org', 'ANY'], ['x._acme-challenge.radio.example.org', 'TXT'],
+    ['_acme-challenge.x.radio.example.org', 'TXT'], ['_acme-challenge.radio.example.org', 'AXFR']] as const) {
+    const a = ask(name, type, 'tcp');
+    const texts = a.answers.flatMap((x) => (Array.isArray(x.data) ? x.data.map((d) => d.toString()) : []));
+    assert.ok(!texts.some((t) => values.includes(t)), `${name} ${type} shows no pending value`);
   }
 });

@@ -6,7 +6,7 @@ import type { Logger } from '../../common/logger.js';
 import { errorMessage } from '../../common/errors.js';
 import { parseStoredAccount, type StoredAccount, type StoredCertificate } from '../../coordination/acme.js';
 import { ACME_ACCOUNT_KEY, ACME_CERTIFICATE_KEY, acmeChallengeKey } from '../../coordination/keys.js';
-import { checkCertificate } from './certificate.js';
+import { checkCertificate, checkNamesZone } from './certificate.js';
 
 /** What one order needs from the process: the CA, etcd, and a way to stop when deposed. */
 export interface AcmeOrderContext {
@@ -100,6 +100,8 @@ export async function orderCertificate(ctx: AcmeOrderContext): Promise<StoredCer
     const finalized = await client.finalizeOrder(order, csr);
     const chain = await client.getCertificate(finalized);
     checkCertificate(chain, key.toString(), 'the ACME order');
+    // Stored, a chain that does not name the zone would look missing and be ordered again at once.
+    checkNamesZone(chain, ctx.domain, 'the ACME order');
     ctx.stillLeading();
     const stored: StoredCertificate = { domain: ctx.domain, cert: chain, key: key.toString(), orderedBy: ctx.nodeName, storedAt: new Date().toISOString() };
     const put = await ctx.client

@@ -6,7 +6,7 @@ import { errorMessage } from '../../common/errors.js';
 import type { ClusterState } from '../../coordination/cluster-state.js';
 import type { StoredCertificate } from '../../coordination/acme.js';
 import { ACME_CERTIFICATE_KEY, ACME_ELECTION_PREFIX } from '../../coordination/keys.js';
-import { checkCertificate } from './certificate.js';
+import { checkCertificate, checkNamesZone } from './certificate.js';
 import type { Campaign } from '../../coordination/election.js';
 import type { Elector } from '../../coordination/elector.js';
 import { orderCertificate } from './acme-order.js';
@@ -53,11 +53,12 @@ class Deposed extends Error {}
 
 /**
  * A stored certificate's validity; undefined when the front doors would refuse it (corrupt,
- * a foreign key, expired: certificate.ts), so that a good one is ordered in its place.
+ * a foreign key, expired, a leaf for other names: certificate.ts), so that a good one is ordered in its place.
  */
-function validity(stored: StoredCertificate): HeldCertificate | undefined {
+function validity(stored: StoredCertificate, domain: string): HeldCertificate | undefined {
   try {
     const { notAfter } = checkCertificate(stored.cert, stored.key, `etcd key ${ACME_CERTIFICATE_KEY}`);
+    checkNamesZone(stored.cert, domain, `etcd key ${ACME_CERTIFICATE_KEY}`);
     return { notBefore: new Date(new X509Certificate(stored.cert).validFrom).getTime(), notAfter: notAfter.getTime() };
   } catch {
     return undefined;
@@ -132,7 +133,7 @@ export class AcmeOrderer {
     if (own && stored?.cert !== own.stored.cert && Date.now() < own.until) return own.held;
     this.ownStored = undefined;
     if (!stored || stored.domain !== this.opts.domain) return undefined;
-    if (this.heldFrom?.stored !== stored) this.heldFrom = { stored, held: validity(stored) };
+    if (this.heldFrom?.stored !== stored) this.heldFrom = { stored, held: validity(stored, this.opts.domain) };
     return this.heldFrom.held;
   }
 
@@ -180,7 +181,7 @@ export class AcmeOrderer {
       });
       this.failures = 0;
       // The view may show the stored key a moment later: until then this is what we hold.
-      this.ownStored = { stored, held: validity(stored), until: Date.now() + OWN_STORE_TRUST_MS };
+      this.ownStored = { stored, held: validity(stored, this.opts.domain), until: Date.now() + OWN_STORE_TRUST_MS };
       metrics.increment('acme.orders', 1, { result: 'issued' });
       log.info({ domain: stored.domain }, 'cluster certificate ordered and stored in etcd');
     } catch (err) {

@@ -41,6 +41,19 @@ export function checkCertificate(certPem: string, keyPem: string, source: string
   return { cert: certPem, key: keyPem, names: leaf.subjectAltName ?? leaf.subject, notAfter };
 }
 
+/**
+ * Throws unless the leaf names both `domain` and its subdomains (the cluster's certificate serves
+ * the apex and every node name): a `domain` field in etcd says what a certificate was ordered
+ * for, only the leaf says what browsers will accept it for.
+ */
+export function checkNamesZone(certPem: string, domain: string, source: string): void {
+  const leaf = new X509Certificate(certPem);
+  const names = leaf.subjectAltName ?? leaf.subject;
+  if (leaf.checkHost(domain) === undefined || leaf.checkHost(`node.${domain}`) === undefined) {
+    throw refused(source, `it names ${names}, not ${domain} and *.${domain}`);
+  }
+}
+
 function refused(source: string, why: string): AutoradioError {
   return new AutoradioError(ErrorCode.invalidCertificate, `certificate from ${source} refused: ${why}; the last good one stays in use`);
 }

@@ -4,7 +4,7 @@ import { AutoradioError, ErrorCode, errorMessage } from '../../common/errors.js'
 import type { ClusterState } from '../../coordination/cluster-state.js';
 import type { StoredCertificate } from '../../coordination/acme.js';
 import { ACME_CERTIFICATE_KEY } from '../../coordination/keys.js';
-import { checkCertificate, type Certificate } from './certificate.js';
+import { checkCertificate, checkNamesZone, type Certificate } from './certificate.js';
 
 export interface ClusterCertificateOptions {
   domain: string;
@@ -18,7 +18,8 @@ export interface ClusterCertificateOptions {
  * The cluster's ACME certificate as the watched view delivers it, through the same checks as the
  * operator's files (certificate.ts): a corrupt chain, a foreign key or an expired certificate in
  * etcd is refused with AR_INVALID_CERTIFICATE, once per stored value, and the last good one
- * stays in use. A certificate for another domain is refused too (it would not name this zone).
+ * stays in use. A certificate for another domain is refused too (it would not name this zone),
+ * whether its `domain` field says so or only its leaf does.
  */
 export class ClusterCertificate {
   private current: Certificate | undefined;
@@ -44,6 +45,7 @@ export class ClusterCertificate {
         throw new AutoradioError(ErrorCode.invalidCertificate, `certificate from etcd key ${ACME_CERTIFICATE_KEY} refused: it was ordered for ${stored.domain}, not ${this.opts.domain}; the last good one stays in use`);
       }
       const cert = checkCertificate(stored.cert, stored.key, `etcd key ${ACME_CERTIFICATE_KEY}`);
+      checkNamesZone(stored.cert, this.opts.domain, `etcd key ${ACME_CERTIFICATE_KEY}`);
       this.current = cert;
       metrics.increment('tls.certificate_loaded');
       log.info({ names: cert.names, notAfter: cert.notAfter.toISOString(), orderedBy: stored.orderedBy }, 'TLS certificate loaded from etcd');
