@@ -27,6 +27,17 @@ export interface StoredAccount {
   accountKey: string;
 }
 
+/**
+ * Failed orders in a row and when the last failed (epoch ms), under ACME_BACKOFF_KEY: the
+ * backoff belongs to the cluster, not to one orderer, so a takeover or a restart does not
+ * start it over (the CA's rate limits count the cluster's orders).
+ */
+export interface StoredBackoff {
+  failures: number;
+  lastFailureAt: number;
+  by: string;
+}
+
 /** The ACME part of the cluster state. */
 export interface AcmeState {
   /** TXT values to answer at `_acme-challenge.DOMAIN`, sorted (the answer is the same on every node). */
@@ -57,6 +68,16 @@ const validateAccount = ajv.compile<StoredAccount>({
   },
 });
 
+const validateBackoff = ajv.compile<StoredBackoff>({
+  type: 'object',
+  required: ['failures', 'lastFailureAt', 'by'],
+  properties: {
+    failures: { type: 'integer', minimum: 0, maximum: 1000 },
+    lastFailureAt: { type: 'number', minimum: 0 },
+    by: { type: 'string', maxLength: 253 },
+  },
+});
+
 function parseWith<T>(validate: ((v: unknown) => v is T) & { errors?: unknown }, text: string, what: string): T {
   let value: unknown;
   try {
@@ -75,6 +96,10 @@ export function parseStoredCertificate(text: string): StoredCertificate {
 
 export function parseStoredAccount(text: string): StoredAccount {
   return parseWith(validateAccount, text, 'the stored ACME account');
+}
+
+export function parseStoredBackoff(text: string): StoredBackoff {
+  return parseWith(validateBackoff, text, 'the stored ACME backoff');
 }
 
 /** A DNS-01 value is the base64url SHA-256 of the key authorization: 43 characters. */

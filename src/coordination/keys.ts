@@ -15,6 +15,7 @@
  *   /autoradio/v1/acme/challenge/<token>           a pending DNS-01 value, attached to the orderer's election lease
  *   /autoradio/v1/acme/certificate                 the cluster's certificate chain and key (StoredCertificate JSON)
  *   /autoradio/v1/acme/account                     the ACME account key and the directory it belongs to
+ *   /autoradio/v1/acme/backoff                     StoredBackoff JSON: failed orders in a row, and when the last one failed
  *   /autoradio/v1/forgotten/<name>                 ForgottenRecord JSON: an operator removed the node (radioctl forget-node)
  */
 export const ROOT = '/autoradio/v1/';
@@ -42,6 +43,8 @@ export const ACME_ELECTION_PREFIX = `${ELECTION_ROOT}acme/`;
 export const ACME_CHALLENGE_PREFIX = `${ROOT}acme/challenge/`;
 export const ACME_CERTIFICATE_KEY = `${ROOT}acme/certificate`;
 export const ACME_ACCOUNT_KEY = `${ROOT}acme/account`;
+/** Failed orders in a row, cluster-wide: a new orderer (takeover, restart) keeps backing off. */
+export const ACME_BACKOFF_KEY = `${ROOT}acme/backoff`;
 
 /** One key per pending challenge (a token is base64url, one key segment). */
 export function acmeChallengeKey(token: string): string {

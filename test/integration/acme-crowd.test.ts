@@ -6,7 +6,7 @@ import type { EtcdFlags } from '../../src/common/flags.js';
 import { createLogger, loggerTo } from '../../src/common/logger.js';
 import { ClusterView } from '../../src/coordination/cluster-view.js';
 import { Elector } from '../../src/coordination/elector.js';
-import { ACME_CERTIFICATE_KEY } from '../../src/coordination/keys.js';
+import { ACME_BACKOFF_KEY, ACME_CERTIFICATE_KEY } from '../../src/coordination/keys.js';
 import { parseStoredCertificate } from '../../src/coordination/acme.js';
 import { startDnsServer } from '../../src/redirectord/dns/server.js';
 import { AcmeOrderer } from '../../src/redirectord/tls/acme-orderer.js';
@@ -119,4 +119,23 @@ test('a failing order is retried with a doubling wait', { timeout: 90_000 }, asy
   assert.equal(metrics.count('acme.orders.issued'), 0);
   assert.equal(await client.get(ACME_CERTIFICATE_KEY).string(), null);
   assert.deepEqual(Object.keys(await client.getAll().prefix('/autoradio/v1/acme/challenge/').strings()), [], 'no challenge values left behind');
+
+  // The backoff belongs to the cluster: an orderer that takes over keeps counting.
+  const stored = JSON.parse((await client.get(ACME_BACKOFF_KEY).string()) ?? '{}') as { failures?: number };
+  assert.ok((stored.failures ?? 0) >= 3, `stored backoff ${JSON.stringify(stored)}`);
+  await orderer.stop();
+  await elector.stop();
+  const nextLines: string[] = [];
+  const nextLog = loggerTo('acme-backoff-next', 'info', { write: (l: string) => void nextLines.push(l) });
+  const nextElector = new Elector(client, { ttlSeconds: 5, log: nextLog });
+  const next = new AcmeOrderer({ directory: pebble.directory, domain: DOMAIN, nodeName: 'n1', client, elector: nextElector, view, log: nextLog, metrics, propagationMs: 0, retryFirstMs: 1500 });
+  t.after(async () => {
+    await next.stop();
+    await nextElector.stop();
+  });
+  nextElector.start();
+  next.start();
+  const waiting = await waitFor('the next orderer waits', () => nextLines.find((l) => l.includes('ACME orderer waiting')), { timeoutMs: 20_000, intervalMs: 50 });
+  assert.match(waiting, new RegExp(`backing off after ${stored.failures} failed order`), 'the takeover keeps the cluster backoff');
+  assert.ok(!nextLines.some((l) => l.includes('ordering the cluster certificate')), 'the takeover did not order at once');
 });

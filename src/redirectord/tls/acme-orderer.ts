@@ -4,8 +4,8 @@ import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import { errorMessage } from '../../common/errors.js';
 import type { ClusterState } from '../../coordination/cluster-state.js';
-import type { StoredCertificate } from '../../coordination/acme.js';
-import { ACME_CERTIFICATE_KEY, ACME_ELECTION_PREFIX } from '../../coordination/keys.js';
+import { parseStoredBackoff, type StoredBackoff, type StoredCertificate } from '../../coordination/acme.js';
+import { ACME_BACKOFF_KEY, ACME_CERTIFICATE_KEY, ACME_ELECTION_PREFIX } from '../../coordination/keys.js';
 import { checkCertificate, checkNamesZone } from './certificate.js';
 import type { Campaign } from '../../coordination/election.js';
 import type { Elector } from '../../coordination/elector.js';
@@ -72,6 +72,9 @@ function validity(stored: StoredCertificate, domain: string): HeldCertificate | 
  * orderer that dies mid-order leaves the election (its lease expires, with its challenge keys)
  * to a node that starts the order again with the same account.
  */
+/** The backoff is at its cap long before this; the schema refuses more. */
+const MAX_STORED_FAILURES = 1000;
+
 export class AcmeOrderer {
   private state: OrdererState = { kind: 'following' };
   private readonly campaign: Campaign;
@@ -85,7 +88,9 @@ export class AcmeOrderer {
 
   constructor(private readonly opts: AcmeOrdererOptions) {
     this.campaign = opts.elector.campaign(ACME_ELECTION_PREFIX, JSON.stringify({ name: opts.nodeName }), opts.log);
-    this.campaign.on('elected', () => this.decide());
+    // The cluster's backoff first: an orderer that takes over must not order sooner than the
+    // one before it would have.
+    this.campaign.on('elected', () => void this.loadBackoff().then(() => this.decide()));
     // An order needs no fencing as strict as a master's: a moment without a confirmed lease (a
     // slow keepalive) does not abandon it; losing first place (the lease is gone) does. Two
     // orders at once cost the CA one more order; the store is a transaction (acme-order.ts).
@@ -180,6 +185,7 @@ export class AcmeOrderer {
         log,
       });
       this.failures = 0;
+      await this.saveBackoff(undefined);
       // The view may show the stored key a moment later: until then this is what we hold.
       this.ownStored = { stored, held: validity(stored, this.opts.domain), until: Date.now() + OWN_STORE_TRUST_MS };
       metrics.increment('acme.orders', 1, { result: 'issued' });
@@ -188,12 +194,39 @@ export class AcmeOrderer {
       if (err instanceof Deposed) return void log.info('ACME order abandoned: no longer the orderer');
       this.failures++;
       this.lastFailureAt = Date.now();
+      await this.saveBackoff({ failures: Math.min(this.failures, MAX_STORED_FAILURES), lastFailureAt: this.lastFailureAt, by: this.opts.nodeName });
       metrics.increment('acme.orders', 1, { result: 'failed' });
       log.error({ err: errorMessage(err), failures: this.failures }, 'ACME order failed; backing off');
     }
     if (!current()) return;
     this.state = { kind: 'following' };
     this.decide();
+  }
+
+  /** Adopts the cluster's backoff when it is further along than this node's own count. */
+  private async loadBackoff(): Promise<void> {
+    try {
+      const text = await this.opts.client.get(ACME_BACKOFF_KEY).string();
+      if (text === null) return;
+      const stored = parseStoredBackoff(text);
+      if (stored.failures > this.failures || (stored.failures === this.failures && stored.lastFailureAt > (this.lastFailureAt ?? 0))) {
+        this.failures = stored.failures;
+        this.lastFailureAt = Math.min(stored.lastFailureAt, Date.now());
+      }
+    } catch (err) {
+      // Unreadable or malformed: this node's own count stands (a fresh orderer: none).
+      this.opts.log.warn({ err: errorMessage(err), key: ACME_BACKOFF_KEY }, 'cannot read the cluster ACME backoff');
+    }
+  }
+
+  /** Writes the cluster's backoff after an order (undefined: it succeeded, nothing to wait for). */
+  private async saveBackoff(backoff: StoredBackoff | undefined): Promise<void> {
+    try {
+      if (backoff) await this.opts.client.put(ACME_BACKOFF_KEY).value(JSON.stringify(backoff)).exec();
+      else await this.opts.client.delete().key(ACME_BACKOFF_KEY).exec();
+    } catch (err) {
+      this.opts.log.warn({ err: errorMessage(err), key: ACME_BACKOFF_KEY }, 'cannot store the cluster ACME backoff');
+    }
   }
 
   private visible(values: readonly string[]): Promise<void> {
