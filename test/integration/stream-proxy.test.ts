@@ -374,3 +374,33 @@ test("a feed cut while its mount keeps the source: Icecast's replayed burst is n
     await ff.stop('SIGKILL', 1000);
   }
 });
+
+test('an upstream that goes silent but keeps its connection (a hung Icecast) is re-attached; listeners get audio again', async (t) => {
+  let connections = 0;
+  const upstream = createServer((sock) => {
+    sock.on('error', () => {});
+    const n = ++connections;
+    sock.once('data', () => {
+      sock.write('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n');
+      sock.write(mp3Frames(20));
+      // The first connection hangs after its first frames, like a stopped Icecast; later ones stream.
+      if (n === 1) return;
+      const timer = setInterval(() => sock.write(mp3Frames(2)), 50);
+      sock.on('close', () => clearInterval(timer));
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  t.after(() => upstream.close());
+  const port = (upstream.address() as AddressInfo).port;
+  const door = await startDoor({ localIcecast: { host: '127.0.0.1', port }, limits: { feedIdleTimeoutMs: 1000 }, continuity: { waitMs: 5000, intervalMs: 100 } });
+  t.after(() => door.close());
+  const listener = new RawClient(door.port);
+  t.after(() => listener.destroy());
+  listener.send('GET /_stream/hang.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('the first frames', () => listener.received.length > 5000, { timeoutMs: 5000 });
+  const before = listener.received.length;
+  await waitFor('the feed gave up on the silent upstream and re-attached', () => door.metrics.count('stream_proxy.reattach') === 1, { timeoutMs: 10_000 });
+  await waitFor('audio again', () => listener.received.length > before + 20_000, { timeoutMs: 10_000 });
+  assert.equal(connections, 2);
+  assert.equal(listener.closed, false);
+});

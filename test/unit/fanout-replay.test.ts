@@ -77,3 +77,18 @@ test('the tail keeps the last bytes sent, across frames of any size', () => {
   tail.clear();
   assert.equal(tail.value, undefined);
 });
+
+test('a tail that is not unique in the recent audio (digital silence) is not offered: nothing unheard is trimmed', () => {
+  const silence = Buffer.alloc(417, 0x55);
+  const tail = new AudioTail();
+  for (let i = 0; i < 100; i++) tail.push(silence);
+  assert.equal(tail.value, undefined, 'silence repeated: no tail');
+  // The new upstream: music nobody heard, then silence that would have matched.
+  const music = randomBytes(30_000);
+  const trimmer = new ReplayTrimmer(tail.value);
+  const out = Buffer.concat([music, Buffer.concat(Array.from({ length: 20 }, () => silence))].flatMap((p) => trimmer.push(p)));
+  assert.ok(out.subarray(0, music.length).equals(music), 'the unheard music passes');
+  // Distinct audio after the silence gives a usable tail again.
+  for (const p of pieces(randomBytes(8000), 400)) tail.push(p);
+  assert.ok(tail.value);
+});

@@ -41,6 +41,12 @@ export interface MountFeedOptions {
   gate?: ConnectGate;
   headTimeoutMs: number;
   maxHeadBytes: number;
+  /**
+   * An upstream whose body stays silent this long is lost (re-attached, then given up): a hung
+   * Icecast keeps its connections open. Longer than Icecast's own source timeout (10 s), which
+   * ends a silent source's listeners first. 15 s.
+   */
+  bodyIdleTimeoutMs?: number;
   /** How long listeners are held while the upstream is re-established; 0: they are closed at once. */
   reattachWaitMs: number;
   reattachIntervalMs: number;
@@ -167,7 +173,7 @@ export class MountFeed implements AttemptEvents {
     this.attempt = new IcecastAttempt(
       this.opts.upstream,
       this.request,
-      { headTimeoutMs: timeoutMs, maxHeadBytes: this.opts.maxHeadBytes, gate: this.opts.gate },
+      { headTimeoutMs: timeoutMs, maxHeadBytes: this.opts.maxHeadBytes, gate: this.opts.gate, bodyIdleTimeoutMs: this.opts.bodyIdleTimeoutMs ?? 15_000 },
       this,
     );
     this.attempt.start();

@@ -7,24 +7,42 @@
  * contains it (a restarted source, another master's buffer) is new and passes whole. Pure.
  */
 
-/** The last bytes of audio a feed sent, whole frames only, so a continuation starts on a frame. */
+/**
+ * The last bytes of audio a feed sent, whole frames only, so a continuation starts on a frame.
+ * The end it offers must be distinctive: a tail that also occurs earlier in the recent audio
+ * (digital silence, a looped jingle) could match new audio anywhere, and trimming up to such a
+ * match would drop audio nobody heard. Then it offers none, and nothing is trimmed.
+ */
 export class AudioTail {
-  private bytes: Buffer = Buffer.alloc(0);
+  private frames: Buffer[] = [];
+  private bytes = 0;
 
-  constructor(private readonly size = 4096) {}
+  /**
+   * @param size how much of the end is looked for in a new upstream
+   * @param window how much recent audio the end must be unique in (Icecast's burst and more)
+   */
+  constructor(
+    private readonly size = 4096,
+    private readonly window = 65_536 + 16_384,
+  ) {}
 
   push(frame: Buffer): void {
-    const joined = Buffer.concat([this.bytes, frame]);
-    this.bytes = joined.length > this.size ? joined.subarray(joined.length - this.size) : joined;
+    this.frames.push(frame);
+    this.bytes += frame.length;
+    while (this.frames.length > 1 && this.bytes - this.frames[0]!.length >= this.window) this.bytes -= this.frames.shift()!.length;
   }
 
-  /** Undefined while too short to be told apart from other audio. */
+  /** Undefined while too short to be told apart from other audio, or when not unique. */
   get value(): Buffer | undefined {
-    return this.bytes.length >= this.size ? Buffer.from(this.bytes) : undefined;
+    if (this.bytes < this.size) return undefined;
+    const recent = Buffer.concat(this.frames, this.bytes);
+    const tail = recent.subarray(recent.length - this.size);
+    return recent.indexOf(tail) === recent.length - this.size ? Buffer.from(tail) : undefined;
   }
 
   clear(): void {
-    this.bytes = Buffer.alloc(0);
+    this.frames = [];
+    this.bytes = 0;
   }
 }
 

@@ -56,6 +56,8 @@ export interface FrontDoorLimits {
   listenerQueueBytes?: number;
   /** How long a listener may stay behind (skipping) before it is dropped. 15 s. */
   listenerBehindMs?: number;
+  /** How long a feed's upstream may send nothing before it counts as lost. 15 s. */
+  feedIdleTimeoutMs?: number;
 }
 
 export interface ContinuityOptions {
@@ -177,6 +179,7 @@ export class FrontDoor extends Server implements ConnectionOwner {
       gate: this.icecastGate,
       headTimeoutMs: this.times.headTimeoutMs,
       maxHeadBytes: this.times.maxHeadBytes,
+      ...(limits.feedIdleTimeoutMs !== undefined ? { bodyIdleTimeoutMs: limits.feedIdleTimeoutMs } : {}),
       reattachWaitMs: opts.continuity?.waitMs ?? 20_000,
       reattachIntervalMs: opts.continuity?.intervalMs ?? 250,
       retryAfterSeconds: RETRY_AFTER_SECONDS,

@@ -28,7 +28,11 @@ export class IcecastAttempt {
   constructor(
     private readonly upstream: HostPort,
     private readonly request: Buffer,
-    private readonly o: { headTimeoutMs: number; maxHeadBytes: number; gate?: ConnectGate },
+    /**
+     * `bodyIdleTimeoutMs`: a body that stays silent this long ends the attempt (a hung Icecast
+     * still holds the connection open); unset, the body may pause for ever.
+     */
+    private readonly o: { headTimeoutMs: number; maxHeadBytes: number; gate?: ConnectGate; bodyIdleTimeoutMs?: number },
     private readonly events: AttemptEvents,
   ) {}
 
@@ -96,6 +100,9 @@ export class IcecastAttempt {
     clearTimeout(this.timer);
     this.leaveGate();
     this.state = 'body';
+    if (this.o.bodyIdleTimeoutMs !== undefined) {
+      this.socket?.setTimeout(this.o.bodyIdleTimeoutMs, () => this.fail('upstream silent', 'timeout'));
+    }
     const head = parsed.head;
     this.events.onHead(this, head, progress.bytes.subarray(0, head.headEnd), progress.bytes.subarray(head.headEnd));
   }
