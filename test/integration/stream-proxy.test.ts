@@ -404,3 +404,37 @@ test('an upstream that goes silent but keeps its connection (a hung Icecast) is 
   assert.equal(connections, 2);
   assert.equal(listener.closed, false);
 });
+
+test('300 listeners arriving and leaving in a tight loop leave no listener, feed or upstream connection behind', async (t) => {
+  const open = new Set<import('node:net').Socket>();
+  const upstream = createServer((sock) => {
+    open.add(sock);
+    sock.on('close', () => open.delete(sock));
+    sock.on('error', () => {});
+    sock.once('data', () => {
+      sock.write('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n');
+      const timer = setInterval(() => sock.write(mp3Frames(2)), 50);
+      sock.on('close', () => clearInterval(timer));
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  t.after(() => upstream.close());
+  const port = (upstream.address() as AddressInfo).port;
+  const door = await startDoor({ localIcecast: { host: '127.0.0.1', port } });
+  t.after(() => door.close());
+  for (let round = 0; round < 30; round++) {
+    const clients = Array.from({ length: 10 }, () => new RawClient(door.port));
+    // Half write their request a byte at a time, the others in one piece; all leave soon after.
+    clients.forEach((c, i) => {
+      const request = 'GET /_stream/churn.mp3 HTTP/1.1\r\nHost: x\r\n\r\n';
+      if (i % 2 === 0) for (const ch of request) c.send(ch);
+      else c.send(request);
+    });
+    await waitFor('some of them stream', () => clients.some((c) => c.received.length > 0), { timeoutMs: 5000 });
+    for (const c of clients) c.destroy();
+  }
+  await waitFor('no listener counted', () => (door.door.listenerCounts().get('/churn.mp3') ?? 0) === 0, { timeoutMs: 10_000 });
+  // The feed lingers 2 s after its last listener, then lets its upstream go.
+  await waitFor('no upstream connection left', () => open.size === 0, { timeoutMs: 10_000 });
+  assert.equal(door.door.counts().streams, 0);
+});
