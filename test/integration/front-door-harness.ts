@@ -53,6 +53,8 @@ export async function startDoor(o: {
   const door = createFrontDoor({
     httpServer,
     master: () => master.current,
+    // Relays (`/_relay/...`) follow the same stand-in master.
+    relayUpstream: () => master.current,
     localIcecast: o.localIcecast ?? { host: '127.0.0.1', port: 9 },
     log: createLogger('front-door-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
     metrics,

@@ -139,14 +139,25 @@ export class StreamSession implements AttemptEvents {
    * The upstream may have moved (a new master): a body still flowing from the old one is
    * abandoned for the new one, with the listener held as for a lost upstream. A master cut off
    * by a partition sends nothing and closes nothing, so waiting for its connection to end
-   * would hold the listener for a whole TCP timeout.
+   * would hold the listener for a whole TCP timeout. So does an attempt still waiting for the
+   * old master's answer (a first connect, or a re-attach begun before the change): its head
+   * timeout (10 s) would pass before the new master is tried, so it starts over there at once.
    */
   upstreamMoved(reason: string): void {
     const attempt = this.attempt;
-    if (this.state.kind !== 'streaming' || attempt === undefined) return;
+    const state = this.state;
+    if (state.kind === 'ended' || attempt === undefined) return;
     if (sameHostPort(this.attemptTarget, this.resolveUpstream())) return;
     attempt.close();
-    this.onFailed(attempt, reason, 'error');
+    if (state.kind === 'streaming') {
+      this.onFailed(attempt, reason, 'error');
+      return;
+    }
+    this.log.info({ reason }, 'upstream moved while waiting for its answer; asking the new one');
+    this.attempt = undefined;
+    // The abandoned attempt was not the upstream's fault: it does not count as a failed one.
+    if (state.kind === 'connecting') state.attempts--;
+    this.connect();
   }
 
   private resolveUpstream(): HostPort | undefined {

@@ -1,0 +1,173 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { waitFor } from '../support/wait.js';
+import { RawClient, mp3Frames, startDoor, type Door } from './front-door-harness.js';
+
+/**
+ * The relay path (`/_relay<mount>`, the local Icecast pulling from whichever Icecast is master)
+ * against upstreams that misbehave: answer an error, close mid-stream, or accept and never
+ * answer (a master whose Icecast port is dropped or whose Icecast is stopped). The upstreams
+ * are stand-ins speaking Icecast's listener protocol, so each misbehaviour is exact.
+ */
+
+type Mode = { kind: 'audio' } | { kind: 'stall' } | { kind: 'status'; status: number };
+
+/** A stand-in master Icecast whose behaviour the test switches. */
+class StandIn {
+  readonly server: Server;
+  mode: Mode;
+  readonly sockets = new Set<Socket>();
+  connections = 0;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(mode: Mode) {
+    this.mode = mode;
+    this.server = createServer((socket) => this.accept(socket));
+  }
+
+  async listen(): Promise<{ host: string; port: number }> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return { host: '127.0.0.1', port: (this.server.address() as AddressInfo).port };
+  }
+
+  /** Connections open now that got no answer (stalled). */
+  get stalled(): number {
+    return [...this.sockets].filter((s) => s.bytesWritten === 0).length;
+  }
+
+  dropAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.dropAll();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: Socket): void {
+    this.connections++;
+    this.sockets.add(socket);
+    socket.on('error', () => {});
+    socket.once('close', () => this.sockets.delete(socket));
+    const mode = this.mode;
+    socket.once('data', () => {
+      if (mode.kind === 'stall') return;
+      if (mode.kind === 'status') {
+        socket.end(`HTTP/1.0 ${mode.status} Nope\r\nContent-Type: text/plain\r\n\r\nnope`);
+        return;
+      }
+      socket.write('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n');
+      const timer = setInterval(() => socket.write(mp3Frames(4)), 50);
+      this.timers.add(timer);
+      socket.once('close', () => {
+        clearInterval(timer);
+        this.timers.delete(timer);
+      });
+    });
+  }
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function standIn(mode: Mode): Promise<{ s: StandIn; at: { host: string; port: number } }> {
+  const s = new StandIn(mode);
+  const at = await s.listen();
+  cleanups.push(() => s.close());
+  return { s, at };
+}
+
+async function door(): Promise<Door> {
+  // The head timeout as in production (10 s): it is what a stalled upstream costs.
+  const d = await startDoor({ continuity: { waitMs: 20_000, intervalMs: 250 } });
+  cleanups.push(() => d.close());
+  return d;
+}
+
+function relayClient(d: Door): RawClient {
+  const c = new RawClient(d.port);
+  c.send('GET /_relay/live HTTP/1.0\r\nUser-Agent: Icecast 2.4.4\r\n\r\n');
+  cleanups.push(async () => c.destroy());
+  return c;
+}
+
+test('a relay asking a master that never answers moves to the new master at once, not after the head timeout', async () => {
+  const d = await door();
+  const old = await standIn({ kind: 'stall' });
+  const next = await standIn({ kind: 'audio' });
+  d.master.current = old.at;
+  const c = relayClient(d);
+  await waitFor('the relay waiting on the old master', () => old.s.stalled === 1, { timeoutMs: 5000 });
+
+  d.master.current = next.at;
+  d.door.onMasterChange();
+  const startedAt = Date.now();
+  await waitFor('audio from the new master', () => c.text().startsWith('HTTP/1.0 200') && c.received.length > 2000, { timeoutMs: 3000 });
+  assert.ok(Date.now() - startedAt < 3000);
+  assert.equal(old.s.stalled, 0, 'the attempt on the old master is abandoned');
+});
+
+test('a relay re-attaching to a master that stopped answering moves to the new master at once', async () => {
+  const d = await door();
+  const old = await standIn({ kind: 'audio' });
+  const next = await standIn({ kind: 'audio' });
+  d.master.current = old.at;
+  const c = relayClient(d);
+  await waitFor('audio from the first master', () => c.received.length > 2000, { timeoutMs: 5000 });
+
+  // The master's Icecast drops the relay and then hangs: the re-attach attempts go unanswered.
+  old.s.mode = { kind: 'stall' };
+  old.s.dropAll();
+  await waitFor('a re-attach waiting on the hung master', () => old.s.stalled >= 1, { timeoutMs: 5000 });
+  const before = c.received.length;
+
+  d.master.current = next.at;
+  d.door.onMasterChange();
+  await waitFor('audio again, from the new master', () => next.s.connections === 1 && c.received.length > before + 2000, { timeoutMs: 3000 });
+  assert.equal(c.closed, false, 'the local Icecast keeps its relay connection');
+});
+
+test('a relay re-attaching is answered 500 and 404 by the master until its source is back, then continues', async () => {
+  const d = await door();
+  const up = await standIn({ kind: 'audio' });
+  d.master.current = up.at;
+  const c = relayClient(d);
+  await waitFor('audio', () => c.received.length > 2000, { timeoutMs: 5000 });
+
+  up.s.mode = { kind: 'status', status: 500 };
+  up.s.dropAll();
+  await waitFor('re-attaches answered 500', () => up.s.connections >= 3, { timeoutMs: 5000 });
+  up.s.mode = { kind: 'status', status: 404 };
+  const seen = up.s.connections;
+  await waitFor('re-attaches answered 404', () => up.s.connections >= seen + 2, { timeoutMs: 5000 });
+  const before = c.received.length;
+  up.s.mode = { kind: 'audio' };
+  await waitFor('audio again', () => c.received.length > before + 2000, { timeoutMs: 5000 });
+  assert.equal(c.closed, false);
+  // The error answers never reached the local Icecast's relay: it saw one head only.
+  assert.equal(c.text().split('HTTP/1.0 ').length - 1, 1);
+});
+
+for (const status of [401, 404, 500]) {
+  test(`a relay whose first answer is ${status} gets that answer and is closed, without a retry loop`, async () => {
+    const d = await door();
+    const up = await standIn({ kind: 'status', status });
+    d.master.current = up.at;
+    const c = relayClient(d);
+    await waitFor('the relay closed', () => c.closed, { timeoutMs: 5000 });
+    assert.match(c.text(), new RegExp(`^HTTP/1\\.0 ${status} `));
+    assert.equal(up.s.connections, 1, 'an error answer is not retried');
+  });
+}
+
+test('a relay with no master known is answered 503 at once', async () => {
+  const d = await door();
+  d.master.current = undefined;
+  const c = relayClient(d);
+  await waitFor('the relay closed', () => c.closed, { timeoutMs: 3000 });
+  assert.match(c.text(), /^HTTP\/1\.[01] 503 /);
+});
