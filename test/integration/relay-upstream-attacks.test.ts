@@ -1,8 +1,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { waitFor } from '../support/wait.js';
-import { RawClient, mp3Frames, startDoor, type Door } from './front-door-harness.js';
+import { RawClient, startDoor, type Door } from './front-door-harness.js';
+import { StandIn, type StandInMode } from './stand-in-master.js';
 
 /**
  * The relay path (`/_relay<mount>`, the local Icecast pulling from whichever Icecast is master)
@@ -11,70 +11,12 @@ import { RawClient, mp3Frames, startDoor, type Door } from './front-door-harness
  * are stand-ins speaking Icecast's listener protocol, so each misbehaviour is exact.
  */
 
-type Mode = { kind: 'audio' } | { kind: 'stall' } | { kind: 'status'; status: number };
-
-/** A stand-in master Icecast whose behaviour the test switches. */
-class StandIn {
-  readonly server: Server;
-  mode: Mode;
-  readonly sockets = new Set<Socket>();
-  connections = 0;
-  private readonly timers = new Set<NodeJS.Timeout>();
-
-  constructor(mode: Mode) {
-    this.mode = mode;
-    this.server = createServer((socket) => this.accept(socket));
-  }
-
-  async listen(): Promise<{ host: string; port: number }> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return { host: '127.0.0.1', port: (this.server.address() as AddressInfo).port };
-  }
-
-  /** Connections open now that got no answer (stalled). */
-  get stalled(): number {
-    return [...this.sockets].filter((s) => s.bytesWritten === 0).length;
-  }
-
-  dropAll(): void {
-    for (const s of this.sockets) s.destroy();
-  }
-
-  async close(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
-    this.dropAll();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private accept(socket: Socket): void {
-    this.connections++;
-    this.sockets.add(socket);
-    socket.on('error', () => {});
-    socket.once('close', () => this.sockets.delete(socket));
-    const mode = this.mode;
-    socket.once('data', () => {
-      if (mode.kind === 'stall') return;
-      if (mode.kind === 'status') {
-        socket.end(`HTTP/1.0 ${mode.status} Nope\r\nContent-Type: text/plain\r\n\r\nnope`);
-        return;
-      }
-      socket.write('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n');
-      const timer = setInterval(() => socket.write(mp3Frames(4)), 50);
-      this.timers.add(timer);
-      socket.once('close', () => {
-        clearInterval(timer);
-        this.timers.delete(timer);
-      });
-    });
-  }
-}
-
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function standIn(mode: Mode): Promise<{ s: StandIn; at: { host: string; port: number } }> {
+async function standIn(mode: StandInMode): Promise<{ s: StandIn; at: { host: string; port: number } }> {
   const s = new StandIn(mode);
   const at = await s.listen();
   cleanups.push(() => s.close());

@@ -102,7 +102,8 @@ test('a withdrawn entry frees its place in the bounded queue', () => {
 
 test('waiting is bounded in time: expired entries are refused in order, never started', (t) => {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
-  const gate = new ConnectGate(1, { maxWaitMs: 1000 });
+  // The mocked Date moves with the mocked timers; performance.now() would not.
+  const gate = new ConnectGate(1, { maxWaitMs: 1000, clock: () => Date.now() });
   const events: string[] = [];
   let release!: () => void;
   gate.enter((r) => (release = r));

@@ -9,6 +9,7 @@ import type { FeedStart, FeedSubscriber } from './mount-feed.js';
 import { IcyFramer } from './icy-framer.js';
 import { asksForMetadata, listenerHead } from './listener-head.js';
 import { chunkVerdict, type SlowPolicy } from './slow-listener.js';
+import { monotonicNow } from '../../coordination/clock.js';
 
 export interface FanoutListenerOptions {
   log: Logger;
@@ -86,7 +87,7 @@ export class FanoutListener implements FeedSubscriber {
   onAudio(bytes: Buffer, metadata: Buffer | undefined): void {
     const state = this.state;
     if (state.kind !== 'streaming') return;
-    const verdict = chunkVerdict(this.opts.slow, this.client.writableLength, state.skippingSince, Date.now());
+    const verdict = chunkVerdict(this.opts.slow, this.client.writableLength, state.skippingSince, monotonicNow());
     if (verdict.kind === 'drop') {
       this.opts.metrics.increment('stream_proxy.slow_dropped');
       this.opts.log.info({ queued: this.client.writableLength }, 'listener dropped: it could not keep up');

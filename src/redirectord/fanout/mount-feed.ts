@@ -12,6 +12,7 @@ import { createFrameSplitter, frameFormat, type FrameSplitter } from './frame-sp
 import { IcyDeframer } from './icy-deframer.js';
 import { AudioTail, ReplayTrimmer } from './replay.js';
 import { feedRequest } from './listener-head.js';
+import { monotonicNow } from '../../coordination/clock.js';
 
 /** What a feed tells each of its listeners. */
 export interface FeedSubscriber {
@@ -169,7 +170,7 @@ export class MountFeed implements AttemptEvents {
     if (state.kind === 'closed') return;
     if (state.kind === 'connecting') state.attempts++;
     const timeoutMs =
-      state.kind === 'reattaching' ? Math.max(500, Math.min(this.opts.headTimeoutMs, state.deadline - Date.now())) : this.opts.headTimeoutMs;
+      state.kind === 'reattaching' ? Math.max(500, Math.min(this.opts.headTimeoutMs, state.deadline - monotonicNow())) : this.opts.headTimeoutMs;
     this.attempt = new IcecastAttempt(
       this.opts.upstream,
       this.request,
@@ -338,14 +339,15 @@ export class MountFeed implements AttemptEvents {
       this.giveUp(reason);
       return;
     }
-    const deadline = Date.now() + this.opts.reattachWaitMs;
+    // Monotonic: a wall-clock step forward must not drop every held listener at once.
+    const deadline = monotonicNow() + this.opts.reattachWaitMs;
     this.state = { kind: 'reattaching', deadline };
     this.log.info({ reason, listeners: this.subscribers.size }, 'upstream lost; holding the listeners while re-attaching');
     this.retryBefore(deadline, reason);
   }
 
   private retryBefore(deadline: number, reason: string): void {
-    if (Date.now() + this.opts.reattachIntervalMs > deadline) {
+    if (monotonicNow() + this.opts.reattachIntervalMs > deadline) {
       this.giveUp(reason);
       return;
     }

@@ -1,3 +1,5 @@
+import { monotonicNow, type MonotonicClock } from '../../coordination/clock.js';
+
 /**
  * Bounds how many connections to one server are being opened at once, the rest waiting in
  * arrival order. Icecast 2.4.4 listens with a backlog of 5: in a flash crowd the connects
@@ -19,6 +21,8 @@ export interface ConnectGateLimits {
   maxWaiting?: number;
   /** Longest wait for a slot; a waiting entry is refused after it. */
   maxWaitMs?: number;
+  /** What waits are measured on (monotonic: a wall-clock step must not expire them all at once). */
+  clock?: MonotonicClock;
 }
 
 interface Waiting {
@@ -37,6 +41,7 @@ export class ConnectGate {
   private expiryTimer: NodeJS.Timeout | undefined;
   readonly maxWaiting: number;
   readonly maxWaitMs: number;
+  private readonly clock: MonotonicClock;
 
   constructor(
     readonly maxInFlight: number,
@@ -44,6 +49,7 @@ export class ConnectGate {
   ) {
     this.maxWaiting = limits.maxWaiting ?? Infinity;
     this.maxWaitMs = limits.maxWaitMs ?? Infinity;
+    this.clock = limits.clock ?? monotonicNow;
   }
 
   /**
@@ -73,7 +79,7 @@ export class ConnectGate {
         state = 'done';
         refused(why);
       },
-      deadline: Date.now() + this.maxWaitMs,
+      deadline: this.clock() + this.maxWaitMs,
       live: true,
     };
     if (this.inFlight < this.maxInFlight && this.live === 0) {
@@ -133,13 +139,13 @@ export class ConnectGate {
     if (this.expiryTimer || this.maxWaitMs === Infinity) return;
     const next = this.oldestLive();
     if (!next) return;
-    this.expiryTimer = setTimeout(() => this.expire(), Math.max(0, next.deadline - Date.now()));
+    this.expiryTimer = setTimeout(() => this.expire(), Math.max(0, next.deadline - this.clock()));
     this.expiryTimer.unref();
   }
 
   private expire(): void {
     this.expiryTimer = undefined;
-    const now = Date.now();
+    const now = this.clock();
     for (let next = this.oldestLive(); next && next.deadline <= now; next = this.oldestLive()) {
       this.takeNext();
       next.refuse('expired');

@@ -9,6 +9,7 @@ import type { RequestHead } from './request-head.js';
 import { sameHostPort, type HostPort } from '../../coordination/host-port.js';
 import { answerAndClose } from './sockets.js';
 import { plainResponse, withCorsHeaders, type ResponseHead } from './stream-response.js';
+import { monotonicNow } from '../../coordination/clock.js';
 
 export interface StreamProxyOptions {
   /**
@@ -176,7 +177,7 @@ export class StreamSession implements AttemptEvents {
     }
     if (state.kind === 'connecting') state.attempts++;
     const timeoutMs =
-      state.kind === 'reattaching' ? Math.max(500, Math.min(this.headTimeoutMs, state.deadline - Date.now())) : this.headTimeoutMs;
+      state.kind === 'reattaching' ? Math.max(500, Math.min(this.headTimeoutMs, state.deadline - monotonicNow())) : this.headTimeoutMs;
     this.attemptTarget = target;
     this.attempt = new IcecastAttempt(
       target,
@@ -269,14 +270,15 @@ export class StreamSession implements AttemptEvents {
       this.finishGracefully(reason);
       return;
     }
-    const deadline = Date.now() + this.reattachWaitMs;
+    // Monotonic: a wall-clock step forward must not end every hold at once (nor one back prolong it).
+    const deadline = monotonicNow() + this.reattachWaitMs;
     this.state = { kind: 'reattaching', deadline };
     this.log.info({ reason }, 'upstream lost; holding the listener while re-attaching');
     this.retryBefore(deadline, reason);
   }
 
   private retryBefore(deadline: number, reason: string): void {
-    if (Date.now() + this.reattachIntervalMs > deadline) {
+    if (monotonicNow() + this.reattachIntervalMs > deadline) {
       this.giveUp(reason);
       return;
     }
