@@ -16,12 +16,7 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function standIn(mode: StandInMode): Promise<{ s: StandIn; at: { host: string; port: number } }> {
-  const s = new StandIn(mode);
-  const at = await s.listen();
-  cleanups.push(() => s.close());
-  return { s, at };
-}
+const standIn = (mode: StandInMode) => StandIn.start(mode, cleanups);
 
 async function door(): Promise<Door> {
   // The head timeout as in production (10 s): it is what a stalled upstream costs.

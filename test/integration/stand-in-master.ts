@@ -20,6 +20,14 @@ export class StandIn {
     this.server = createServer((socket) => this.accept(socket));
   }
 
+  /** A stand-in listening on loopback; the caller closes it. */
+  static async start(mode: StandInMode, cleanups: (() => Promise<void>)[]): Promise<{ s: StandIn; at: { host: string; port: number } }> {
+    const s = new StandIn(mode);
+    const at = await s.listen();
+    cleanups.push(() => s.close());
+    return { s, at };
+  }
+
   async listen(): Promise<{ host: string; port: number }> {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     return { host: '127.0.0.1', port: (this.server.address() as AddressInfo).port };

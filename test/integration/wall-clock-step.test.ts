@@ -20,12 +20,7 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function standIn(mode: StandInMode): Promise<{ s: StandIn; at: { host: string; port: number } }> {
-  const s = new StandIn(mode);
-  const at = await s.listen();
-  cleanups.push(() => s.close());
-  return { s, at };
-}
+const standIn = (mode: StandInMode) => StandIn.start(mode, cleanups);
 
 async function door(localIcecast?: { host: string; port: number }): Promise<Door> {
   const d = await startDoor({ localIcecast, continuity: { waitMs: 20_000, intervalMs: 250 } });
