@@ -1,0 +1,87 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { waitFor } from '../support/wait.js';
+import { ETCD_CLIENT_PORT, ETCD_PEER_PORT, type Cluster, type ClusterNode } from '../support/cluster.js';
+import { icecastAcceptsSource } from './clients.js';
+import { measured } from './measure.js';
+import { daemonCluster, liveMount, masterNode, missingPrograms, startListener, withLogs } from './setup.js';
+
+/**
+ * Partitions that cut one path only, made with iptables in the node's own namespace:
+ * - the master's Icecast port dropped for its peers, its etcd path intact (peers must depose it);
+ * - the master cut from etcd (client and peer ports, both ways) but reachable by peers and
+ *   listeners (it must fence itself before anyone takes over: no overlap of acceptance).
+ * Acceptance is checked from outside, on every node, with the mount's real password.
+ */
+
+const ICECAST_PORT = 8000;
+
+function dropPorts(c: Cluster, node: ClusterNode, ports: readonly number[], outbound: boolean, drop: boolean): Promise<unknown> {
+  const op = drop ? '-I' : '-D';
+  return (async () => {
+    for (const port of ports) {
+      await c.exec(node, ['iptables', '-w', op, 'INPUT', '-i', 'eth0', '-p', 'tcp', '--dport', String(port), '-j', 'DROP']);
+      if (outbound) await c.exec(node, ['iptables', '-w', op, 'OUTPUT', '-o', 'eth0', '-p', 'tcp', '--dport', String(port), '-j', 'DROP']);
+    }
+  })();
+}
+
+test('asymmetric partitions of the master: Icecast port only, then etcd only; never two acceptors', { timeout: 240_000 }, async (t) => {
+  const missing = missingPrograms();
+  if (missing) return void t.skip(missing);
+  const c = await daemonCluster(t);
+  await withLogs(c, async () => {
+    const mount = '/asym.mp3';
+    const first = await masterNode(c);
+    const { creds } = await liveMount(c, mount, c.nodes.find((n) => n !== first)!);
+    const accepting = async () => {
+      const r = await Promise.all(c.nodes.map((n) => icecastAcceptsSource(c, n.name, mount, creds)));
+      return c.nodes.filter((_, i) => r[i]).map((n) => n.name);
+    };
+    assert.deepEqual(await accepting(), [first.name]);
+
+    /** Cuts `old`, samples acceptance until another node takes the source, heals, checks it stays one. */
+    const cutUntilTakeover = async (old: ClusterNode, label: string, ports: readonly number[], outbound: boolean): Promise<string> => {
+      const listenerNode = c.nodes.find((n) => n !== old)!;
+      const listener = startListener(c, `http://${listenerNode.ip}/_stream${mount}`);
+      await waitFor('listener receiving', () => listener.receiving(), { timeoutMs: 20_000 });
+      const t0 = Date.now();
+      await dropPorts(c, old, ports, outbound, true);
+      let most = 0;
+      let successor = '';
+      let oldStoppedMs = -1;
+      let last: string[] = [];
+      try {
+        await waitFor(`${label}: another node taking the source`, async () => {
+          last = await accepting();
+          most = Math.max(most, last.length);
+          if (oldStoppedMs < 0 && !last.includes(old.name)) oldStoppedMs = Date.now() - t0;
+          successor = last.find((n) => n !== old.name) ?? '';
+          return successor !== '';
+        }, { timeoutMs: 40_000, intervalMs: 200 });
+        measured(`${label}_old_master_stops_accepting_ms`, oldStoppedMs);
+        measured(`${label}_new_master_accepts_ms`, Date.now() - t0);
+        await waitFor(`${label}: listener receiving again`, () => listener.lastDataAt > t0 + 500 && listener.receiving(), { timeoutMs: 30_000 });
+      } catch (err) {
+        throw new Error(`${(err as Error).message}: accepting at the end: [${last.join(', ')}] (cut master ${old.name})`);
+      } finally {
+        await dropPorts(c, old, ports, outbound, false);
+      }
+      measured(`${label}_listener_gap_ms`, listener.maxGapSince(t0));
+      assert.equal(listener.disconnects, 0, `${label}: the listener was never disconnected`);
+      const healedAt = Date.now();
+      await waitFor(`${label}: healed node settled`, async () => {
+        last = await accepting();
+        most = Math.max(most, last.length);
+        return Date.now() - healedAt > 5000;
+      }, { timeoutMs: 30_000, intervalMs: 200 });
+      assert.equal(most, 1, `${label}: never two nodes accepting the source`);
+      assert.deepEqual(last, [successor], `${label}: after the heal the new master alone accepts`);
+      await listener.stop();
+      return successor;
+    };
+
+    const second = await cutUntilTakeover(first, 'icecast_port_dropped', [ICECAST_PORT], false);
+    await cutUntilTakeover(c.node(second), 'etcd_cut', [ETCD_CLIENT_PORT, ETCD_PEER_PORT], true);
+  });
+});
