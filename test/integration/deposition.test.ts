@@ -8,7 +8,7 @@ import { connectEtcd } from '../../src/coordination/client.js';
 import { Elector } from '../../src/coordination/elector.js';
 import { Deposition } from '../../src/coordination/deposition.js';
 import { fencingBudget } from '../../src/coordination/fencing-budget.js';
-import { DEPOSED_PREFIX, MASTER_ELECTION_PREFIX } from '../../src/coordination/keys.js';
+import { DEPOSED_PREFIX, MASTER_ELECTION_PREFIX, SUSPICIONS_PREFIX, candidateLeaseHex } from '../../src/coordination/keys.js';
 import type { Campaign } from '../../src/coordination/election.js';
 import { waitFor } from '../support/wait.js';
 
@@ -125,5 +125,46 @@ test("a restarted node revokes its predecessor's lease: its candidacies vanish a
     assert.equal(await successor.deposition.revokePredecessor(oldLease), false);
   } finally {
     await stop(old, b, successor);
+  }
+});
+
+test('a deposer killed between the marker transaction and the revoke: the next suspicion completes the deposition safely', async () => {
+  const a = await contender('a');
+  await waitFor('a leads', () => a.campaign.isLeader);
+  const b = await contender('b');
+  const c = await contender('c');
+  try {
+    const key = await leaderKey();
+    assert.equal(await b.deposition.suspect(key, 'a', LIVE), 'waiting for a majority');
+    // C counts the majority and commits the marker as Deposition does, then is killed -9 before
+    // it revokes: its lease (suspicion and marker) lives on until it expires.
+    await c.deposition.suspect(key, 'a', new Set(['a', 'b', 'c', 'x', 'y']));
+    const cLease = c.elector.lease.handle!;
+    const marker = `${DEPOSED_PREFIX}${candidateLeaseHex(key)}`;
+    const txn = await admin.if(key, 'Version', '>', 0).then(cLease.put(marker).value(JSON.stringify({ by: 'c', leader: 'a' }))).commit();
+    assert.ok(txn.succeeded);
+    c.client.close();
+    // Nothing was revoked: the leader still leads, and nobody else does.
+    await waitFor('a view with the marker', async () => (await admin.getAll().prefix(DEPOSED_PREFIX).keys()).length === 1);
+    assert.ok(a.campaign.isLeader, 'the leader leads on: its lease was not revoked');
+    assert.equal(b.campaign.isLeader, false);
+    // B's next failed probe re-counts: C's suspicion still counts, so B deposes.
+    const t0 = performance.now();
+    assert.equal(await b.deposition.suspect(key, 'a', LIVE), 'deposed');
+    await waitFor('a steps down', () => !a.campaign.isLeader, { timeoutMs: 3000, intervalMs: 10 });
+    const aDown = performance.now();
+    await waitFor('b leads', () => b.campaign.isLeader, { timeoutMs: 8000, intervalMs: 10 });
+    const bUp = b.electedAt.at(-1)!;
+    assert.ok(bUp - t0 >= fencingBudget(TTL).takeoverWaitMs - 50, `b led ${Math.round(bUp - t0)} ms after the deposition`);
+    assert.ok(aDown < bUp, 'a stepped down before b led');
+    // B takes its suspicion back once the master changed (as MasterWatch does); the dead
+    // deposer's keys go with its lease; the marker B rewrote is removed by B.
+    await b.deposition.withdraw();
+    await waitFor('no marker or suspicion left', async () => {
+      const left = [...(await admin.getAll().prefix(DEPOSED_PREFIX).keys()), ...(await admin.getAll().prefix(SUSPICIONS_PREFIX).keys())];
+      return left.length === 0;
+    }, { timeoutMs: (TTL + 6) * 1000 });
+  } finally {
+    await stop(a, b, c);
   }
 });
