@@ -144,6 +144,12 @@ export async function icecastAcceptsSource(
   return code !== 0 && code !== 401;
 }
 
+/** The nodes whose Icecast takes the mount's real password now, asked on every node at once. */
+export async function sourceAcceptors(cluster: Cluster, mount: string, creds: { username: string; password: string }): Promise<string[]> {
+  const r = await Promise.all(cluster.nodes.map((n) => icecastAcceptsSource(cluster, n.name, mount, creds)));
+  return cluster.nodes.filter((_, i) => r[i]).map((n) => n.name);
+}
+
 async function killAndWait(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise((r) => child.once('exit', r));

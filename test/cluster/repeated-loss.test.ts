@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from '../support/wait.js';
 import type { ClusterNode } from '../support/cluster.js';
-import { icecastAcceptsSource } from './clients.js';
+import { sourceAcceptors } from './clients.js';
 import { measured } from './measure.js';
 import { daemonCluster, liveMount, masterNode, missingPrograms, startListener, withLogs } from './setup.js';
 
@@ -24,10 +24,7 @@ test('a minority cut from the master changes nothing; two masters lost in a row:
     const first = await masterNode(c);
     const peers = c.nodes.filter((n) => n !== first);
     const { creds } = await liveMount(c, mount, peers[0]!);
-    const accepting = async () => {
-      const r = await Promise.all(c.nodes.map((n) => icecastAcceptsSource(c, n.name, mount, creds)));
-      return c.nodes.filter((_, i) => r[i]).map((n) => n.name);
-    };
+    const accepting = () => sourceAcceptors(c, mount, creds);
     assert.deepEqual(await accepting(), [first.name]);
 
     // A minority (one peer of three) cut from the master's Icecast: no deposition.

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { waitFor } from '../support/wait.js';
 import { signalPid } from '../support/netns.js';
 import type { Cluster, ClusterNode, ProcName } from '../support/cluster.js';
-import { icecastAcceptsSource } from './clients.js';
+import { sourceAcceptors } from './clients.js';
 import { measured } from './measure.js';
 import { daemonCluster, liveMount, masterNode, missingPrograms, startListener, withLogs } from './setup.js';
 
@@ -70,10 +70,7 @@ test('SIGSTOP of the master radiod, then of the next master Icecast, each past t
     const mount = '/stopped.mp3';
     const front = c.nodes.find((n) => n !== first)!;
     const { creds } = await liveMount(c, mount, front);
-    const accepting: Accepting = async () => {
-      const r = await Promise.all(c.nodes.map((n) => icecastAcceptsSource(c, n.name, mount, creds)));
-      return c.nodes.filter((_, i) => r[i]).map((n) => n.name);
-    };
+    const accepting = () => sourceAcceptors(c, mount, creds);
     assert.deepEqual(await accepting(), [first.name]);
     const stoppedMs = c.leaseTtl * 2000;
 

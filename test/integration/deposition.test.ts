@@ -62,11 +62,26 @@ async function leaderKey(prefix = MASTER_ELECTION_PREFIX): Promise<string> {
   return first.key.toString();
 }
 
-test('a majority deposes the leader; the next one leads only after the deposed one fenced itself', async () => {
+/** A leads; B and C queue behind it. */
+async function threeContenders(): Promise<[Contender, Contender, Contender]> {
   const a = await contender('a');
   await waitFor('a leads', () => a.campaign.isLeader);
-  const b = await contender('b');
-  const c = await contender('c');
+  return [a, await contender('b'), await contender('c')];
+}
+
+/** After a deposition at `t0`: the deposed `old` steps down, then `next` leads, no earlier than its takeover wait. */
+async function orderlyTakeover(old: Contender, next: Contender, t0: number): Promise<void> {
+  await waitFor(`${old.name} steps down`, () => !old.campaign.isLeader, { timeoutMs: 3000, intervalMs: 10 });
+  const oldDown = performance.now();
+  await waitFor(`${next.name} leads`, () => next.campaign.isLeader, { timeoutMs: 8000, intervalMs: 10 });
+  const nextUp = next.electedAt.at(-1)!;
+  const wait = fencingBudget(TTL).takeoverWaitMs;
+  assert.ok(nextUp - t0 >= wait - 50, `${next.name} led ${Math.round(nextUp - t0)} ms after the deposition; it must wait ${wait} ms`);
+  assert.ok(oldDown < nextUp, `${old.name} stepped down before ${next.name} led`);
+}
+
+test('a majority deposes the leader; the next one leads only after the deposed one fenced itself', async () => {
+  const [a, b, c] = await threeContenders();
   try {
     const key = await leaderKey();
     // One voice is not a majority of three.
@@ -77,13 +92,7 @@ test('a majority deposes the leader; the next one leads only after the deposed o
     const t0 = performance.now();
     assert.equal(await c.deposition.suspect(key, 'a', LIVE), 'deposed');
     // A's lease is gone on the server: its keepalives fail and it steps down within its window.
-    await waitFor('a steps down', () => !a.campaign.isLeader, { timeoutMs: 3000, intervalMs: 10 });
-    const aDown = performance.now();
-    await waitFor('b leads', () => b.campaign.isLeader, { timeoutMs: 5000, intervalMs: 10 });
-    const bUp = b.electedAt.at(-1)!;
-    const wait = fencingBudget(TTL).takeoverWaitMs;
-    assert.ok(bUp - t0 >= wait - 50, `b led ${Math.round(bUp - t0)} ms after the deposition; it must wait ${wait} ms`);
-    assert.ok(aDown < bUp, 'a stepped down before b led');
+    await orderlyTakeover(a, b, t0);
     // The marker goes away by itself, so later elections wait for nothing.
     await waitFor('marker removed', async () => (await admin.getAll().prefix(DEPOSED_PREFIX).keys()).length === 0, { timeoutMs: 6000 });
     // A second deposition of a lease already gone changes nothing.
@@ -129,10 +138,7 @@ test("a restarted node revokes its predecessor's lease: its candidacies vanish a
 });
 
 test('a deposer killed between the marker transaction and the revoke: the next suspicion completes the deposition safely', async () => {
-  const a = await contender('a');
-  await waitFor('a leads', () => a.campaign.isLeader);
-  const b = await contender('b');
-  const c = await contender('c');
+  const [a, b, c] = await threeContenders();
   try {
     const key = await leaderKey();
     assert.equal(await b.deposition.suspect(key, 'a', LIVE), 'waiting for a majority');
@@ -151,12 +157,7 @@ test('a deposer killed between the marker transaction and the revoke: the next s
     // B's next failed probe re-counts: C's suspicion still counts, so B deposes.
     const t0 = performance.now();
     assert.equal(await b.deposition.suspect(key, 'a', LIVE), 'deposed');
-    await waitFor('a steps down', () => !a.campaign.isLeader, { timeoutMs: 3000, intervalMs: 10 });
-    const aDown = performance.now();
-    await waitFor('b leads', () => b.campaign.isLeader, { timeoutMs: 8000, intervalMs: 10 });
-    const bUp = b.electedAt.at(-1)!;
-    assert.ok(bUp - t0 >= fencingBudget(TTL).takeoverWaitMs - 50, `b led ${Math.round(bUp - t0)} ms after the deposition`);
-    assert.ok(aDown < bUp, 'a stepped down before b led');
+    await orderlyTakeover(a, b, t0);
     // B takes its suspicion back once the master changed (as MasterWatch does); the dead
     // deposer's keys go with its lease; the marker B rewrote is removed by B.
     await b.deposition.withdraw();
