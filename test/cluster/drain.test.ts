@@ -5,6 +5,7 @@ import { waitFor } from '../support/wait.js';
 import { MASTER_ELECTION_PREFIX, TRANSCODER_ELECTION_ROOT, ELECTION_ROOT } from '../../src/coordination/keys.js';
 import { daemonCluster, liveMount, masterNode, missingPrograms, startListener, withLogs } from './setup.js';
 import { transcoderPids } from './transcoder-pids.js';
+import { measured } from './measure.js';
 
 /** Where the front door of `front` sends a new listener of `mount` (its redirect target host). */
 async function redirectTarget(c: Cluster, front: ClusterNode, mount: string): Promise<string> {
@@ -129,6 +130,8 @@ test('a drained node hands over the master role and its transcoders; undrained i
     await waitFor('the listener on the drained node keeps receiving', () => masterListener.bytes > masterBytes + 16_000, { timeoutMs: 10_000 });
     t.diagnostic(`master ${master.name} -> ${next}; longest silence: on a relay ${relayListener.maxGapSince(tDrain)} ms, on the drained node ${
       masterListener.maxGapSince(tDrain)} ms; listener disconnects ${relayListener.disconnects}/${masterListener.disconnects}; source restarts ${source.starts - sourceStarts}`);
+    measured('drain_master_silence_relay_ms', relayListener.maxGapSince(tDrain));
+    measured('drain_master_silence_drained_ms', masterListener.maxGapSince(tDrain));
     assert.equal(source.starts, sourceStarts, 'the source client, held by the front door, never had to reconnect');
     assert.equal(relayListener.disconnects, 0, 'the listener on another node stayed connected');
     assert.equal(masterListener.disconnects, 0, 'the listener on the drained node stayed connected');
