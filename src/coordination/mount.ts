@@ -198,14 +198,25 @@ export function transcodingProblems(path: string, t: TranscodingParams): string[
   if (!SAMPLERATES[t.codec].includes(t.samplerate)) {
     problems.push(`samplerate ${t.samplerate} is not supported for ${t.codec} (one of ${SAMPLERATES[t.codec].join(', ')})`);
   }
-  if (t.quality !== undefined) {
-    const range = QUALITY_RANGE[t.codec];
-    if (!range) problems.push(`codec ${t.codec} takes no quality setting`);
-    else if (t.quality < range[0] || t.quality > range[1]) {
-      problems.push(`quality ${t.quality} is out of range for ${t.codec} (${range[0]} to ${range[1]})`);
-    }
-  }
+  const quality = t.quality === undefined ? undefined : qualityProblem(t.codec, t.quality);
+  if (quality) problems.push(quality);
   return problems;
+}
+
+/**
+ * Why the transcoder cannot take `quality` for `codec`, if it cannot: the mount checks and the
+ * transcoder share this rule, so a mount radioctl accepts always gets a transcoder. liquidsoap
+ * (2.1.3) takes %mp3's internal_quality and %opus' complexity as integers only (2.5: "invalid
+ * parameter value") and %vorbis' quality as a float (-0.2 to 1; the range here is narrower).
+ */
+export function qualityProblem(codec: Codec, quality: unknown): string | undefined {
+  const range = QUALITY_RANGE[codec];
+  if (!range) return `codec ${codec} takes no quality setting`;
+  if (typeof quality !== 'number' || !Number.isFinite(quality) || quality < range[0] || quality > range[1]) {
+    return `quality ${String(quality)} is out of range for ${codec} (${range[0]} to ${range[1]})`;
+  }
+  if (codec !== 'vorbis' && !Number.isInteger(quality)) return `quality ${quality} must be an integer for ${codec}`;
+  return undefined;
 }
 
 /**

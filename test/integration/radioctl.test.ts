@@ -247,14 +247,16 @@ test('create-transcoding-mount with defaults and with explicit parameters', asyn
   assert.deepEqual(explicit.transcoding, { source: '/low.mp3', codec: 'vorbis', bitrate: 48, samplerate: 22050, channels: 1, quality: 0.2 });
   assert.equal(explicit.fallback, '/src.mp3');
 
-  ok(await inproc(['edit-mount', '/low.ogg', '--bitrate', '96', '--codec', 'mp3']), 'edit transcoding');
+  // Vorbis' quality 0.2 kept for mp3 would be a quality liquidsoap's %mp3 refuses.
+  refused(await inproc(['edit-mount', '/low.ogg', '--bitrate', '96', '--codec', 'mp3']), 'edit codec only', /quality 0\.2 must be an integer for mp3/);
+  ok(await inproc(['edit-mount', '/low.ogg', '--bitrate', '96', '--codec', 'mp3', '--quality', '2']), 'edit transcoding');
   assert.deepEqual((await stored('/low.ogg'))!.transcoding, {
     source: '/low.mp3',
     codec: 'mp3',
     bitrate: 96,
     samplerate: 44100,
     channels: 1,
-    quality: 0.2,
+    quality: 2,
   });
   const describe = ok(await inproc(['list-mounts']), 'list');
   assert.match(describe, /^\/low.ogg\ttranscoded from \/low.mp3, fallback \/src.mp3$/m);
@@ -414,6 +416,8 @@ test('invalid input is refused with one stderr line and leaves etcd untouched', 
     [['create-transcoding-mount', '/t.mp3', '--source', '/a.mp3', '--codec', 'mp3', '--bitrate', '999'], /bitrate 999 is out of range/],
     [['create-transcoding-mount', '/t.mp3', '--source', '/a.mp3', '--codec', 'mp3', '--bitrate', '64', '--samplerate', '12345'], /samplerate 12345/],
     [['create-transcoding-mount', '/t.mp3', '--source', '/a.mp3', '--codec', 'aac', '--bitrate', '64', '--quality', '1'], /takes no quality/],
+    // The transcoder (liquidsoap's %mp3 internal_quality) takes whole numbers only.
+    [['create-transcoding-mount', '/t.mp3', '--source', '/a.mp3', '--codec', 'mp3', '--bitrate', '64', '--quality', '2.5'], /quality 2\.5 must be an integer for mp3/],
     [['create-transcoding-mount', '/t.mp3', '--source', '/t.mp3', '--codec', 'mp3', '--bitrate', '64'], /transcode itself/],
     [['create-transcoding-mount', '/a.mp3', '--source', '/b.mp3', '--codec', 'mp3', '--bitrate', '64'], /already exists/],
     [['edit-mount', '/a.mp3', '--fallback', '/c.mp3'], /would form a loop/],

@@ -212,9 +212,12 @@ test('Debian packages build, pass lintian and install on Debian 13', { timeout: 
       const verify = await root.exec(['systemd-analyze', 'verify', 'redirectord.socket', 'redirectord.service']);
       assert.equal(verify.code, 0, verify.stderr);
       assert.equal(verify.stderr.trim(), '', 'systemd-analyze verify printed warnings');
+      // An IPv6 zone: systemd cannot listen on it ("[fe80::1%lo]:80" fails to parse), so no socket.
+      await writeFile(defaults, shipped.replace(/^DOMAIN=$/m, 'DOMAIN=radio.example.org\nAUTORADIO_HTTP_BIND = fe80::1%lo\r'));
+      assert.deepEqual(await generate('/tmp/gen-zone'), ['early', 'late', 'normal']);
     } finally {
       await writeFile(defaults, shipped);
-      await root.exec(['rm', '-rf', '/etc/systemd/system/redirectord.socket', '/tmp/gen-unset', '/tmp/gen-set', '/tmp/gen-v6']);
+      await root.exec(['rm', '-rf', '/etc/systemd/system/redirectord.socket', '/tmp/gen-unset', '/tmp/gen-set', '/tmp/gen-v6', '/tmp/gen-zone']);
     }
   });
 

@@ -178,24 +178,33 @@ test('Debian 13 booted with systemd streams, recovers, upgrades and purges', { t
     });
   }
 
-  await step('an invalid transcoding mount written to etcd shows in journalctl -p err -u radiod', async () => {
-    // Valid as a mount (radioctl's checks), but no transcoder script can take a fractional MP3
-    // quality: radiod refuses it with an error (pino level 50 -> priority 3).
-    const bad = { path: '/bad.mp3', username: 'source', password: 'badpassword1', transcoding: { source: MOUNT, codec: 'mp3', bitrate: 64, samplerate: 44100, channels: 2, quality: 2.5 } };
+  await step('an Icecast configuration radiod cannot write shows in journalctl -p err -u radiod', async () => {
+    // An operational fault, not a bad mount (those are refused by the mount checks before radiod
+    // sees them): /etc/icecast2 not writable by radiod's user, so the new mount's configuration
+    // cannot be written. radiod logs an error (pino level 50 -> priority 3) and retries.
+    const mode = (await box.mustExec(['stat', '-c', '%a', '/etc/icecast2'])).stdout.trim();
+    await box.mustExec(['chmod', '0555', '/etc/icecast2']);
+    const added = { path: '/denied.mp3', username: 'source', password: 'deniedpass1' };
     const b64 = (s: string) => Buffer.from(s).toString('base64');
-    const put = await box.netRun('curl', ['-s', '-f', '-X', 'POST', '-d', JSON.stringify({ key: b64(mountKey(bad.path)), value: b64(JSON.stringify(bad)) }), 'http://127.0.0.1:2379/v3/kv/put']);
-    assert.equal(put.code, 0, `etcd put: ${put.stdout}${put.stderr}`);
-    const errors = await waitFor('the error in the journal', async () => {
-      const r = await box.exec(['journalctl', '--no-pager', '-p', 'err', '-u', 'radiod', '-o', 'cat']);
-      return r.stdout.includes('/bad.mp3') ? r.stdout : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 250 });
-    assert.match(errors, /cannot run a transcoder for this mount/);
-    assert.match(errors, /quality 2\.5 must be an integer/);
-    // Only errors: radiod's info events (it started, became master) are in its journal too.
-    assert.match(await journal('radiod', 200), /"level":30/);
-    assert.doesNotMatch(errors, /"level":(10|20|30|40)\b/);
-    assert.doesNotMatch(errors, /^<\d>/m, 'journald strips the priority prefix');
-    const del = await box.netRun('curl', ['-s', '-f', '-X', 'POST', '-d', JSON.stringify({ key: b64(mountKey(bad.path)) }), 'http://127.0.0.1:2379/v3/kv/deleterange']);
+    try {
+      const put = await box.netRun('curl', ['-s', '-f', '-X', 'POST', '-d', JSON.stringify({ key: b64(mountKey(added.path)), value: b64(JSON.stringify(added)) }), 'http://127.0.0.1:2379/v3/kv/put']);
+      assert.equal(put.code, 0, `etcd put: ${put.stdout}${put.stderr}`);
+      const errors = await waitFor('the error in the journal', async () => {
+        const r = await box.exec(['journalctl', '--no-pager', '-p', 'err', '-u', 'radiod', '-o', 'cat']);
+        return r.stdout.includes('cannot update the Icecast configuration') ? r.stdout : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 250 });
+      assert.match(errors, /EACCES|permission denied/i);
+      // Only errors: radiod's info events (it started, became master) are in its journal too.
+      assert.match(await journal('radiod', 200), /"level":30/);
+      assert.doesNotMatch(errors, /"level":(10|20|30|40)\b/);
+      assert.doesNotMatch(errors, /^<\d>/m, 'journald strips the priority prefix');
+    } finally {
+      await box.mustExec(['chmod', mode, '/etc/icecast2']);
+    }
+    // Its retry writes the configuration once the directory is writable again.
+    await waitFor('the mount in icecast.xml after the fault', async () =>
+      (await box.exec(['cat', '/etc/icecast2/icecast.xml'])).stdout.includes('/denied.mp3'), { timeoutMs: 30_000, intervalMs: 250 });
+    const del = await box.netRun('curl', ['-s', '-f', '-X', 'POST', '-d', JSON.stringify({ key: b64(mountKey(added.path)) }), 'http://127.0.0.1:2379/v3/kv/deleterange']);
     assert.equal(del.code, 0, del.stdout);
   });
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AutoradioError, ErrorCode } from '../../src/common/errors.js';
+import { scriptProblems } from '../../src/radiod/transcoder/script.js';
 import {
   BITRATE_RANGE,
   CODECS,
@@ -160,6 +161,16 @@ test('transcoding parameters: codecs, bitrate, samplerate, channels and quality 
       assert.deepEqual(ok({ bitrate: lo, quality: q[1] }), []);
       assert.match(ok({ bitrate: lo, quality: q[0] - 0.5 }).join(), /quality .* out of range/);
       assert.match(ok({ bitrate: lo, quality: q[1] + 0.5 }).join(), /quality .* out of range/);
+      // What the transcoder takes, and nothing else: liquidsoap's %mp3 internal_quality and
+      // %opus complexity are integers, %vorbis quality a float.
+      const fractional = ok({ bitrate: lo, quality: 0.5 });
+      if (codec === 'vorbis') assert.deepEqual(fractional, []);
+      else assert.deepEqual(fractional, [`quality 0.5 must be an integer for ${codec}`]);
+      for (const quality of [q[0], q[1], 0.5, 2.5]) {
+        const params = { source: '/live.mp3', codec, bitrate: lo, samplerate: rate, channels: 2 as const, quality };
+        const endpoints = { icecast: { host: '127.0.0.1', port: 8000 }, username: 'source', password: 'secretpass', sourceMount: '/live.mp3', targetMount: '/t' };
+        assert.equal(mountProblems(transcoded('/t', params)).length === 0, scriptProblems(params, endpoints).length === 0, `${codec} quality ${quality}`);
+      }
     } else {
       assert.match(ok({ bitrate: lo, quality: 1 }).join(), /takes no quality setting/);
     }

@@ -4,7 +4,7 @@ import { AutoradioError, ErrorCode } from '../../common/errors.js';
 import {
   BITRATE_RANGE,
   CODECS,
-  QUALITY_RANGE,
+  qualityProblem,
   SAMPLERATES,
   mountPathProblem,
   type Codec,
@@ -91,15 +91,8 @@ export function scriptProblems(params: TranscodingParams, endpoints: TranscoderE
   if (params.channels !== 1 && params.channels !== 2) {
     problems.push(`channels ${String(params.channels)} must be 1 or 2`);
   }
-  if (params.quality !== undefined) {
-    const range = QUALITY_RANGE[codec];
-    if (!range) problems.push(`codec ${codec} takes no quality setting`);
-    else if (typeof params.quality !== 'number' || !Number.isFinite(params.quality) || params.quality < range[0] || params.quality > range[1]) {
-      problems.push(`quality ${String(params.quality)} must be from ${range[0]} to ${range[1]} for ${codec}`);
-    } else if (codec !== 'vorbis' && !Number.isInteger(params.quality)) {
-      problems.push(`quality ${params.quality} must be an integer for ${codec}`);
-    }
-  }
+  const quality = params.quality === undefined ? undefined : qualityProblem(codec, params.quality);
+  if (quality) problems.push(quality);
   problems.push(...endpointProblems(endpoints));
   return problems;
 }
