@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '../support/wait.js';
 import { startProcess, type Managed } from '../support/processes.js';
-import { basicAuth, ffmpegSource, rawExchange, startStack, type Stack } from './hardening-harness.js';
+import { basicAuth, ffmpegSource, nodeStatus, publishNode, radioctl, rawExchange, startStack, type Stack } from './hardening-harness.js';
 import { ICECAST_SECRETS_KEY } from '../../src/coordination/keys.js';
 
 /**
@@ -130,6 +130,21 @@ test("listclients at the front door shows each listener's own address and user a
   const answers = reused.data.toString('latin1').match(/HTTP\/1\.1 \d{3}/g) ?? [];
   assert.deepEqual(answers, ['HTTP/1.1 200', 'HTTP/1.1 307'], reused.data.toString('latin1').slice(-900));
   assert.match(reused.data.toString('latin1'), /\r\nlocation: \/admin\/listclients\?mount=\/live\.mp3\r\n/i);
+
+  // radioctl asks every live node; a node it cannot reach is named, not silently left out.
+  await publishNode(stack.client, { ...nodeStatus('n2', 8000), addresses: [] }, false);
+  const cli = await radioctl([...stack.etcdArgs, '--json', 'listeners', MOUNT, '--http-port', String(stack.redirectord.httpPort)]);
+  assert.equal(cli.code, 0, cli.stderr);
+  const listed2 = JSON.parse(cli.stdout) as { listeners: { node: string; mount: string; address: string; userAgent: string }[]; unanswered: { node: string }[] };
+  assert.deepEqual(
+    listed2.listeners.map((l) => `${l.node} ${l.mount} ${l.address} ${l.userAgent}`).sort(),
+    ['n1 /live.mp3 127.0.0.2 Royalty-A/1.0', 'n1 /live.mp3 127.0.0.3 Royalty-B/2.0'],
+  );
+  assert.deepEqual(listed2.unanswered.map((u) => u.node), ['n2']);
+  const human = await radioctl([...stack.etcdArgs, 'listeners', '--http-port', String(stack.redirectord.httpPort)]);
+  assert.equal(human.code, 0, human.stderr);
+  assert.match(human.stdout, /^MOUNT\s+NODE\s+ADDRESS\s+CONNECTED\s+BYTES\s+USER AGENT\n\/live\.mp3\s+n1\s+127\.0\.0\.[23]\s+\d+s\s+\d+\s+Royalty-/);
+  assert.match(human.stdout, /\n2 listeners on 1 node\nwarning: n2 did not answer \(it publishes no address\)/);
 
   // A listener that left is no longer listed.
   await a.stop('SIGKILL');
