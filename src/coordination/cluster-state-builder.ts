@@ -4,6 +4,7 @@ import {
   ACME_CHALLENGE_PREFIX,
   DRAIN_PREFIX,
   FORGOTTEN_PREFIX,
+  ICECAST_SECRETS_KEY,
   LISTENER_HISTORY_KEY,
   MASTER_ELECTION_PREFIX,
   MOUNTS_PREFIX,
@@ -15,6 +16,7 @@ import { parseStoredMountAt, type Mount } from './mount.js';
 import { parseNodeStatus, type NodeStatus } from './node-status.js';
 import { Ajv } from 'ajv';
 import { parseListenerHistory, type ListenerHistory } from './listener-history.js';
+import { parseIcecastSecrets } from './icecast-secrets.js';
 import { isChallengeValue, parseStoredCertificate, type AcmeState, type StoredCertificate } from './acme.js';
 
 /** One key change as the watch (or the initial read) delivers it. Pure data. */
@@ -51,6 +53,7 @@ export class ClusterStateBuilder {
   private history: ListenerHistory | undefined;
   private challenges = new Map<string, string>();
   private certificate: StoredCertificate | undefined;
+  private icecastAdminPassword: string | undefined;
   private revision = '0';
   private membershipSerial = 1;
   /**
@@ -136,6 +139,7 @@ export class ClusterStateBuilder {
       this.history = c.type === 'delete' ? undefined : parseListenerHistory(c.value);
       return true;
     }
+    if (c.key === ICECAST_SECRETS_KEY) return this.applySecrets(c);
     if (c.key.startsWith(DRAIN_PREFIX)) return applyNameFlag(this.drained, c, DRAIN_PREFIX);
     if (c.key.startsWith(FORGOTTEN_PREFIX)) return applyNameFlag(this.forgotten, c, FORGOTTEN_PREFIX);
     if (c.key.startsWith(MASTER_ELECTION_PREFIX)) {
@@ -172,6 +176,20 @@ export class ClusterStateBuilder {
       return false;
     }
     return true;
+  }
+
+  /** Created once and never changed by the cluster; a value that is not valid keeps the last one. */
+  private applySecrets(c: KeyChange): boolean {
+    const before = this.icecastAdminPassword;
+    if (c.type === 'delete') this.icecastAdminPassword = undefined;
+    else {
+      try {
+        this.icecastAdminPassword = parseIcecastSecrets(c.value).adminPassword;
+      } catch (err) {
+        this.onInvalid(c.key, (err as Error).message);
+      }
+    }
+    return this.icecastAdminPassword !== before;
   }
 
   private acme(): AcmeState | undefined {
@@ -221,6 +239,7 @@ export class ClusterStateBuilder {
       forgotten: new Set(this.forgotten),
       ...(this.history ? { history: this.history } : {}),
       ...acmePart(this.acme()),
+      ...(this.icecastAdminPassword ? { icecastAdminPassword: this.icecastAdminPassword } : {}),
       master: this.master(),
       ...(this.candidates.size > 0 ? { masterKey: this.firstCandidate()!.key } : {}),
       revision: this.revision,

@@ -33,6 +33,11 @@ export interface ClusterState {
   history?: ListenerHistory;
   /** Pending DNS-01 values and the cluster's certificate (HTTPS by ACME); absent when etcd holds neither. */
   acme?: AcmeState;
+  /**
+   * The cluster's Icecast admin password: the front door's `/admin/listclients` takes the same
+   * credentials as Icecast's. A secret: views built for people never carry it.
+   */
+  icecastAdminPassword?: string;
 }
 
 /** What a master candidate writes into its election key. */

@@ -34,8 +34,17 @@ export async function ensureIcecastSecrets(client: Etcd3): Promise<IcecastSecret
     .else(client.get(ICECAST_SECRETS_KEY))
     .commit();
   if (res.succeeded) return fresh;
-  const stored = res.responses[0]?.response_range?.kvs[0]?.value.toString();
-  const value: unknown = stored === undefined ? undefined : JSON.parse(stored);
+  return parseIcecastSecrets(res.responses[0]?.response_range?.kvs[0]?.value.toString());
+}
+
+/** The stored secrets, validated; throws on anything else. */
+export function parseIcecastSecrets(stored: string | undefined): IcecastSecrets {
+  let value: unknown;
+  try {
+    value = stored === undefined ? undefined : JSON.parse(stored);
+  } catch {
+    value = undefined;
+  }
   if (!validate(value)) throw new Error(`the stored Icecast secrets at ${ICECAST_SECRETS_KEY} are invalid`);
   return value;
 }

@@ -1,6 +1,7 @@
 import type { CertificateSummary } from '../coordination/acme.js';
 import type { ClusterSummary, MountOnAir } from '../coordination/cluster-summary.js';
 import type { Mount, PublicMount } from '../coordination/mount.js';
+import type { ClusterListeners } from './node-listeners.js';
 
 /** Plain-text renderings for people. Pure. */
 
@@ -90,4 +91,34 @@ export function describeStatus(s: ClusterSummary): string {
   );
   if (s.versions.length > 1) parts.push(`mixed versions: ${s.versions.join(', ')} (an upgrade is under way)`);
   return parts.join('\n');
+}
+
+/** `radioctl listeners`: one row per listener, then the count and any node that did not answer. */
+export function describeListeners(c: ClusterListeners): string {
+  const parts: string[] = [];
+  if (c.listeners.length > 0) {
+    const rows = [['MOUNT', 'NODE', 'ADDRESS', 'CONNECTED', 'BYTES', 'USER AGENT']];
+    for (const l of c.listeners) rows.push([l.mount, l.node, l.address, duration(l.connectedSeconds), String(l.bytes), oneLine(l.userAgent ?? '-')]);
+    parts.push(padTable(rows));
+  }
+  const nodes = new Set(c.listeners.map((l) => l.node)).size;
+  parts.push(`${c.listeners.length} listener${c.listeners.length === 1 ? '' : 's'}${c.listeners.length > 0 ? ` on ${nodes} node${nodes === 1 ? '' : 's'}` : ''}`);
+  for (const u of c.unanswered) parts.push(`warning: ${u.node} did not answer (${u.error}): its listeners are missing`);
+  return parts.join('\n');
+}
+
+/** 59s, 12m05s, 3h07m, 2d04h. */
+function duration(seconds: number): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${two(seconds % 60)}s`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)}h${two(Math.floor(seconds / 60) % 60)}m`;
+  return `${Math.floor(seconds / 86400)}d${two(Math.floor(seconds / 3600) % 24)}h`;
+}
+
+/** A client-chosen string in a table: no control characters, at most 60 characters. */
+function oneLine(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = value.replace(/[\x00-\x1f\x7f]/g, '?');
+  return clean.length > 60 ? `${clean.slice(0, 59)}…` : clean;
 }

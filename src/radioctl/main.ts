@@ -5,6 +5,7 @@ import { registerMountCommands } from './commands/mounts.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerBackupCommands } from './commands/backup.js';
 import { registerNodeCommands } from './commands/nodes.js';
+import { registerListenersCommand } from './commands/listeners.js';
 import { resolveEtcdFlags, type Output } from './context.js';
 import { DEFAULT_CONFIG_FILE } from './config-file.js';
 import { describeFailure, failureLine, type Failure } from './failure.js';
@@ -29,6 +30,7 @@ export function buildProgram(out: Output): Command {
   registerStatusCommand(program, out);
   registerBackupCommands(program, out);
   registerNodeCommands(program, out);
+  registerListenersCommand(program, out);
   // help2man turns this into the man page's closing section (debian/rules).
   program.addHelpText(
     'after',
@@ -43,7 +45,14 @@ Node lifecycle:
                              metrics (refused while it is present or a candidate, unless
                              --force, which revokes its presence lease).
   radioctl status            also shows what is on air per mount (since when, codec,
-                             bitrate, title), draining nodes and each node's version.`,
+                             bitrate, title), draining nodes and each node's version.
+
+Listeners:
+  radioctl listeners [MOUNT] who listens now, on every node: the listener's own address,
+                             user agent, time connected and bytes (each node's front door
+                             answers /admin/listclients with the cluster's Icecast admin
+                             password from etcd). Finished sessions are in each node's
+                             access log (/var/log/autoradio/access.log).`,
   );
   return program;
 }

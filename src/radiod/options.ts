@@ -44,11 +44,26 @@ export function relayViaFlag(value: string): HostPort | 'direct' {
   return { host, port };
 }
 
+/** What an operator does with it: help2man turns this into the man page's closing section (debian/rules). */
+const RADIOD_OPERATING = `
+Operating it:
+  radiod owns --icecast-config: it rewrites it from etcd and reloads Icecast; edits there
+  are lost. A stopped radiod (systemctl stop radiod) resigns the master role first, so the
+  next node takes the sources at once. radioctl drain NODE makes the node's radiod hand its
+  master role and transcoders to other nodes (radioctl undrain NODE: back).
+  Logs go to stdout; under systemd each line carries its syslog priority, so
+  journalctl -p err -u radiod shows errors (a transcoder that cannot run, an Icecast
+  configuration that cannot be written); -p warning adds a local Icecast that stopped
+  answering. --log-format text is for people.
+  Metrics: http://127.0.0.1:10292/metrics (Prometheus); the master's radiod also exports
+  what is on air per mount. radioctl status shows the whole cluster.`;
+
 export function radiodCommand(): Command {
   const cmd = new Command('radiod').description(
     'Keeps the local Icecast in line with the autoradio cluster and publishes its status.',
   );
   addDaemonOptions(cmd);
+  cmd.addHelpText('after', RADIOD_OPERATING);
   return cmd
     .addOption(
       new Option('--icecast-config <file>', 'icecast.xml that radiod owns and rewrites')

@@ -76,6 +76,7 @@ function frontDoorOf(
     streamProxy: opts.enableIcecastProxy,
     answerListener: parts.answerListener,
     isMount: (path) => view.current().mounts.has(path),
+    adminPassword: () => view.current().icecastAdminPassword,
     // The node's --max-listeners, as its radiod reports it: Icecast no longer sees them one by one.
     maxListeners: () => view.current().nodes.get(opts.name)?.maxListeners,
     onStreamEnd: accessLog && ((session) => accessLog.record(session)),

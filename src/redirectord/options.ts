@@ -26,11 +26,30 @@ export interface RedirectordOptions extends DaemonFlags {
   accessLog?: string;
 }
 
+/** What an operator does with it: help2man turns this into the man page's closing section (debian/rules). */
+const REDIRECTORD_OPERATING = `
+Operating it:
+  http://NODE/                 status page: nodes, master, what is on air per mount, and
+                               listeners over the last 24 hours; /status.json the same data.
+  /admin/listclients?mount=M   who listens now on this node, each with their own address and
+                               user agent, in Icecast's XML (.json: with referer and bytes);
+                               user admin, the cluster's Icecast admin password. radioctl
+                               listeners asks every node. Other Icecast admin URLs: 403.
+  --access-log FILE            one line per finished listener session (Icecast's format);
+                               the package logs to /var/log/autoradio/access.log, rotated
+                               weekly by logrotate, which sends SIGHUP to reopen it.
+  Logs go to stdout; under systemd each line carries its syslog priority, so
+  journalctl -p err -u redirectord shows errors. --log-format text is for people.
+  Metrics: http://127.0.0.1:10291/metrics (Prometheus); docs/monitoring has alert rules.
+  Restarts refuse no connection when port 80 comes from redirectord.socket (the package's
+  generator writes it once DOMAIN is set in /etc/default/autoradio).`;
+
 export function redirectordCommand(): Command {
   const cmd = new Command('redirectord').description(
     "The node's front door: authoritative DNS for the cluster domain and HTTP on port 80 (redirects, playlists, listener and source proxies, status page).",
   );
   addDaemonOptions(cmd);
+  cmd.addHelpText('after', REDIRECTORD_OPERATING);
   return cmd
     .addOption(
       new Option('--http-port <port>', 'HTTP port').env('AUTORADIO_HTTP_PORT').default(80).argParser(intFlag('--http-port', 1, 65535)),

@@ -107,7 +107,7 @@ test('binary junk is handed to the HTTP server, which answers 400', async () => 
 
 test('Icecast admin paths other than metadata are refused with 403 and never proxied', async () => {
   const d = await door({ master: { host: '127.0.0.1', port: 9 } });
-  for (const path of ['/admin/stats', '/admin/listclients?mount=/a.mp3', '/admin/killsource?mount=/a.mp3']) {
+  for (const path of ['/admin/stats', '/admin/listclients.xsl?mount=/a.mp3', '/admin/killsource?mount=/a.mp3']) {
     const res = await fetch(`http://127.0.0.1:${d.port}${path}`, {
       headers: { authorization: 'Basic YWRtaW46YWRtaW4=' },
     });

@@ -65,7 +65,7 @@ test('reset loads mounts, nodes and the master from a full read and ignores othe
       put(nodeKey('n1'), node('n1')),
       put(nodeKey('n2'), node('n2')),
       put(`${MASTER_ELECTION_PREFIX}694d7c1f`, master('n2')),
-      put(ICECAST_SECRETS_KEY, { adminPassword: 'x', relayPassword: 'y' }),
+      put(ICECAST_SECRETS_KEY, { adminPassword: 'admin-password-0123', relayPassword: 'relay-password-0123' }),
       put('/autoradio/v1/election/transcoder/a.mp3/1', 'n1'),
     ],
     '100',
@@ -86,6 +86,20 @@ test('reset loads mounts, nodes and the master from a full read and ignores othe
   assert.equal(s2.nodes.size, 0);
   assert.equal(s2.master, undefined);
   assert.equal(s2.revision, '120');
+});
+
+test("the Icecast admin password reaches the state (for listclients); a malformed value keeps the last one and is reported", () => {
+  const { builder, invalid } = recorder();
+  builder.reset([], '50');
+  assert.equal(builder.snapshot(true).icecastAdminPassword, undefined);
+  assert.equal(builder.apply([put(ICECAST_SECRETS_KEY, { adminPassword: 'admin-password-0123', relayPassword: 'relay-password-0123' })], '51'), true);
+  assert.equal(builder.snapshot(true).icecastAdminPassword, 'admin-password-0123');
+  for (const bad of ['{', '"x"', JSON.stringify({ adminPassword: 'short', relayPassword: 'relay-password-0123' }), JSON.stringify({ adminPassword: 'a b c d e f g h i j', relayPassword: 'relay-password-0123' })]) {
+    assert.equal(builder.apply([put(ICECAST_SECRETS_KEY, bad)], '52'), false, bad);
+    assert.equal(builder.snapshot(true).icecastAdminPassword, 'admin-password-0123', bad);
+  }
+  assert.equal(invalid.length, 4);
+  assert.equal(invalid[0]!.key, ICECAST_SECRETS_KEY);
 });
 
 test('apply puts and deletes mounts and reports whether anything changed', () => {

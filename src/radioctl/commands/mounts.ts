@@ -1,4 +1,5 @@
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { usage } from '../usage.js';
 import { MountStore } from '../../coordination/mount-store.js';
 import {
   CODECS,
@@ -24,17 +25,6 @@ interface TranscodingFlags {
   samplerate?: number;
   channels?: 1 | 2;
   quality?: number;
-}
-
-/** A bad flag value is a usage error (exit 2): commander only treats InvalidArgumentError so. */
-function usage<T>(parse: (value: string) => T): (value: string) => T {
-  return (value) => {
-    try {
-      return parse(value);
-    } catch (err) {
-      throw new InvalidArgumentError((err as Error).message);
-    }
-  };
 }
 
 function addTranscodingOptions(cmd: Command, required: boolean): Command {

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import type { ListenerSession } from '../access/access-log-line.js';
+import type { CurrentListener } from '../access/listclients.js';
 import type { RequestHead } from '../http/request-head.js';
 import { answerAndClose } from '../http/sockets.js';
 import { plainAddress } from '../http/stream-proxy.js';
@@ -12,6 +13,8 @@ import { chunkVerdict, type SlowPolicy } from './slow-listener.js';
 import { monotonicNow } from '../../coordination/clock.js';
 
 export interface FanoutListenerOptions {
+  /** The mount it listens to (a path, no query). */
+  mount: string;
   log: Logger;
   metrics: Metrics;
   slow: SlowPolicy;
@@ -39,8 +42,12 @@ type ListenerState =
   | { kind: 'streaming'; framer: IcyFramer | undefined; skippingSince: number | undefined }
   | { kind: 'ended' };
 
+/** Ids for listclients, unique in this process (Icecast numbers its clients the same way). */
+let lastListenerId = 0;
+
 export class FanoutListener implements FeedSubscriber {
   readonly closed: Promise<void>;
+  readonly id = ++lastListenerId;
   private state: ListenerState = { kind: 'waiting' };
   private resolveClosed!: () => void;
   private readonly startedAt = Date.now();
@@ -67,6 +74,20 @@ export class FanoutListener implements FeedSubscriber {
 
   close(_reason?: string): void {
     this.finish();
+  }
+
+  /** The listener as listclients shows it; undefined until its stream started (and once it ended). */
+  current(): CurrentListener | undefined {
+    if (this.state.kind !== 'streaming') return undefined;
+    return {
+      id: this.id,
+      mount: this.opts.mount,
+      address: plainAddress(this.client.remoteAddress ?? '-'),
+      userAgent: this.head.headers.get('user-agent'),
+      referer: this.head.headers.get('referer'),
+      since: this.startedAt,
+      bytes: this.client.bytesWritten,
+    };
   }
 
   onStart(start: FeedStart): void {

@@ -27,6 +27,7 @@ export class FeedRegistry {
   listen(client: Socket, head: RequestHead, mount: string, target: string): FanoutListener {
     const feed = this.feedOf(mount);
     const listener = new FanoutListener(client, head, target, {
+      mount,
       log: this.opts.log,
       metrics: this.opts.metrics,
       slow: this.opts.slow ?? DEFAULT_SLOW_POLICY,

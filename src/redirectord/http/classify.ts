@@ -4,6 +4,7 @@ import { STREAM_PREFIX } from './urls.js';
 import { RELAY_PREFIX } from '../../coordination/relay-route.js';
 import { mediaType } from '../../common/media-type.js';
 import { FRONT_DOOR_LISTENERS_PATH } from '../../coordination/front-door-listeners.js';
+import { LISTCLIENTS_PATHS, type ListclientsFormat } from '../access/listclients.js';
 
 /**
  * What the front door does with a connection, decided from its first request head alone.
@@ -21,6 +22,11 @@ export type Classification =
   | { kind: 'relay'; upstreamTarget: string }
   /** This node's radiod asks for the front door's listener counts (front-door-listeners.ts). */
   | { kind: 'listener-counts' }
+  /**
+   * Icecast's listclients, answered by the front door from the listeners it holds (Icecast sees
+   * only the fan-out's feeds); admin credentials are checked by the front door.
+   */
+  | { kind: 'listclients'; format: ListclientsFormat; query: string }
   /** CORS preflight for a stream URL, answered by the front door itself. */
   | { kind: 'stream-preflight' }
   /** Answered by the front door with this status and closed. */
@@ -53,6 +59,10 @@ export function classifyRequest(head: RequestHead, opts: ClassifyOptions = {}): 
 
   if (path.startsWith('/admin/')) {
     if (ADMIN_ALLOWED.has(path)) return { kind: 'source' };
+    const listclients = LISTCLIENTS_PATHS.get(path);
+    if (listclients !== undefined) {
+      return method === 'GET' ? { kind: 'listclients', format: listclients, query } : { kind: 'reject', status: 405, reason: 'listclients answers GET only' };
+    }
     return { kind: 'reject', status: 403, reason: 'the Icecast admin interface is not exposed' };
   }
 

@@ -13,6 +13,8 @@ import { proxySource, type SourceSession } from './source-proxy.js';
 import { StreamSession, type StreamProxyOptions } from './stream-proxy.js';
 import { ConnectGate } from './connect-gate.js';
 import { listenerCountsResponse, plainResponse, preflightResponse } from './stream-response.js';
+import type { CurrentListener, ListclientsFormat } from '../access/listclients.js';
+import { listclientsAnswer } from '../access/listclients-answer.js';
 import { addressKey, isLoopback } from './client-address.js';
 import { ConnectionBudget } from './connection-budget.js';
 import { DoorConnection, type ConnectionOwner, type ConnectionTimes } from './door-connection.js';
@@ -90,6 +92,8 @@ export interface FrontDoorOptions {
   streamProxy?: boolean;
   /** Whether a path is one of the cluster's mounts; `/_stream` serves nothing else. */
   isMount?: (path: string) => boolean;
+  /** The cluster's Icecast admin password, which `/admin/listclients` asks for; undefined while unknown. */
+  adminPassword?: () => string | undefined;
   /** Each finished `/_stream` session (the access log). */
   onStreamEnd?: (session: ListenerSession) => void;
   /**
@@ -322,6 +326,9 @@ export class FrontDoor extends Server implements ConnectionOwner {
         this.metrics.increment('front_door.http');
         conn.answerAndClose(listenerCountsResponse(this.feeds.listenerCounts(), this.feeds.feedMounts()));
         return;
+      case 'listclients':
+        this.answerListclients(conn, head, c.format, c.query);
+        return;
       case 'stream-preflight': {
         this.metrics.increment('front_door.preflight');
         const keepAlive = wantsKeepAlive(head) && !hasBody(head);
@@ -336,6 +343,26 @@ export class FrontDoor extends Server implements ConnectionOwner {
         conn.answerAndClose(plainResponse(c.status, `${c.reason}.`));
         return;
     }
+  }
+
+  /** Listeners held here now, for whoever has the cluster's Icecast admin credentials. */
+  currentListeners(): CurrentListener[] {
+    const listeners: CurrentListener[] = [];
+    for (const stream of this.streams.keys()) {
+      const current = stream.current();
+      if (current) listeners.push(current);
+    }
+    return listeners;
+  }
+
+  private answerListclients(conn: DoorConnection, head: RequestHead, format: ListclientsFormat, query: string): void {
+    this.metrics.increment('front_door.http');
+    const answer = listclientsAnswer(head, format, query, this.opts.adminPassword?.(), () => this.currentListeners(), Date.now());
+    if (answer.status === 401) {
+      this.metrics.increment('front_door.rejected', 1, { reason: '401' });
+      this.log.info({ path: '/admin/listclients', client: conn.socket.remoteAddress }, 'listclients refused: wrong or missing admin credentials');
+    }
+    conn.answerAndClose(answer.response);
   }
 
   private answerOrHandOver(conn: DoorConnection, bytes: Buffer, head: RequestHead): void {

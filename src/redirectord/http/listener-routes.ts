@@ -10,6 +10,7 @@ import {
 } from './listener-decision.js';
 import type { RequestHead } from './request-head.js';
 import { STREAM_PREFIX, requestScheme } from './urls.js';
+import { LISTCLIENTS_PATHS } from '../access/listclients.js';
 import type { TLSSocket } from 'node:tls';
 
 
@@ -28,18 +29,17 @@ export function registerListenerRoutes(app: FastifyInstance, deps: HttpAppDeps):
   }
 
   // Reached only when a client reuses a connection the front door already handed to the app:
-  // send it to the same URL on a fresh connection, which the front door will proxy.
-  if (deps.enableIcecastProxy) {
-    app.get(`${STREAM_PREFIX}/*`, (request, reply) =>
-      reply
-        .code(307)
-        .headers(CORS_RESPONSE_HEADERS)
-        .header('location', request.raw.url ?? '/')
-        .header('cache-control', 'no-cache')
-        .header('connection', 'close')
-        .send(),
-    );
-  }
+  // send it to the same URL on a fresh connection, which the front door answers itself.
+  const toFreshConnection = (request: FastifyRequest, reply: FastifyReply) =>
+    reply
+      .code(307)
+      .headers(CORS_RESPONSE_HEADERS)
+      .header('location', request.raw.url ?? '/')
+      .header('cache-control', 'no-cache')
+      .header('connection', 'close')
+      .send();
+  if (deps.enableIcecastProxy) app.get(`${STREAM_PREFIX}/*`, toFreshConnection);
+  for (const path of LISTCLIENTS_PATHS.keys()) app.get(path, toFreshConnection);
   app.get(LISTENER_ROUTE, listener);
   app.options('/*', (_request, reply) => reply.code(204).headers(CORS_PREFLIGHT_HEADERS).send());
 }

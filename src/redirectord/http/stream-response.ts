@@ -75,6 +75,7 @@ export function preflightResponse(keepAlive: boolean, requestedHeaders?: string)
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
@@ -103,9 +104,13 @@ export function plainResponse(status: number, text: string, extraHeaders: string
 
 /** The answer to radiod's `GET /_listeners`: listeners and Icecast connections (feeds) per mount. */
 export function listenerCountsResponse(listeners: ReadonlyMap<string, number>, feeds: ReadonlyMap<string, number>): Buffer {
-  const body = JSON.stringify({ mounts: Object.fromEntries(listeners), feeds: Object.fromEntries(feeds) });
+  return documentResponse('application/json', JSON.stringify({ mounts: Object.fromEntries(listeners), feeds: Object.fromEntries(feeds) }));
+}
+
+/** A 200 answer of the front door's own (listener counts, listclients), never cached, then a close. */
+export function documentResponse(contentType: string, body: string): Buffer {
   return Buffer.from(
-    'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n' +
+    `HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\nCache-Control: no-store\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     'utf8',
   );

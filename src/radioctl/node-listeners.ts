@@ -1,0 +1,103 @@
+import { isIP } from 'node:net';
+import { Ajv } from 'ajv';
+import { formatAjvErrors } from '../coordination/mount.js';
+
+/**
+ * `radioctl listeners`: every live node's front door is asked for the listeners it holds
+ * (`/admin/listclients.json`, the cluster's Icecast admin credentials), and the answers are
+ * merged into one list. Pure: the asking is in commands/listeners.ts.
+ */
+export interface NodeListener {
+  node: string;
+  mount: string;
+  address: string;
+  userAgent: string | null;
+  referer: string | null;
+  since: string;
+  connectedSeconds: number;
+  bytes: number;
+}
+
+export interface ClusterListeners {
+  listeners: NodeListener[];
+  /** Nodes that gave no usable answer: their listeners are missing from the list. */
+  unanswered: { node: string; error: string }[];
+}
+
+interface ListclientsDocument {
+  mounts: { mount: string; listeners: Omit<NodeListener, 'node' | 'mount'>[] }[];
+}
+
+const nullableString = { type: ['string', 'null'], maxLength: 4096 };
+const validateDocument = new Ajv({ allErrors: true }).compile<ListclientsDocument>({
+  type: 'object',
+  required: ['mounts'],
+  properties: {
+    mounts: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['mount', 'listeners'],
+        properties: {
+          mount: { type: 'string', maxLength: 1024 },
+          listeners: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['address', 'userAgent', 'referer', 'since', 'connectedSeconds', 'bytes'],
+              properties: {
+                address: { type: 'string', maxLength: 64 },
+                userAgent: nullableString,
+                referer: nullableString,
+                since: { type: 'string', maxLength: 64 },
+                connectedSeconds: { type: 'integer', minimum: 0 },
+                bytes: { type: 'integer', minimum: 0 },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+});
+
+/** A node's answer as listeners of that node, or why it cannot be read. */
+export function parseNodeAnswer(node: string, body: string): NodeListener[] | { error: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return { error: 'the answer is not JSON' };
+  }
+  if (!validateDocument(value)) return { error: `unexpected answer: ${formatAjvErrors(validateDocument.errors)}` };
+  return value.mounts.flatMap((m) =>
+    m.listeners.map((l) => ({
+      node,
+      mount: m.mount,
+      address: l.address,
+      userAgent: l.userAgent,
+      referer: l.referer,
+      since: l.since,
+      connectedSeconds: l.connectedSeconds,
+      bytes: l.bytes,
+    })),
+  );
+}
+
+/** The URL of a node's listclients: its first address, IPv6 in brackets. */
+export function listclientsUrl(address: string, port: number, mount: string | undefined): string {
+  const host = isIP(address) === 6 ? `[${address}]` : address;
+  const query = mount === undefined ? '' : `?mount=${encodeURIComponent(mount)}`;
+  return `http://${host}:${port}/admin/listclients.json${query}`;
+}
+
+/** Oldest first within a mount, mounts by path, then nodes by name: the same list every time. */
+export function sortListeners(listeners: NodeListener[]): NodeListener[] {
+  return [...listeners].sort(
+    (a, b) => cmp(a.mount, b.mount) || b.connectedSeconds - a.connectedSeconds || cmp(a.node, b.node) || cmp(a.address, b.address),
+  );
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

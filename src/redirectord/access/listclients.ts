@@ -1,0 +1,115 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { escapeXml } from '../../common/xml-escape.js';
+
+/**
+ * The front door's answer to Icecast's `GET /admin/listclients?mount=/x`: the listeners this
+ * node holds right now, with their own addresses. Icecast sees one connection per mount (the
+ * fan-out's feed, from 127.0.0.1), so its own listclients cannot tell who listens; tools written
+ * for Icecast's answer read this one unchanged (same elements, same admin credentials).
+ * `/admin/listclients.json` gives the same list with the fields Icecast leaves out. Pure.
+ */
+export interface CurrentListener {
+  /** Unique among this process's listeners, like Icecast's client id. */
+  id: number;
+  mount: string;
+  /** The listener's own address, IPv4 clients written as IPv4. */
+  address: string;
+  userAgent?: string;
+  referer?: string;
+  /** When its stream started, ms since the epoch. */
+  since: number;
+  /** Bytes sent to it, head included. */
+  bytes: number;
+}
+
+export type ListclientsFormat = 'xml' | 'json';
+
+export interface ListclientsRequest {
+  format: ListclientsFormat;
+  /** Only this mount's listeners; every mount when absent (Icecast requires it; here it is optional). */
+  mount?: string;
+}
+
+export const LISTCLIENTS_PATHS: ReadonlyMap<string, ListclientsFormat> = new Map([
+  ['/admin/listclients', 'xml'],
+  ['/admin/listclients.json', 'json'],
+]);
+
+/** The request's `mount` parameter (percent-decoded), or an error for people. */
+export function listclientsRequest(format: ListclientsFormat, query: string): ListclientsRequest | { error: string } {
+  const params = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query);
+  const mounts = params.getAll('mount');
+  if (mounts.length > 1) return { error: 'give one mount parameter at most' };
+  const mount = mounts[0];
+  if (mount === undefined || mount === '') return { format };
+  if (!mount.startsWith('/')) return { error: 'the mount parameter is a path starting with /' };
+  return { format, mount };
+}
+
+/**
+ * Icecast's listclients document: one `source` per mount (a requested mount appears even with no
+ * listener), each listener with `IP`, `UserAgent`, `Connected` (seconds) and `ID`.
+ */
+export function renderListclientsXml(listeners: readonly CurrentListener[], request: ListclientsRequest, now: number): string {
+  const parts = ['<?xml version="1.0"?>\n<icestats>'];
+  for (const [mount, ofMount] of byMount(listeners, request.mount)) {
+    parts.push(`<source mount="${escapeXml(mount)}"><Listeners>${ofMount.length}</Listeners>`);
+    for (const l of ofMount) {
+      parts.push(
+        `<listener><IP>${escapeXml(l.address)}</IP><UserAgent>${escapeXml(l.userAgent ?? '')}</UserAgent>` +
+          `<Connected>${connectedSeconds(l, now)}</Connected><ID>${l.id}</ID></listener>`,
+      );
+    }
+    parts.push('</source>');
+  }
+  parts.push('</icestats>\n');
+  return parts.join('');
+}
+
+export function renderListclientsJson(listeners: readonly CurrentListener[], request: ListclientsRequest, now: number): string {
+  const mounts = [...byMount(listeners, request.mount)].map(([mount, ofMount]) => ({
+    mount,
+    listeners: ofMount.map((l) => ({
+      id: l.id,
+      address: l.address,
+      userAgent: l.userAgent ?? null,
+      referer: l.referer ?? null,
+      since: new Date(l.since).toISOString(),
+      connectedSeconds: connectedSeconds(l, now),
+      bytes: l.bytes,
+    })),
+  }));
+  return JSON.stringify({ mounts });
+}
+
+/** Listeners grouped by mount, mounts and listeners in a stable order (path; oldest first). */
+function byMount(listeners: readonly CurrentListener[], only: string | undefined): Map<string, CurrentListener[]> {
+  const groups = new Map<string, CurrentListener[]>();
+  if (only !== undefined) groups.set(only, []);
+  for (const l of listeners) {
+    if (only !== undefined && l.mount !== only) continue;
+    const group = groups.get(l.mount) ?? [];
+    group.push(l);
+    groups.set(l.mount, group);
+  }
+  for (const group of groups.values()) group.sort((a, b) => a.since - b.since || a.id - b.id);
+  return new Map([...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function connectedSeconds(l: CurrentListener, now: number): number {
+  return Math.max(0, Math.floor((now - l.since) / 1000));
+}
+
+/**
+ * Whether an Authorization header carries `admin` and the cluster's Icecast admin password (HTTP
+ * Basic, as Icecast takes them). Compared in constant time over digests, so neither the length
+ * nor a prefix of the password shows in the answer's timing.
+ */
+export function isAdminAuthorization(header: string | undefined, password: string | undefined): boolean {
+  if (!header || !password) return false;
+  const m = /^\s*basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!m) return false;
+  const given = Buffer.from(m[1]!, 'base64').toString('latin1');
+  const digest = (s: string) => createHash('sha256').update(s, 'latin1').digest();
+  return timingSafeEqual(digest(given), digest(`admin:${password}`));
+}
