@@ -391,6 +391,30 @@ export class Cluster {
     return undefined;
   }
 
+  /**
+   * Moves etcd's raft leadership to `to`'s member and waits until the members agree on it. Tests
+   * that measure a lease TTL across a node's death use it so that the dead node is surely not the
+   * raft leader: radiod moves leadership off the master's node on its own, possibly onto the
+   * node a test is about to kill.
+   */
+  async moveEtcdRaftLeader(to: ClusterNode): Promise<void> {
+    await waitFor(`raft leadership on ${to.name}`, async () => {
+      const r = await this.etcdctl(['endpoint', 'status', '-w', 'json'], { timeoutMs: 5000 });
+      if (r.code !== 0) return false;
+      let leaderUrl: string | undefined;
+      let targetId: string | undefined;
+      // member_id and leader are uint64: compare their digits, never JSON numbers.
+      for (const m of r.stdout.matchAll(/"Endpoint":"([^"]+)".*?"member_id":(\d+).*?"leader":(\d+)/g)) {
+        if (m[2] === m[3]) leaderUrl = m[1];
+        if (m[1] === to.etcdUrl) targetId = m[2];
+      }
+      if (leaderUrl === to.etcdUrl) return true;
+      if (leaderUrl === undefined || targetId === undefined) return false;
+      await this.etcdctl(['move-leader', BigInt(targetId).toString(16)], { endpoints: [leaderUrl], timeoutMs: 10_000 });
+      return false;
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+  }
+
   /** True when every given member answers `endpoint health`. */
   async etcdHealthy(nodes: readonly ClusterNode[] = this.state.nodes): Promise<boolean> {
     const r = await this.etcdctl(['endpoint', 'health'], { endpoints: nodes.map((n) => n.etcdUrl), timeoutMs: 5000 });
