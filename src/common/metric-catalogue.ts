@@ -66,6 +66,7 @@ export const COUNTERS: Readonly<Record<string, EventMetric>> = {
   'dns.errors': counter('dns_errors', 'DNS server socket errors'),
   'etcd.unreachable': counter('etcd_unreachable', 'Times this daemon lost its connection to etcd'),
   master_changes: counter('master_changes', 'Times this daemon saw the master (and so the source target) change'),
+  'peer_master.followed': counter('peer_master_followed', 'Times redirectord, cut from etcd, started following a master that peers in touch with etcd reported'),
   'transcoder.elected': counter('transcoder_elected', 'Transcoders this node started running after winning their election'),
   'transcoder.deposed': counter('transcoder_deposed', 'Transcoders this node stopped after losing their election'),
   'transcoder.yielded': counter('transcoder_yielded', 'Transcoders this node handed over on purpose'),

@@ -18,7 +18,12 @@ export function sameHostPort(a: HostPort | undefined, b: HostPort | undefined): 
  */
 export function masterIcecast(master: MasterInfo | undefined, ownAddresses: readonly string[]): HostPort | undefined {
   if (!master) return undefined;
-  const ownFamilies = new Set(ownAddresses.map((a) => isIP(a)).filter((f) => f !== 0));
-  const host = master.addresses.find((a) => ownFamilies.has(isIP(a))) ?? master.addresses[0];
+  const host = reachableAddress(master.addresses, ownAddresses);
   return host === undefined ? undefined : { host, port: master.icecastPort };
+}
+
+/** Of a peer's addresses, the one this node reaches it at: the first of a family the node has, else the first. */
+export function reachableAddress(addresses: readonly string[], ownAddresses: readonly string[]): string | undefined {
+  const ownFamilies = new Set(ownAddresses.map((a) => isIP(a)).filter((f) => f !== 0));
+  return addresses.find((a) => ownFamilies.has(isIP(a))) ?? addresses[0];
 }

@@ -8,7 +8,9 @@ import { errorMessage } from '../common/errors.js';
 import { isEntryPoint } from '../common/entry-point.js';
 import { Shutdown } from '../common/shutdown.js';
 import { connectEtcd, type Etcd3 } from '../coordination/client.js';
-import { ClusterView } from '../coordination/cluster-view.js';
+import { ClusterView, type ClusterStateSource } from '../coordination/cluster-view.js';
+import type { PeerMasterLookup } from '../coordination/peer-master-lookup.js';
+import { startPeerInformedView } from '../coordination/peer-informed-view.js';
 import { ensureIcecastSecrets, type IcecastSecrets } from '../coordination/icecast-secrets.js';
 import { Presence } from '../coordination/presence.js';
 import { Elector } from '../coordination/elector.js';
@@ -126,7 +128,12 @@ interface IcecastControl {
   dropLocalSources: () => Promise<void>;
 }
 
-function icecastControl(b: Basics, view: ClusterView, secrets: IcecastSecrets, sourceAuthUrl: string): IcecastControl {
+/**
+ * `routing` is the view the relays follow: etcd's, or while this node is cut from etcd the
+ * master its peers report (so a fenced master's Icecast relays the new one instead of serving
+ * its own listeners silence). Which mounts exist is always the view's.
+ */
+function icecastControl(b: Basics, view: ClusterView, routing: ClusterStateSource, secrets: IcecastSecrets, sourceAuthUrl: string): IcecastControl {
   const baseUrl = localIcecastUrl(b.opts.icecastPort, b.opts.icecastBind);
   const endpoint: IcecastEndpoint = { baseUrl, adminUser: 'admin', adminPassword: secrets.adminPassword };
   const answers = () => icecastAnswers(baseUrl);
@@ -139,7 +146,7 @@ function icecastControl(b: Basics, view: ClusterView, secrets: IcecastSecrets, s
   };
   const dropLocalSources = () => dropSources(b, endpoint, servedHere, 'dropping a local source: this node is no longer master');
   const controller = new IcecastController({
-    source: view,
+    source: routing,
     node: icecastNodeSettings(b.opts, b.addresses, sourceAuthUrl),
     secrets,
     configPath: b.opts.icecastConfig,
@@ -154,6 +161,25 @@ function icecastControl(b: Basics, view: ClusterView, secrets: IcecastSecrets, s
     metrics: b.metrics,
   });
   return { controller, endpoint, reloader, dropLocalSources };
+}
+
+/**
+ * The view with the peers' word on the master while cut from etcd. The peers are asked at their
+ * front doors, on the port of this node's own (--relay-via); with relays "direct" there is no
+ * front door to go by, and the view is etcd's alone.
+ */
+function peerInformed(b: Basics, view: ClusterView, running: Partial<Running>): ClusterStateSource {
+  const relayVia = b.opts.relayVia;
+  if (relayVia === 'direct') return view;
+  const { routing, lookup } = startPeerInformedView(view, {
+    nodeName: b.opts.name,
+    ownAddresses: b.addresses,
+    httpPort: relayVia.port,
+    log: b.log.child({ component: 'peer-master' }),
+    metrics: b.metrics,
+  });
+  running.peerMaster = lookup;
+  return routing;
 }
 
 const ROLE_MESSAGES: Record<MasterRole, string> = {
@@ -283,6 +309,7 @@ interface Running extends Parts {
   history: ListenerHistoryWriter;
   drainWatch: DrainWatch;
   forgottenMarker: ForgottenMarkerRemover;
+  peerMaster: PeerMasterLookup;
 }
 
 /**
@@ -308,6 +335,7 @@ function shutdownSteps(shutdown: Shutdown, b: Basics, running: Partial<Running>,
     // Then no more rewrites (the one the resignation started completes): the config stays as
     // it is for whoever restarts radiod.
     .step('icecast config', () => running.control?.controller.stop())
+    .step('peer master lookup', () => running.peerMaster?.stop())
     // Every candidacy is gone by now; revoking the shared election lease removes any key left.
     .step('elections', () => running.elector?.stop())
     // Refuses every source from the moment the candidacy stopped; closing it refuses them too.
@@ -345,7 +373,7 @@ export async function main(argv: string[]): Promise<void> {
   }));
   const sourceAuthUrl = await sourceAuth.start();
   if (shutdown.stopping) return;
-  const control = (running.control = icecastControl(b, view, secrets, sourceAuthUrl));
+  const control = (running.control = icecastControl(b, view, peerInformed(b, view, running), secrets, sourceAuthUrl));
   await control.controller.start();
   if (shutdown.stopping) return;
   const elector = (running.elector = new Elector(b.client, { ttlSeconds: opts.leaseTtl, log: log.child({ component: 'election' }) }));

@@ -7,8 +7,9 @@ import { errorMessage } from '../common/errors.js';
 import { isEntryPoint } from '../common/entry-point.js';
 import { Shutdown } from '../common/shutdown.js';
 import { connectEtcd } from '../coordination/client.js';
-import { ClusterView } from '../coordination/cluster-view.js';
+import { ClusterView, type ClusterStateSource } from '../coordination/cluster-view.js';
 import type { ClusterState } from '../coordination/cluster-state.js';
+import { startPeerInformedView } from '../coordination/peer-informed-view.js';
 import { parsePolicy } from './balancer/policy.js';
 import { Balancer } from './balancer/balancer.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
@@ -33,16 +34,19 @@ function masterFrom(state: ClusterState, nodeName: string, ownAddresses: readonl
   return masterIcecast(state.master, state.nodes.get(nodeName)?.addresses ?? ownAddresses);
 }
 
-/** Tells the front door when the master changes, so it can move its sources and relays. */
+/**
+ * Tells the front door when the master changes, so it can move its sources and relays. `routing`
+ * is the view the front door routes by: etcd's, or the peers' word while cut from etcd.
+ */
 function followMaster(
-  view: ClusterView,
+  routing: ClusterStateSource,
   frontDoor: { onMasterChange(): void },
   o: { nodeName: string; ownAddresses: readonly string[]; log: Logger; metrics: Metrics },
 ): void {
   // The name counts too: a new master on the same address is still a master change.
   const masterKey = (state: ClusterState) => JSON.stringify([state.master?.name, masterFrom(state, o.nodeName, o.ownAddresses)]);
-  let lastMaster = masterKey(view.current());
-  view.onChange((state) => {
+  let lastMaster = masterKey(routing.current());
+  routing.onChange((state) => {
     const now = masterKey(state);
     if (now !== lastMaster) {
       o.log.info({ master: state.master?.name }, 'master changed; moving sources and relays');
@@ -55,24 +59,35 @@ function followMaster(
 
 /**
  * Port 80's front door: sources to the master's Icecast, listeners to the local one, and the
- * local Icecast's relays to the master's, whoever it is (none while this node is master).
+ * local Icecast's relays to the master's, whoever it is (none while this node is master). It
+ * routes by etcd's view, or by the peers' word on the master while this node is cut from etcd.
  */
 function frontDoorOf(
   view: ClusterView,
   opts: RedirectordOptions,
   parts: Pick<HttpApp, 'server' | 'answerListener'> & { accessLog: AccessLog | undefined; log: Logger; metrics: Metrics },
+  running: Running,
 ): FrontDoor {
-  const { accessLog } = parts;
-  return createFrontDoor({
+  const { accessLog, log, metrics } = parts;
+  const ownAddresses = opts.ip ?? [];
+  const { routing, lookup } = startPeerInformedView(view, {
+    nodeName: opts.name,
+    ownAddresses,
+    httpPort: opts.httpPort,
+    log: log.child({ component: 'peer-master' }),
+    metrics,
+  });
+  running.peers = lookup;
+  const frontDoor = createFrontDoor({
     httpServer: parts.server,
-    master: () => masterFrom(view.current(), opts.name, opts.ip ?? []),
+    master: () => masterFrom(routing.current(), opts.name, ownAddresses),
     relayUpstream: () => {
-      const state = view.current();
-      return state.master?.name === opts.name ? undefined : masterFrom(state, opts.name, opts.ip ?? []);
+      const state = routing.current();
+      return state.master?.name === opts.name ? undefined : masterFrom(state, opts.name, ownAddresses);
     },
     localIcecast: { host: opts.icecastHost, port: opts.icecastPort },
-    log: parts.log,
-    metrics: parts.metrics,
+    log: log.child({ component: 'front-door' }),
+    metrics,
     streamProxy: opts.enableIcecastProxy,
     answerListener: parts.answerListener,
     isMount: (path) => view.current().mounts.has(path),
@@ -81,6 +96,8 @@ function frontDoorOf(
     maxListeners: () => view.current().nodes.get(opts.name)?.maxListeners,
     onStreamEnd: accessLog && ((session) => accessLog.record(session)),
   });
+  followMaster(routing, frontDoor, { nodeName: opts.name, ownAddresses, log, metrics });
+  return frontDoor;
 }
 
 /** What start-up has made so far: a signal may come at any await of it. */
@@ -91,6 +108,7 @@ interface Running {
   dns?: { close(): Promise<unknown> | unknown };
   accessLog?: AccessLog;
   acme?: RunningAcme;
+  peers?: { stop(): void };
 }
 
 interface Basics {
@@ -124,6 +142,7 @@ function shutdownSteps(shutdown: Shutdown, b: Basics, running: Running): Shutdow
     .step('dns', () => running.dns?.close())
     .step('http app', () => running.app?.close())
     .step('acme', () => running.acme?.stop())
+    .step('peer master lookup', () => running.peers?.stop())
     .step('cluster view', () => b.view.stop())
     .step('metrics server', () => b.metricsServer?.close())
     .step('statsd', () => b.metrics.close())
@@ -187,8 +206,7 @@ export async function main(argv: string[]): Promise<void> {
   running.app = app;
   if (shutdown.stopping) return;
   const accessLog = (running.accessLog = openAccessLog(opts.accessLog, log.child({ component: 'access-log' })));
-  const frontDoor = frontDoorOf(view, opts, { server, answerListener, accessLog, log: log.child({ component: 'front-door' }), metrics });
-  followMaster(view, frontDoor, { nodeName: opts.name, ownAddresses: opts.ip ?? [], log, metrics });
+  const frontDoor = frontDoorOf(view, opts, { server, answerListener, accessLog, log, metrics }, running);
   // Under systemd socket activation the port-80 socket outlives this process: a restart
   // refuses no connection (they wait in the socket's backlog). Otherwise: bind it here.
   const inherited = inheritedSocket(inheritedSockets(process.env, process.pid), 'http');

@@ -3,6 +3,7 @@ import { fastify, LogController, type FastifyInstance } from 'fastify';
 import type { HttpAppDeps } from './deps.js';
 import { LISTENER_ROUTE, createListenerAnswer, registerListenerRoutes, type ListenerAnswer } from './listener-routes.js';
 import { registerStatusRoutes } from './status-routes.js';
+import { registerMasterRoute } from './master-route.js';
 
 // Re-exported until listener-routes.ts imports it from deps.ts.
 
@@ -63,6 +64,7 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<HttpApp> {
   const isOtherRoute = (path: string) => otherExact.has(path) || otherPrefixes.some((p) => path.startsWith(p));
   registerListenerRoutes(app, deps);
   registerStatusRoutes(app, deps);
+  registerMasterRoute(app, deps);
   app.setNotFoundHandler((_request, reply) => {
     void reply.code(404).type('text/plain; charset=utf-8').send('Not found\n');
   });
