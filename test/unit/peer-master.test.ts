@@ -1,12 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
-import type { ClusterState } from '../../src/coordination/cluster-state.js';
 import { masterReportOf, parseMasterReport, type MasterReport } from '../../src/coordination/master-report.js';
 import { choosePeerMaster, masterToFollow } from '../../src/coordination/peer-master-choice.js';
-import { PeerMasterLookup } from '../../src/coordination/peer-master-lookup.js';
 import { waitFor } from '../support/wait.js';
-import { makeApp, node, RecordingMetrics, state } from '../support/http-fixtures.js';
+import { makeApp, node, state } from '../support/http-fixtures.js';
+import { lookupOfN1, SettableView } from '../support/peer-master-fixtures.js';
 
 /** The cut node's last view: n1 (itself) master, n2 and n3 live. */
 const n1 = node('n1', { addresses: ['10.0.0.1'], icecastPort: 8000 });
@@ -104,34 +102,12 @@ test('GET /_master tells what the view holds, and nothing secret', async () => {
   await app.close();
 });
 
-/** A view whose state the test sets, as ClusterView would publish it. */
-class FakeView {
-  #listeners = new Set<(s: ClusterState) => void>();
-  constructor(private s: ClusterState) {}
-  current(): ClusterState {
-    return this.s;
-  }
-  onChange(l: (s: ClusterState) => void): () => void {
-    this.#listeners.add(l);
-    return () => this.#listeners.delete(l);
-  }
-  set(s: ClusterState): void {
-    this.s = s;
-    for (const l of this.#listeners) l(s);
-  }
-}
-
 test('the lookup asks only while the own view is cut, follows what peers say, and lets go when etcd answers', async () => {
-  const view = new FakeView({ ...cutView, connected: true });
+  const view = new SettableView({ ...cutView, connected: true });
   const asked: string[] = [];
   let answer: (address: string) => string = () => JSON.stringify(report());
-  const lookup = new PeerMasterLookup({
-    view,
-    nodeName: 'n1',
-    ownAddresses: ['10.0.0.1'],
-    httpPort: 80,
-    log: pino({ level: 'silent' }),
-    metrics: new RecordingMetrics(),
+  const lookup = lookupOfN1(view, {
+    ownAddress: '10.0.0.1',
     ask: async (address, port) => {
       asked.push(`${address}:${port}`);
       return answer(address);
@@ -164,15 +140,10 @@ test('the lookup asks only while the own view is cut, follows what peers say, an
 });
 
 test('peers that stop answering are followed for a while, then the own last view stands again', async () => {
-  const view = new FakeView(cutView);
+  const view = new SettableView(cutView);
   let up = true;
-  const lookup = new PeerMasterLookup({
-    view,
-    nodeName: 'n1',
-    ownAddresses: ['10.0.0.1'],
-    httpPort: 80,
-    log: pino({ level: 'silent' }),
-    metrics: new RecordingMetrics(),
+  const lookup = lookupOfN1(view, {
+    ownAddress: '10.0.0.1',
     ask: async (address) => {
       if (!up) throw new Error('timeout');
       // One peer answers garbage all along: it never counts.
