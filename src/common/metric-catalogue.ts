@@ -49,6 +49,7 @@ export const COUNTERS: Readonly<Record<string, EventMetric>> = {
   'stream_proxy.reattach': counter('stream_proxy_reattach', 'Listener streams moved to another Icecast without closing the listener'),
   'stream_proxy.queue_refused': counter('stream_proxy_queue_refused', 'Listener streams refused because too many were waiting to connect upstream'),
   'stream_proxy.upstream_error': counter('stream_proxy_upstream_error', 'Listener stream connections to an Icecast that failed'),
+  'stream_proxy.bridged': counter('stream_proxy_bridged', "Listener feeds fed from the master's Icecast while the local Icecast had nothing (a former master whose relay was not started yet, a local Icecast restarting)"),
   'stream_proxy.reattach_failed': counter('stream_proxy_reattach_failed', 'Listener streams closed because no Icecast took them back in time'),
   'stream_proxy.slow_skipped': counter('stream_proxy_slow_skipped', 'Times a listener fell behind and had audio skipped to catch up (on a frame boundary)'),
   'stream_proxy.slow_dropped': counter('stream_proxy_slow_dropped', 'Listeners dropped because they stayed behind the stream too long'),

@@ -37,6 +37,12 @@ export interface FeedStart {
 
 export interface MountFeedOptions {
   upstream: HostPort;
+  /**
+   * The master's Icecast while another node is master (undefined otherwise). Held listeners are
+   * fed from it while the local Icecast has nothing to give (a former master whose relay is not
+   * started yet, a local Icecast restarting), then moved back to the local Icecast.
+   */
+  bridge?: () => HostPort | undefined;
   log: Logger;
   metrics: Metrics;
   gate?: ConnectGate;
@@ -67,14 +73,19 @@ export interface MountFeedOptions {
  * | connecting  | first upstream connect (retried on a reset); listeners wait    | streaming (200), refusing (other status), closed (502/503) |
  * | refusing    | Icecast answered non-200: its body is collected for everyone  | closed (when the upstream closes)          |
  * | streaming   | audio flows: deframed, split into frames, kept for the burst  | reattaching (upstream lost), closed       |
- * | reattaching | listeners held without an upstream until `deadline`           | streaming (same format), closed           |
+ * | reattaching | listeners held without an upstream until `deadline`; attempts | streaming (same format), closed           |
+ * |             | alternate between the local Icecast and the bridge, if any    |                                          |
  * | closed      | no upstream, no listener; the registry forgets the feed        | -                                        |
+ *
+ * Streaming from the bridge (`via: 'bridge'`), the local Icecast is asked again every second
+ * (`homecoming`); its first 200 of the same format takes over, the replay trimmed as after a
+ * re-attach, and the bridge connection is closed.
  */
 type FeedState =
   | { kind: 'connecting'; attempts: number }
   | { kind: 'refusing'; head: Buffer; body: Buffer[]; bytes: number }
-  | { kind: 'streaming'; deframer: IcyDeframer; splitter: FrameSplitter; trimmer: ReplayTrimmer | undefined }
-  | { kind: 'reattaching'; deadline: number }
+  | { kind: 'streaming'; deframer: IcyDeframer; splitter: FrameSplitter; trimmer: ReplayTrimmer | undefined; via: 'local' | 'bridge' }
+  | { kind: 'reattaching'; deadline: number; nextVia: 'local' | 'bridge' }
   | { kind: 'closed' };
 
 const FIRST_CONNECT_ATTEMPTS = 3;
@@ -85,6 +96,8 @@ const FIRST_CONNECT_ATTEMPTS = 3;
  */
 const REPLAY_SEARCH_MS = 150;
 const MAX_REFUSAL_BODY = 16_384;
+/** While fed from the bridge, how often the local Icecast is asked whether it has the mount again. */
+const HOMECOMING_EVERY_MS = 1000;
 
 /**
  * One upstream connection to the local Icecast for one mount, fanned out to every listener of
@@ -96,6 +109,11 @@ export class MountFeed implements AttemptEvents {
   private state: FeedState = { kind: 'connecting', attempts: 0 };
   private readonly subscribers = new Set<FeedSubscriber>();
   private attempt: IcecastAttempt | undefined;
+  /** Which Icecast `attempt` asks: the local one, or the master's (the bridge). */
+  private attemptVia: 'local' | 'bridge' = 'local';
+  /** While fed from the bridge: the attempt asking the local Icecast again, or its timer. */
+  private homecoming: IcecastAttempt | undefined;
+  private homecomingTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private begun = false;
   private readonly burst: BurstBuffer;
@@ -171,16 +189,37 @@ export class MountFeed implements AttemptEvents {
     if (state.kind === 'connecting') state.attempts++;
     const timeoutMs =
       state.kind === 'reattaching' ? Math.max(500, Math.min(this.opts.headTimeoutMs, state.deadline - monotonicNow())) : this.opts.headTimeoutMs;
-    this.attempt = new IcecastAttempt(
-      this.opts.upstream,
-      this.request,
-      { headTimeoutMs: timeoutMs, maxHeadBytes: this.opts.maxHeadBytes, gate: this.opts.gate, bodyIdleTimeoutMs: this.opts.bodyIdleTimeoutMs ?? 15_000 },
-      this,
-    );
+    const bridge = state.kind === 'reattaching' && state.nextVia === 'bridge' ? this.opts.bridge?.() : undefined;
+    if (state.kind === 'reattaching') state.nextVia = state.nextVia === 'local' && this.opts.bridge ? 'bridge' : 'local';
+    this.attemptVia = bridge ? 'bridge' : 'local';
+    this.attempt = bridge ? this.bridgeAttempt(bridge, timeoutMs) : this.localAttempt(timeoutMs);
     this.attempt.start();
   }
 
+  private localAttempt(headTimeoutMs: number): IcecastAttempt {
+    return new IcecastAttempt(
+      this.opts.upstream,
+      this.request,
+      { headTimeoutMs, maxHeadBytes: this.opts.maxHeadBytes, gate: this.opts.gate, bodyIdleTimeoutMs: this.opts.bodyIdleTimeoutMs ?? 15_000 },
+      this,
+    );
+  }
+
+  /** Not through the connect gate: it queues connections to the local Icecast only. */
+  private bridgeAttempt(to: HostPort, headTimeoutMs: number): IcecastAttempt {
+    return new IcecastAttempt(
+      to,
+      feedRequest(this.mount, to.host, to.port),
+      { headTimeoutMs, maxHeadBytes: this.opts.maxHeadBytes, bodyIdleTimeoutMs: this.opts.bodyIdleTimeoutMs ?? 15_000 },
+      this,
+    );
+  }
+
   onHead(attempt: IcecastAttempt, res: ResponseHead, raw: Buffer, rest: Buffer): void {
+    if (attempt === this.homecoming) {
+      this.homecomingAnswered(attempt, res, rest);
+      return;
+    }
     if (attempt !== this.attempt) return;
     const state = this.state;
     if (state.kind === 'connecting') {
@@ -203,6 +242,11 @@ export class MountFeed implements AttemptEvents {
   }
 
   onFailed(attempt: IcecastAttempt, reason: string, kind: 'timeout' | 'refused' | 'error'): void {
+    if (attempt === this.homecoming) {
+      this.homecoming = undefined;
+      this.scheduleHomecoming();
+      return;
+    }
     if (attempt !== this.attempt) return;
     this.attempt = undefined;
     const state = this.state;
@@ -221,8 +265,8 @@ export class MountFeed implements AttemptEvents {
     for (const s of this.subscribers) s.onStart(this.startFor());
   }
 
-  private streamingState(metaint: number | undefined, trimmer?: ReplayTrimmer): FeedState & { kind: 'streaming' } {
-    return { kind: 'streaming', deframer: new IcyDeframer(metaint), splitter: createFrameSplitter(frameFormat(this.contentType)), trimmer };
+  private streamingState(metaint: number | undefined, trimmer?: ReplayTrimmer, via: 'local' | 'bridge' = 'local'): FeedState & { kind: 'streaming' } {
+    return { kind: 'streaming', deframer: new IcyDeframer(metaint), splitter: createFrameSplitter(frameFormat(this.contentType)), trimmer, via };
   }
 
   /** Upstream body in: audio split into frames goes to the burst and every listener. */
@@ -302,17 +346,56 @@ export class MountFeed implements AttemptEvents {
     const verdict = reattachAnswer(res, this.contentType);
     if (verdict.kind !== 'continue') {
       attempt.close();
-      if (verdict.kind === 'retry') this.onFailed(attempt, verdict.reason, 'error');
+      // Only the local Icecast's answer may end the stream: the bridge is a stopgap.
+      if (verdict.kind === 'retry' || this.attemptVia === 'bridge') this.onFailed(attempt, verdict.reason, 'error');
       else this.giveUp(verdict.reason);
       return false;
     }
-    const state = this.streamingState(parseMetaint(res.headers.get('icy-metaint')), new ReplayTrimmer(this.sentTail.value));
-    this.state = state;
+    const via = this.attemptVia;
+    this.streamFrom(parseMetaint(res.headers.get('icy-metaint')), via);
+    this.opts.metrics.increment('stream_proxy.reattach');
+    if (via === 'bridge') {
+      this.opts.metrics.increment('stream_proxy.bridged');
+      this.log.info({ listeners: this.subscribers.size }, "feed bridged to the master's Icecast while the local one has nothing");
+      this.scheduleHomecoming();
+    } else {
+      this.log.info({ listeners: this.subscribers.size }, 'feed re-attached to its upstream');
+    }
+    return true;
+  }
+
+  /** A new upstream continues the stream: a fresh frame splitter, Icecast's replay trimmed. */
+  private streamFrom(metaint: number | undefined, via: 'local' | 'bridge'): void {
+    this.state = this.streamingState(metaint, new ReplayTrimmer(this.sentTail.value), via);
     clearTimeout(this.replayTimer);
     this.replayTimer = undefined;
-    this.opts.metrics.increment('stream_proxy.reattach');
-    this.log.info({ listeners: this.subscribers.size }, 'feed re-attached to its upstream');
-    return true;
+  }
+
+  private scheduleHomecoming(): void {
+    if (this.state.kind !== 'streaming' || this.state.via !== 'bridge' || this.homecoming || this.homecomingTimer) return;
+    this.homecomingTimer = setTimeout(() => {
+      this.homecomingTimer = undefined;
+      if (this.state.kind !== 'streaming' || this.state.via !== 'bridge') return;
+      this.homecoming = this.localAttempt(this.opts.headTimeoutMs);
+      this.homecoming.start();
+    }, HOMECOMING_EVERY_MS);
+  }
+
+  /** The local Icecast answered while the bridge feeds the listeners: back home on a 200 of the same format. */
+  private homecomingAnswered(probe: IcecastAttempt, res: ResponseHead, rest: Buffer): void {
+    this.homecoming = undefined;
+    const state = this.state;
+    if (state.kind !== 'streaming' || state.via !== 'bridge' || reattachAnswer(res, this.contentType).kind !== 'continue') {
+      probe.close();
+      this.scheduleHomecoming();
+      return;
+    }
+    this.attempt?.close();
+    this.attempt = probe;
+    this.attemptVia = 'local';
+    this.streamFrom(parseMetaint(res.headers.get('icy-metaint')), 'local');
+    this.log.info({ listeners: this.subscribers.size }, 'feed back on the local Icecast');
+    if (rest.length > 0) this.onBody(probe, rest);
   }
 
   private connectFailed(attempts: number, reason: string, kind: 'timeout' | 'refused' | 'error'): void {
@@ -341,7 +424,7 @@ export class MountFeed implements AttemptEvents {
     }
     // Monotonic: a wall-clock step forward must not drop every held listener at once.
     const deadline = monotonicNow() + this.opts.reattachWaitMs;
-    this.state = { kind: 'reattaching', deadline };
+    this.state = { kind: 'reattaching', deadline, nextVia: 'local' };
     this.log.info({ reason, listeners: this.subscribers.size }, 'upstream lost; holding the listeners while re-attaching');
     this.retryBefore(deadline, reason);
   }
@@ -351,7 +434,10 @@ export class MountFeed implements AttemptEvents {
       this.giveUp(reason);
       return;
     }
-    this.retryTimer = setTimeout(() => this.connect(), this.opts.reattachIntervalMs);
+    // The local Icecast just said no: the bridge is asked at once, the pause comes after the pair.
+    const state = this.state;
+    const bridgeNext = state.kind === 'reattaching' && state.nextVia === 'bridge' && this.opts.bridge?.() !== undefined;
+    this.retryTimer = setTimeout(() => this.connect(), bridgeNext ? 0 : this.opts.reattachIntervalMs);
   }
 
   private giveUp(reason: string): void {
@@ -376,6 +462,10 @@ export class MountFeed implements AttemptEvents {
     this.state = { kind: 'closed' };
     clearTimeout(this.retryTimer);
     clearTimeout(this.replayTimer);
+    clearTimeout(this.homecomingTimer);
+    this.homecomingTimer = undefined;
+    this.homecoming?.close();
+    this.homecoming = undefined;
     this.clearFlush();
     this.coalescer.take();
     this.attempt?.close();

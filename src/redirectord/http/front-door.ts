@@ -178,6 +178,8 @@ export class FrontDoor extends Server implements ConnectionOwner {
     this.meter = new SpliceMeter(opts.metrics);
     this.feeds = new FeedRegistry({
       upstream: opts.localIcecast,
+      // The master's Icecast, whoever it is but this node: listeners held on the local one bridge there.
+      bridge: () => opts.relayUpstream?.(),
       log: this.log,
       metrics: this.metrics,
       gate: this.icecastGate,
