@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from '../support/wait.js';
-import { RawClient, startDoor } from './front-door-harness.js';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { mp3Frames, RawClient, startDoor } from './front-door-harness.js';
 import { StandIn } from './stand-in-master.js';
 
 /**
@@ -107,4 +108,53 @@ test('a node that is master itself has no bridge: its feed only ever asks its ow
   await waitFor('the listener closed once the wait is over', () => listener.closed, { timeoutMs: 5000 });
   // Every 100 ms for 1.5 s: the local Icecast had every attempt.
   assert.ok(local.s.connections - asked >= 10, `${local.s.connections - asked} attempts on the local Icecast`);
+});
+
+test('a bridge that answers another format does not end the listeners; a local Icecast that stalls does not disturb the bridge', async (t) => {
+  const cleanups: (() => Promise<void>)[] = [];
+  t.after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+  const local = await StandIn.start({ kind: 'audio' }, cleanups);
+  // The master first streams Ogg (as if another mount took the name), then MP3.
+  let masterFormat = 'application/ogg';
+  const masterSockets = new Set<Socket>();
+  const masterServer = createServer((sock) => {
+    masterSockets.add(sock);
+    sock.on('error', () => {});
+    sock.once('close', () => masterSockets.delete(sock));
+    sock.once('data', () => {
+      sock.write(`HTTP/1.0 200 OK\r\nContent-Type: ${masterFormat}\r\n\r\n`);
+      const timer = setInterval(() => sock.write(mp3Frames(4)), 50);
+      sock.once('close', () => clearInterval(timer));
+    });
+  });
+  await new Promise<void>((resolve) => masterServer.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    for (const s of masterSockets) s.destroy();
+    await new Promise<void>((resolve) => masterServer.close(() => resolve()));
+  });
+  const door = await startDoor({
+    localIcecast: local.at,
+    master: { host: '127.0.0.1', port: (masterServer.address() as AddressInfo).port },
+    continuity: { waitMs: 10_000, intervalMs: 100 },
+  });
+  cleanups.push(() => door.close());
+  const listener = new RawClient(door.port);
+  cleanups.push(async () => listener.destroy());
+  listener.send('GET /_stream/format.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('audio', () => listener.received.length > 5000, { timeoutMs: 5000 });
+  local.s.mode = { kind: 'stall' };
+  local.s.dropAll();
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(listener.closed, false, 'a bridge of another format is no reason to end the stream');
+  assert.equal(door.metrics.count('stream_proxy.bridged'), 0);
+  masterFormat = 'audio/mpeg';
+  await waitFor('bridged once the master streams the same format', () => door.metrics.count('stream_proxy.bridged') === 1, { timeoutMs: 3000 });
+  const before = listener.received.length;
+  // The local Icecast stalls every homecoming question: the bridge streams on meanwhile.
+  await waitFor('audio from the bridge while home stalls', () => listener.received.length > before + 20_000 && local.s.stalled >= 1, {
+    timeoutMs: 5000,
+  });
+  assert.equal(listener.closed, false);
 });

@@ -96,6 +96,11 @@ const FIRST_CONNECT_ATTEMPTS = 3;
  */
 const REPLAY_SEARCH_MS = 150;
 const MAX_REFUSAL_BODY = 16_384;
+/**
+ * How long a held feed waits for its local Icecast's answer while a bridge is there to ask next
+ * (Icecast answers a listener in milliseconds; a hung one never does).
+ */
+const LOCAL_ANSWER_WHILE_BRIDGEABLE_MS = 1000;
 /** While fed from the bridge, how often the local Icecast is asked whether it has the mount again. */
 const HOMECOMING_EVERY_MS = 1000;
 
@@ -190,9 +195,12 @@ export class MountFeed implements AttemptEvents {
     const timeoutMs =
       state.kind === 'reattaching' ? Math.max(500, Math.min(this.opts.headTimeoutMs, state.deadline - monotonicNow())) : this.opts.headTimeoutMs;
     const bridge = state.kind === 'reattaching' && state.nextVia === 'bridge' ? this.opts.bridge?.() : undefined;
+    // A hung local Icecast must not keep a held feed from its bridge for a whole head timeout.
+    const localTimeoutMs =
+      state.kind === 'reattaching' && this.opts.bridge?.() !== undefined ? Math.min(timeoutMs, LOCAL_ANSWER_WHILE_BRIDGEABLE_MS) : timeoutMs;
     if (state.kind === 'reattaching') state.nextVia = state.nextVia === 'local' && this.opts.bridge ? 'bridge' : 'local';
     this.attemptVia = bridge ? 'bridge' : 'local';
-    this.attempt = bridge ? this.bridgeAttempt(bridge, timeoutMs) : this.localAttempt(timeoutMs);
+    this.attempt = bridge ? this.bridgeAttempt(bridge, timeoutMs) : this.localAttempt(localTimeoutMs);
     this.attempt.start();
   }
 
