@@ -343,3 +343,82 @@ test('closing the front door while bridged with a homecoming question hanging le
   await door.close();
   await waitFor('no connection to either Icecast', () => local.s.sockets.size === 0 && master.s.sockets.size === 0, { timeoutMs: 2000 });
 });
+
+/** True when every 417-byte step of the listener's body (after its head) starts an MP3 frame. */
+function onFrames(client: RawClient): boolean {
+  const headEnd = client.received.indexOf('\r\n\r\n');
+  const body = client.received.subarray(headEnd + 4);
+  for (let at = 0; at + 1 < body.length; at += 417) if (body[at] !== 0xff || body[at + 1] !== 0xfb) return false;
+  return true;
+}
+
+test('a bridge that sends its head and audio in small odd fragments is still played on frame boundaries', async (t) => {
+  const cleanups: (() => Promise<void>)[] = [];
+  t.after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+  const local = await StandIn.start({ kind: 'audio' }, cleanups);
+  const master = await scriptedMaster(cleanups, (sock) => {
+    sock.setNoDelay(true);
+    const bytes = Buffer.concat([Buffer.from('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n'), mp3Frames(200)]);
+    let at = 0;
+    // One byte at a time through the head, then 13 bytes (never a frame's worth) per write.
+    const timer = setInterval(() => {
+      const step = at < 60 ? 1 : 13;
+      if (!sock.destroyed) sock.write(bytes.subarray(at, at + step));
+      at += step;
+      if (at >= bytes.length) clearInterval(timer);
+    }, 1);
+    sock.once('close', () => clearInterval(timer));
+  });
+  const door = await startDoor({ localIcecast: local.at, master: master.at, continuity: { waitMs: 10_000, intervalMs: 100 } });
+  cleanups.push(() => door.close());
+  const listener = new RawClient(door.port);
+  cleanups.push(async () => listener.destroy());
+  listener.send('GET /_stream/crumbs.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('audio', () => listener.received.length > 5000, { timeoutMs: 5000 });
+  local.s.mode = { kind: 'status', status: 404 };
+  local.s.dropAll();
+  await waitFor('bridged', () => door.metrics.count('stream_proxy.bridged') === 1, { timeoutMs: 3000 });
+  const before = listener.received.length;
+  await waitFor('audio from the fragmented bridge', () => listener.received.length > before + 4 * 417, { timeoutMs: 5000 });
+  assert.ok(onFrames(listener), 'the listener got whole frames only');
+  assert.equal(listener.closed, false);
+});
+
+test('while bridged, the master moving elsewhere or to this node leaves the bridge until it fails; then the new master, then home', async (t) => {
+  const cleanups: (() => Promise<void>)[] = [];
+  t.after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+  const local = await StandIn.start({ kind: 'audio' }, cleanups);
+  const oldMaster = await StandIn.start({ kind: 'audio' }, cleanups);
+  const newMaster = await StandIn.start({ kind: 'audio' }, cleanups);
+  const door = await startDoor({ localIcecast: local.at, master: oldMaster.at, continuity: { waitMs: 10_000, intervalMs: 100 } });
+  cleanups.push(() => door.close());
+  const listener = new RawClient(door.port);
+  cleanups.push(async () => listener.destroy());
+  listener.send('GET /_stream/moving.mp3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor('audio', () => listener.received.length > 5000, { timeoutMs: 5000 });
+  local.s.mode = { kind: 'status', status: 404 };
+  local.s.dropAll();
+  await waitFor('bridged to the old master', () => oldMaster.s.sockets.size === 1 && door.metrics.count('stream_proxy.bridged') === 1, {
+    timeoutMs: 3000,
+  });
+  door.master.current = newMaster.at;
+  oldMaster.s.mode = { kind: 'status', status: 404 };
+  oldMaster.s.dropAll();
+  await waitFor('bridged to the new master', () => newMaster.s.sockets.size === 1 && door.metrics.count('stream_proxy.bridged') === 2, {
+    timeoutMs: 3000,
+  });
+  // This node becomes master: no bridge any more; the bridge streams on until the local Icecast has the mount.
+  door.master.current = undefined;
+  const before = listener.received.length;
+  await waitFor('the bridge streams on', () => listener.received.length > before + 10_000, { timeoutMs: 3000 });
+  local.s.mode = { kind: 'audio' };
+  await waitFor('home', () => newMaster.s.sockets.size === 0 && local.s.sockets.size === 1, { timeoutMs: 4000 });
+  const home = listener.received.length;
+  await waitFor('audio from home', () => listener.received.length > home + 5000, { timeoutMs: 3000 });
+  assert.ok(onFrames(listener), 'whole frames across every switch');
+  assert.equal(listener.closed, false);
+});
