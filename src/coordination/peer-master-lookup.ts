@@ -5,6 +5,7 @@ import type { ClusterState } from './cluster-state.js';
 import { followState, type ClusterStateSource } from './cluster-view.js';
 import { isLoaded } from './cluster-state.js';
 import { reachableAddress } from './host-port.js';
+import { monotonicNow } from './clock.js';
 import { MASTER_REPORT_MAX_BYTES, MASTER_REPORT_PATH, parseMasterReport } from './master-report.js';
 import { choosePeerMaster, type PeerAnswer, type PeerMaster } from './peer-master-choice.js';
 
@@ -111,7 +112,8 @@ export class PeerMasterLookup {
     const st = this.#state;
     if (st.name !== 'asking' && st.name !== 'following') return;
     const chosen = choosePeerMaster(answers, this.o.view.current());
-    const t = Date.now();
+    // Monotonic: a wall clock stepped back would keep an unconfirmed master followed that much longer.
+    const t = monotonicNow();
     const timer = this.#schedule(ASK_EVERY_MS);
     const fresh = st.name === 'following' && t - st.confirmedAt < FOLLOW_FOR_MS;
     if (chosen && fresh && chosen.revision < st.chosen.revision) {

@@ -222,3 +222,26 @@ test('a followed master is not traded for an older report while it is still foll
     lookup.stop();
   }
 });
+
+test('a wall clock stepped back an hour does not keep a master followed once the peers stop answering', async () => {
+  const view = new SettableView(cutView);
+  let up = true;
+  const lookup = lookupOfN1(view, {
+    ask: async () => {
+      if (!up) throw new Error('timeout');
+      return report();
+    },
+  });
+  const realNow = Date.now;
+  lookup.start();
+  try {
+    await waitFor('following n2', () => lookup.current()?.master?.name === 'n2', { timeoutMs: 3000, intervalMs: 10 });
+    // NTP, an operator or a VM resume steps the clock back; the peers go quiet at once.
+    Date.now = () => realNow() - 3_600_000;
+    up = false;
+    await waitFor('back to the own view', () => lookup.current() === undefined, { timeoutMs: 6000, intervalMs: 20 });
+  } finally {
+    Date.now = realNow;
+    lookup.stop();
+  }
+});
