@@ -19,17 +19,20 @@ export interface PeerMaster {
  * Picks the master from peers' reports while this node's own view is cut from etcd. Pure.
  *
  * Only a peer whose view is in touch with etcd is believed, and the freshest such view wins
- * (etcd revisions only grow). A source client's credentials are replayed to whatever master is
+ * (etcd revisions only grow); one older than this node's own last view is not believed. A source client's credentials are replayed to whatever master is
  * chosen, so a report naming a master this node's last view does not know, at an address or
  * port that view does not have for it, is not believed either: credentials only ever go to
  * nodes that etcd listed.
  */
 export function choosePeerMaster(answers: readonly PeerAnswer[], known: ClusterState): PeerMaster | undefined {
   let best: PeerMaster | undefined;
+  // A peer whose watch lags behind this node's own last view tells less than that view does.
+  const ownRevision = BigInt(known.revision);
   for (const { asked, report } of answers) {
     if (report.node !== asked || !report.connected || !known.nodes.has(asked)) continue;
     if (report.master && !isKnownMaster(report.master, known)) continue;
     const revision = BigInt(report.revision);
+    if (revision < ownRevision) continue;
     if (best && revision <= best.revision) continue;
     best = { master: report.master ?? undefined, revision, from: asked };
   }

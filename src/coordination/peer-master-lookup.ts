@@ -115,9 +115,13 @@ export class PeerMasterLookup {
     // Monotonic: a wall clock stepped during a partition neither ends nor prolongs the following.
     const t = monotonicNow();
     const timer = this.#schedule(ASK_EVERY_MS);
-    if (chosen) {
+    const fresh = st.name === 'following' && t - st.confirmedAt < FOLLOW_FOR_MS;
+    if (chosen && fresh && chosen.revision < st.chosen.revision) {
+      // A lagging peer answered where the fresher one did not: what is followed stays, unconfirmed.
+      this.#enter({ ...st, timer });
+    } else if (chosen) {
       this.#enter({ name: 'following', timer, chosen, confirmedAt: t });
-    } else if (st.name === 'following' && t - st.confirmedAt < FOLLOW_FOR_MS) {
+    } else if (fresh) {
       this.#enter({ ...st, timer });
     } else {
       this.#enter({ name: 'asking', timer });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { MasterReport } from '../../src/coordination/master-report.js';
-import { masterToFollow } from '../../src/coordination/peer-master-choice.js';
+import { choosePeerMaster, masterToFollow } from '../../src/coordination/peer-master-choice.js';
 import { waitFor } from '../support/wait.js';
 import { makeApp, node, state } from '../support/http-fixtures.js';
 import { lookupOfN1, SettableView } from '../support/peer-master-fixtures.js';
@@ -178,5 +178,70 @@ test('/_master answers GET and HEAD alone, whatever the query, and carries no se
     }
   } finally {
     await app.close();
+  }
+});
+
+test("a peer in touch with etcd but behind this node's own last view (a lagging watch) is not believed over it", () => {
+  // The own view, cut at revision 100, already saw n3 elected; n2 still reports n2 at 90.
+  const known = { ...cutView, master: { name: 'n3', addresses: ['127.0.0.3'], icecastPort: 8000 } };
+  const stale = { asked: 'n2', report: JSON.parse(report({ revision: '90' })) as MasterReport };
+  assert.equal(choosePeerMaster([stale], known), undefined);
+  assert.equal(masterToFollow(known, choosePeerMaster([stale], known))?.name, 'n3', 'the own, fresher view stands');
+  // As fresh as the own view, or fresher: believed.
+  const same = { asked: 'n2', report: JSON.parse(report({ revision: '100' })) as MasterReport };
+  assert.equal(choosePeerMaster([same], known)?.master?.name, 'n2');
+});
+
+test('a followed master is not traded for an older report while it is still followed', async () => {
+  const view = new SettableView(cutView);
+  let answers: Record<string, string> = {
+    '127.0.0.2': report({ revision: '130', master: { name: 'n3', addresses: ['127.0.0.3'], icecastPort: 8000 } }),
+    '127.0.0.3': report({ node: 'n3', revision: '130', master: { name: 'n3', addresses: ['127.0.0.3'], icecastPort: 8000 } }),
+  };
+  let rounds = 0;
+  const lookup = lookupOfN1(view, {
+    ask: async (address) => {
+      if (address === '127.0.0.2') rounds++;
+      const a = answers[address];
+      if (a === undefined) throw new Error('timeout');
+      return a;
+    },
+  });
+  let changes = 0;
+  lookup.onChange(() => changes++);
+  lookup.start();
+  try {
+    await waitFor('following n3', () => lookup.current()?.master?.name === 'n3', { timeoutMs: 3000, intervalMs: 10 });
+    // n3 stops answering; n2's watch lags behind what it said a moment ago.
+    answers = { '127.0.0.2': report({ revision: '120' }) };
+    const from = rounds;
+    await waitFor('two more rounds', () => rounds >= from + 2, { timeoutMs: 3000, intervalMs: 10 });
+    assert.equal(lookup.current()?.master?.name, 'n3');
+    assert.equal(changes, 1);
+  } finally {
+    lookup.stop();
+  }
+});
+
+test('a wall clock stepped back an hour does not keep a master followed once the peers stop answering', async () => {
+  const view = new SettableView(cutView);
+  let up = true;
+  const lookup = lookupOfN1(view, {
+    ask: async () => {
+      if (!up) throw new Error('timeout');
+      return report();
+    },
+  });
+  const realNow = Date.now;
+  lookup.start();
+  try {
+    await waitFor('following n2', () => lookup.current()?.master?.name === 'n2', { timeoutMs: 3000, intervalMs: 10 });
+    // NTP, an operator or a VM resume steps the clock back; the peers go quiet at once.
+    Date.now = () => realNow() - 3_600_000;
+    up = false;
+    await waitFor('back to the own view', () => lookup.current() === undefined, { timeoutMs: 6000, intervalMs: 20 });
+  } finally {
+    Date.now = realNow;
+    lookup.stop();
   }
 });

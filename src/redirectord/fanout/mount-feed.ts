@@ -120,6 +120,12 @@ export class MountFeed implements AttemptEvents {
   private homecoming: IcecastAttempt | undefined;
   private homecomingTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  /**
+   * When the current hold ends (monotonic ms): kept across re-attaches until audio reaches the
+   * listeners again, so an upstream that answers 200 and then has nothing (hangs up at once, or
+   * stays silent until the idle timeout) cannot hold them for ever by restarting the wait.
+   */
+  private holdDeadline: number | undefined;
   private begun = false;
   private readonly burst: BurstBuffer;
   private readonly coalescer: ChunkCoalescer;
@@ -335,6 +341,7 @@ export class MountFeed implements AttemptEvents {
 
   private send(chunk: Buffer): void {
     this.lastSentAt = performance.now();
+    this.holdDeadline = undefined;
     this.clearFlush();
     this.burst.push(chunk);
     this.dispatch(chunk);
@@ -406,6 +413,13 @@ export class MountFeed implements AttemptEvents {
     if (rest.length > 0) this.onBody(probe, rest);
   }
 
+  private dropHomecoming(): void {
+    clearTimeout(this.homecomingTimer);
+    this.homecomingTimer = undefined;
+    this.homecoming?.close();
+    this.homecoming = undefined;
+  }
+
   private connectFailed(attempts: number, reason: string, kind: 'timeout' | 'refused' | 'error'): void {
     if (kind === 'refused') {
       this.opts.metrics.increment('stream_proxy.queue_refused', this.subscribers.size);
@@ -430,8 +444,11 @@ export class MountFeed implements AttemptEvents {
       this.giveUp(reason);
       return;
     }
+    // The bridge is gone: a homecoming question still open would hold a connection to the local
+    // Icecast (and a connect-gate slot) for a head timeout, next to the re-attach's own.
+    this.dropHomecoming();
     // Monotonic: a wall-clock step forward must not drop every held listener at once.
-    const deadline = monotonicNow() + this.opts.reattachWaitMs;
+    const deadline = (this.holdDeadline ??= monotonicNow() + this.opts.reattachWaitMs);
     this.state = { kind: 'reattaching', deadline, nextVia: 'local' };
     this.log.info({ reason, listeners: this.subscribers.size }, 'upstream lost; holding the listeners while re-attaching');
     this.retryBefore(deadline, reason);
@@ -470,10 +487,7 @@ export class MountFeed implements AttemptEvents {
     this.state = { kind: 'closed' };
     clearTimeout(this.retryTimer);
     clearTimeout(this.replayTimer);
-    clearTimeout(this.homecomingTimer);
-    this.homecomingTimer = undefined;
-    this.homecoming?.close();
-    this.homecoming = undefined;
+    this.dropHomecoming();
     this.clearFlush();
     this.coalescer.take();
     this.attempt?.close();
