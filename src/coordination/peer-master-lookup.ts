@@ -1,3 +1,4 @@
+import http from 'node:http';
 import type { Logger } from '../common/logger.js';
 import type { Metrics } from '../common/metrics.js';
 import { errorMessage } from '../common/errors.js';
@@ -44,8 +45,8 @@ export interface PeerMasterLookupOptions {
   httpPort: number;
   log: Logger;
   metrics: Metrics;
-  /** Asks one peer; injectable for tests. */
-  ask?: (address: string, port: number) => Promise<string>;
+  /** Asks one peer; injectable for tests. The signal fires when the lookup stops. */
+  ask?: (address: string, port: number, signal: AbortSignal) => Promise<string>;
 }
 
 /**
@@ -61,7 +62,9 @@ export class PeerMasterLookup {
   #state: State = { name: 'idle' };
   #roundOut = false;
   readonly #listeners = new Set<() => void>();
-  readonly #ask: (address: string, port: number) => Promise<string>;
+  readonly #ask: (address: string, port: number, signal: AbortSignal) => Promise<string>;
+  /** Aborts every question still out when the lookup stops. */
+  readonly #stopping = new AbortController();
   #unfollowView: (() => void) | undefined;
 
   constructor(private readonly o: PeerMasterLookupOptions) {
@@ -75,6 +78,7 @@ export class PeerMasterLookup {
   stop(): void {
     this.#unfollowView?.();
     this.#enter({ name: 'stopped' });
+    this.#stopping.abort();
   }
 
   /** The master the peers report, while one is followed; undefined otherwise (the own view stands). */
@@ -136,7 +140,7 @@ export class PeerMasterLookup {
         const address = reachableAddress(peer.addresses, this.o.ownAddresses);
         if (address === undefined) return undefined;
         try {
-          return { asked: peer.name, report: parseMasterReport(await this.#ask(address, this.o.httpPort)) };
+          return { asked: peer.name, report: parseMasterReport(await this.#ask(address, this.o.httpPort, this.#stopping.signal)) };
         } catch (err) {
           this.o.log.debug({ peer: peer.name, err: errorMessage(err) }, 'peer did not say who the master is');
           return undefined;
@@ -171,17 +175,46 @@ function sameChoice(prev: State, chosen: PeerMaster): boolean {
   return prev.name === 'following' && JSON.stringify(prev.chosen.master ?? null) === JSON.stringify(chosen.master ?? null);
 }
 
-/** One GET of a peer's report, bounded in time and size. */
-async function askPeer(address: string, port: number): Promise<string> {
-  const host = address.includes(':') ? `[${address}]` : address;
-  const res = await fetch(`http://${host}:${port}${MASTER_REPORT_PATH}`, { signal: AbortSignal.timeout(ASK_TIMEOUT_MS), redirect: 'error' });
-  if (!res.ok || !res.body) throw new Error(`answered ${res.status}`);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += chunk.length;
-    if (size > MASTER_REPORT_MAX_BYTES) throw new Error(`answer over ${MASTER_REPORT_MAX_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/**
+ * One GET of a peer's report, bounded in time and size, on a connection of its own: a peer that
+ * accepts and never answers must not leave a socket behind once the question is given up (a
+ * pooled client kept such sockets open seconds after the abort).
+ */
+function askPeer(address: string, port: number, stopping: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: address, port, path: MASTER_REPORT_PATH, agent: false }, (res) => {
+      if (res.statusCode !== 200) {
+        giveUp(new Error(`answered ${res.statusCode ?? 'nothing'}`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MASTER_REPORT_MAX_BYTES) giveUp(new Error(`answer over ${MASTER_REPORT_MAX_BYTES} bytes`));
+        else chunks.push(chunk);
+      });
+      res.on('end', () => {
+        settle();
+        resolve(Buffer.concat(chunks).toString('utf8'));
+      });
+      res.on('error', giveUp);
+    });
+    // A plain timer, not AbortSignal.timeout: combined with AbortSignal.any, Node 20 may collect
+    // the timeout signal before it fires, and the question then hangs as long as the peer does.
+    const timer = setTimeout(() => giveUp(new Error(`no answer within ${ASK_TIMEOUT_MS} ms`)), ASK_TIMEOUT_MS);
+    const onStop = (): void => giveUp(new Error('lookup stopped'));
+    stopping.addEventListener('abort', onStop, { once: true });
+    if (stopping.aborted) onStop();
+    req.on('error', giveUp);
+    function settle(): void {
+      clearTimeout(timer);
+      stopping.removeEventListener('abort', onStop);
+    }
+    function giveUp(err: Error): void {
+      settle();
+      req.destroy();
+      reject(err);
+    }
+  });
 }
