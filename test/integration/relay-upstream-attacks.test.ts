@@ -101,6 +101,24 @@ for (const status of [401, 404, 500]) {
   });
 }
 
+test('a relay re-attaching to a master that answers 200 and hangs up, again and again, is closed once the wait is over', async () => {
+  const d = await startDoor({ continuity: { waitMs: 1500, intervalMs: 100 } });
+  cleanups.push(() => d.close());
+  const up = await standIn({ kind: 'audio' });
+  d.master.current = up.at;
+  const c = relayClient(d);
+  await waitFor('audio', () => c.received.length > 2000, { timeoutMs: 5000 });
+
+  up.s.mode = { kind: 'hangup' };
+  const cutAt = performance.now();
+  up.s.dropAll();
+  await waitFor('the relay closed', () => c.closed, { timeoutMs: 6000 });
+  // Each empty 200 used to start the 1.5 s wait over, holding the relay on silence for ever.
+  const heldMs = performance.now() - cutAt;
+  assert.ok(heldMs < 2500, `held ${Math.round(heldMs)} ms`);
+  assert.ok(up.s.connections >= 3, 'it was re-attached meanwhile');
+});
+
 test('a relay with no master known is answered 503 at once', async () => {
   const d = await door();
   d.master.current = undefined;

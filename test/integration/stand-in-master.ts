@@ -3,10 +3,11 @@ import { mp3Frames } from './front-door-harness.js';
 
 /**
  * A stand-in Icecast speaking the listener protocol, whose behaviour a test switches: MP3 audio
- * (200, four frames every 50 ms), an error answer, or a stall (accepts, reads the request,
- * never answers: a dropped port or a stopped Icecast, as its clients see it).
+ * (200, four frames every 50 ms), an error answer, a stall (accepts, reads the request, never
+ * answers: a dropped port or a stopped Icecast, as its clients see it), or a hang-up (200 and
+ * the end at once, with no audio).
  */
-export type StandInMode = { kind: 'audio' } | { kind: 'stall' } | { kind: 'status'; status: number };
+export type StandInMode = { kind: 'audio' } | { kind: 'stall' } | { kind: 'status'; status: number } | { kind: 'hangup' };
 
 export class StandIn {
   readonly server: Server;
@@ -58,6 +59,10 @@ export class StandIn {
       if (mode.kind === 'stall') return;
       if (mode.kind === 'status') {
         socket.end(`HTTP/1.0 ${mode.status} Nope\r\nContent-Type: text/plain\r\n\r\nnope`);
+        return;
+      }
+      if (mode.kind === 'hangup') {
+        socket.end('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n');
         return;
       }
       socket.write('HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n');

@@ -4,6 +4,7 @@ import type { HostPort } from '../../coordination/host-port.js';
 import type { ConnectGate } from '../http/connect-gate.js';
 import { IcecastAttempt, type AttemptEvents } from '../http/icecast-attempt.js';
 import { reattachAnswer } from '../http/reattach-answer.js';
+import { ReattachHold } from '../http/reattach-hold.js';
 import { parseMetaint } from '../http/icy-reframer.js';
 import { plainResponse, withCorsHeaders, type ResponseHead } from '../http/stream-response.js';
 import { BurstBuffer } from './burst-buffer.js';
@@ -12,7 +13,6 @@ import { createFrameSplitter, frameFormat, type FrameSplitter } from './frame-sp
 import { IcyDeframer } from './icy-deframer.js';
 import { AudioTail, ReplayTrimmer } from './replay.js';
 import { feedRequest } from './listener-head.js';
-import { monotonicNow } from '../../coordination/clock.js';
 
 /** What a feed tells each of its listeners. */
 export interface FeedSubscriber {
@@ -73,7 +73,7 @@ export interface MountFeedOptions {
  * | connecting  | first upstream connect (retried on a reset); listeners wait    | streaming (200), refusing (other status), closed (502/503) |
  * | refusing    | Icecast answered non-200: its body is collected for everyone  | closed (when the upstream closes)          |
  * | streaming   | audio flows: deframed, split into frames, kept for the burst  | reattaching (upstream lost), closed       |
- * | reattaching | listeners held without an upstream until `deadline`; attempts | streaming (same format), closed           |
+ * | reattaching | listeners held without an upstream while `hold` allows; attempts | streaming (same format), closed         |
  * |             | alternate between the local Icecast and the bridge, if any    |                                          |
  * | closed      | no upstream, no listener; the registry forgets the feed        | -                                        |
  *
@@ -85,7 +85,7 @@ type FeedState =
   | { kind: 'connecting'; attempts: number }
   | { kind: 'refusing'; head: Buffer; body: Buffer[]; bytes: number }
   | { kind: 'streaming'; deframer: IcyDeframer; splitter: FrameSplitter; trimmer: ReplayTrimmer | undefined; via: 'local' | 'bridge' }
-  | { kind: 'reattaching'; deadline: number; nextVia: 'local' | 'bridge' }
+  | { kind: 'reattaching'; nextVia: 'local' | 'bridge' }
   | { kind: 'closed' };
 
 const FIRST_CONNECT_ATTEMPTS = 3;
@@ -120,12 +120,7 @@ export class MountFeed implements AttemptEvents {
   private homecoming: IcecastAttempt | undefined;
   private homecomingTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  /**
-   * When the current hold ends (monotonic ms): kept across re-attaches until audio reaches the
-   * listeners again, so an upstream that answers 200 and then has nothing (hangs up at once, or
-   * stays silent until the idle timeout) cannot hold them for ever by restarting the wait.
-   */
-  private holdDeadline: number | undefined;
+  private readonly hold: ReattachHold;
   private begun = false;
   private readonly burst: BurstBuffer;
   private readonly coalescer: ChunkCoalescer;
@@ -154,6 +149,7 @@ export class MountFeed implements AttemptEvents {
     this.burst = new BurstBuffer(opts.burstBytes);
     this.coalescer = new ChunkCoalescer(opts.chunkBytes ?? 8192);
     this.chunkDelayMs = opts.chunkDelayMs ?? 250;
+    this.hold = new ReattachHold(opts.reattachWaitMs, opts.reattachIntervalMs);
     this.request = feedRequest(mount, opts.upstream.host, opts.upstream.port);
   }
 
@@ -198,8 +194,7 @@ export class MountFeed implements AttemptEvents {
     const state = this.state;
     if (state.kind === 'closed') return;
     if (state.kind === 'connecting') state.attempts++;
-    const timeoutMs =
-      state.kind === 'reattaching' ? Math.max(500, Math.min(this.opts.headTimeoutMs, state.deadline - monotonicNow())) : this.opts.headTimeoutMs;
+    const timeoutMs = state.kind === 'reattaching' ? this.hold.attemptTimeout(this.opts.headTimeoutMs) : this.opts.headTimeoutMs;
     const bridge = state.kind === 'reattaching' && state.nextVia === 'bridge' ? this.opts.bridge?.() : undefined;
     // A hung local Icecast must not keep a held feed from its bridge for a whole head timeout.
     const localTimeoutMs =
@@ -267,7 +262,7 @@ export class MountFeed implements AttemptEvents {
     if (state.kind === 'connecting') this.connectFailed(state.attempts, reason, kind);
     else if (state.kind === 'refusing') this.refuseAll(Buffer.concat([withCorsHeaders(state.head), ...state.body]));
     else if (state.kind === 'streaming') this.upstreamLost(reason);
-    else if (state.kind === 'reattaching') this.retryBefore(state.deadline, reason);
+    else if (state.kind === 'reattaching') this.retryLater(reason);
   }
 
   private started(res: ResponseHead, raw: Buffer): void {
@@ -341,7 +336,7 @@ export class MountFeed implements AttemptEvents {
 
   private send(chunk: Buffer): void {
     this.lastSentAt = performance.now();
-    this.holdDeadline = undefined;
+    this.hold.audioFlowed();
     this.clearFlush();
     this.burst.push(chunk);
     this.dispatch(chunk);
@@ -440,29 +435,28 @@ export class MountFeed implements AttemptEvents {
   }
 
   private upstreamLost(reason: string): void {
-    if (this.opts.reattachWaitMs <= 0) {
+    if (!this.hold.enabled) {
       this.giveUp(reason);
       return;
     }
     // The bridge is gone: a homecoming question still open would hold a connection to the local
     // Icecast (and a connect-gate slot) for a head timeout, next to the re-attach's own.
     this.dropHomecoming();
-    // Monotonic: a wall-clock step forward must not drop every held listener at once.
-    const deadline = (this.holdDeadline ??= monotonicNow() + this.opts.reattachWaitMs);
-    this.state = { kind: 'reattaching', deadline, nextVia: 'local' };
+    this.hold.begin();
+    this.state = { kind: 'reattaching', nextVia: 'local' };
     this.log.info({ reason, listeners: this.subscribers.size }, 'upstream lost; holding the listeners while re-attaching');
-    this.retryBefore(deadline, reason);
+    this.retryLater(reason);
   }
 
-  private retryBefore(deadline: number, reason: string): void {
-    if (monotonicNow() + this.opts.reattachIntervalMs > deadline) {
+  private retryLater(reason: string): void {
+    if (!this.hold.mayRetry()) {
       this.giveUp(reason);
       return;
     }
     // The local Icecast just said no: the bridge is asked at once, the pause comes after the pair.
     const state = this.state;
     const bridgeNext = state.kind === 'reattaching' && state.nextVia === 'bridge' && this.opts.bridge?.() !== undefined;
-    this.retryTimer = setTimeout(() => this.connect(), bridgeNext ? 0 : this.opts.reattachIntervalMs);
+    this.retryTimer = setTimeout(() => this.connect(), bridgeNext ? 0 : this.hold.intervalMs);
   }
 
   private giveUp(reason: string): void {

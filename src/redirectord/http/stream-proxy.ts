@@ -4,12 +4,12 @@ import type { Metrics } from '../../common/metrics.js';
 import { isContinuable } from './classify.js';
 import { IcecastAttempt, type AttemptEvents } from './icecast-attempt.js';
 import { reattachAnswer } from './reattach-answer.js';
+import { ReattachHold } from './reattach-hold.js';
 import { IcyReframer, parseMetaint } from './icy-reframer.js';
 import type { RequestHead } from './request-head.js';
 import { sameHostPort, type HostPort } from '../../coordination/host-port.js';
 import { answerAndClose } from './sockets.js';
 import { plainResponse, withCorsHeaders, type ResponseHead } from './stream-response.js';
-import { monotonicNow } from '../../coordination/clock.js';
 
 export interface StreamProxyOptions {
   /**
@@ -66,7 +66,7 @@ export function plainAddress(address: string): string {
  * | ----------- | --------------------------------------------------------------- | ------------------------------------- |
  * | connecting  | no answer yet: queued, connecting, or retrying a failed connect  | streaming (head), ended (502, 503, error) |
  * | streaming   | the listener has its head; the body flows from `attempt`        | reattaching (upstream lost, continuable), ended |
- * | reattaching | held without an upstream until `deadline`, retrying every interval | streaming (same format), ended          |
+ * | reattaching | held without an upstream while `hold` allows, retrying every interval | streaming (same format), ended        |
  * | ended       | the listener is being closed or is gone                         | -                                     |
  *
  * The listener's own socket: its FIN only says it has nothing more to send (a request sent
@@ -75,7 +75,7 @@ export function plainAddress(address: string): string {
 type State =
   | { kind: 'connecting'; attempts: number }
   | { kind: 'streaming' }
-  | { kind: 'reattaching'; deadline: number }
+  | { kind: 'reattaching' }
   | { kind: 'ended' };
 
 /** Connection attempts for a listener's first upstream before it is answered 502. */
@@ -103,8 +103,7 @@ export class StreamSession implements AttemptEvents {
   private readonly request: Buffer;
   private readonly log: Logger;
   private readonly headTimeoutMs: number;
-  private readonly reattachWaitMs: number;
-  private readonly reattachIntervalMs: number;
+  private readonly hold: ReattachHold;
 
   constructor(
     private readonly client: Socket,
@@ -117,8 +116,7 @@ export class StreamSession implements AttemptEvents {
     this.request = upstreamRequest(request, head, upstreamTarget, client.remoteAddress);
     this.log = opts.log.child({ stream: upstreamTarget });
     this.headTimeoutMs = opts.headTimeoutMs ?? 10_000;
-    this.reattachWaitMs = opts.reattachWaitMs ?? 20_000;
-    this.reattachIntervalMs = opts.reattachIntervalMs ?? 250;
+    this.hold = new ReattachHold(opts.reattachWaitMs ?? 20_000, opts.reattachIntervalMs ?? 250);
     client.setNoDelay(true);
     client.setKeepAlive(true, 60_000);
     client.on('end', () => this.log.debug('listener half-closed; streaming on'));
@@ -176,8 +174,7 @@ export class StreamSession implements AttemptEvents {
       return;
     }
     if (state.kind === 'connecting') state.attempts++;
-    const timeoutMs =
-      state.kind === 'reattaching' ? Math.max(500, Math.min(this.headTimeoutMs, state.deadline - monotonicNow())) : this.headTimeoutMs;
+    const timeoutMs = state.kind === 'reattaching' ? this.hold.attemptTimeout(this.headTimeoutMs) : this.headTimeoutMs;
     this.attemptTarget = target;
     this.attempt = new IcecastAttempt(
       target,
@@ -201,6 +198,7 @@ export class StreamSession implements AttemptEvents {
     const out = this.reframer ? this.reframer.push(chunk) : [chunk];
     let ok = true;
     for (const b of out) if (b.length > 0) ok = this.client.write(b) && ok;
+    if (chunk.length > 0) this.hold.audioFlowed();
     if (!ok) attempt.pause();
   }
 
@@ -210,13 +208,13 @@ export class StreamSession implements AttemptEvents {
     const state = this.state;
     if (state.kind === 'connecting') this.connectFailed(state.attempts, reason, kind);
     else if (state.kind === 'streaming') this.upstreamLost(reason);
-    else if (state.kind === 'reattaching') this.retryBefore(state.deadline, reason);
+    else if (state.kind === 'reattaching') this.retryLater(reason);
   }
 
   /** Nowhere to connect to: a new listener is told at once, a held one keeps waiting. */
   private noUpstream(state: Exclude<State, { kind: 'ended' }>): void {
     if (state.kind === 'reattaching') {
-      this.retryBefore(state.deadline, 'no upstream known');
+      this.retryLater('no upstream known');
       return;
     }
     this.opts.metrics.increment('stream_proxy.no_upstream');
@@ -228,7 +226,7 @@ export class StreamSession implements AttemptEvents {
     this.state = { kind: 'streaming' };
     this.contentType = res.headers.get('content-type');
     this.continuable =
-      this.reattachWaitMs > 0 && this.head.method === 'GET' && res.status === 200 && isContinuable(this.contentType);
+      this.hold.enabled && this.head.method === 'GET' && res.status === 200 && isContinuable(this.contentType);
     const metaint = res.status === 200 ? parseMetaint(res.headers.get('icy-metaint')) : undefined;
     // Without reconnects the metadata cycle never shifts, so nothing needs re-framing.
     if (this.continuable && metaint !== undefined) this.reframer = new IcyReframer(metaint);
@@ -270,19 +268,18 @@ export class StreamSession implements AttemptEvents {
       this.finishGracefully(reason);
       return;
     }
-    // Monotonic: a wall-clock step forward must not end every hold at once (nor one back prolong it).
-    const deadline = monotonicNow() + this.reattachWaitMs;
-    this.state = { kind: 'reattaching', deadline };
+    this.hold.begin();
+    this.state = { kind: 'reattaching' };
     this.log.info({ reason }, 'upstream lost; holding the listener while re-attaching');
-    this.retryBefore(deadline, reason);
+    this.retryLater(reason);
   }
 
-  private retryBefore(deadline: number, reason: string): void {
-    if (monotonicNow() + this.reattachIntervalMs > deadline) {
+  private retryLater(reason: string): void {
+    if (!this.hold.mayRetry()) {
       this.giveUp(reason);
       return;
     }
-    this.retryTimer = setTimeout(() => this.connect(), this.reattachIntervalMs);
+    this.retryTimer = setTimeout(() => this.connect(), this.hold.intervalMs);
   }
 
   private giveUp(reason: string): void {
