@@ -386,7 +386,7 @@ test('a bridge that sends its head and audio in small odd fragments is still pla
   assert.equal(listener.closed, false);
 });
 
-test('while bridged, the master moving elsewhere or to this node leaves the bridge until it fails; then the new master, then home', async (t) => {
+test('while bridged, the master moving elsewhere moves the bridge at once, even off a silent old master; moving to this node sends the feed home', async (t) => {
   const cleanups: (() => Promise<void>)[] = [];
   t.after(async () => {
     for (const c of cleanups.reverse()) await c();
@@ -405,17 +405,22 @@ test('while bridged, the master moving elsewhere or to this node leaves the brid
   await waitFor('bridged to the old master', () => oldMaster.s.sockets.size === 1 && door.metrics.count('stream_proxy.bridged') === 1, {
     timeoutMs: 3000,
   });
+  // The old master is cut off: its connection stays open and silent (the idle timeout is 15 s).
+  oldMaster.s.silence();
   door.master.current = newMaster.at;
-  oldMaster.s.mode = { kind: 'status', status: 404 };
-  oldMaster.s.dropAll();
+  const movedAt = performance.now();
+  door.door.onMasterChange();
   await waitFor('bridged to the new master', () => newMaster.s.sockets.size === 1 && door.metrics.count('stream_proxy.bridged') === 2, {
     timeoutMs: 3000,
   });
-  // This node becomes master: no bridge any more; the bridge streams on until the local Icecast has the mount.
-  door.master.current = undefined;
   const before = listener.received.length;
-  await waitFor('the bridge streams on', () => listener.received.length > before + 10_000, { timeoutMs: 3000 });
+  await waitFor('audio from the new master', () => listener.received.length > before + 5000, { timeoutMs: 3000 });
+  assert.ok(performance.now() - movedAt < 2000, `${Math.round(performance.now() - movedAt)} ms to audio from the new master`);
+  assert.equal(oldMaster.s.sockets.size, 0, 'the silent old master is left');
+  // This node becomes master: no bridge any more; the feed goes home as soon as the local Icecast has the mount.
   local.s.mode = { kind: 'audio' };
+  door.master.current = undefined;
+  door.door.onMasterChange();
   await waitFor('home', () => newMaster.s.sockets.size === 0 && local.s.sockets.size === 1, { timeoutMs: 4000 });
   const home = listener.received.length;
   await waitFor('audio from home', () => listener.received.length > home + 5000, { timeoutMs: 3000 });

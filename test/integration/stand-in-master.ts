@@ -39,6 +39,12 @@ export class StandIn {
     return [...this.sockets].filter((s) => s.bytesWritten === 0).length;
   }
 
+  /** Open connections stop getting audio but stay open: a master cut off by a partition. */
+  silence(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers.clear();
+  }
+
   dropAll(): void {
     for (const s of this.sockets) s.destroy();
   }

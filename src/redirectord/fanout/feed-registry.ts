@@ -60,6 +60,11 @@ export class FeedRegistry {
     return this.feeds.size;
   }
 
+  /** The master may have moved: feeds fed by (or asking) the old master's Icecast leave it. */
+  masterMoved(reason: string): void {
+    for (const feed of this.feeds.values()) feed.masterMoved(reason);
+  }
+
   closeAll(reason: string): void {
     for (const feed of [...this.feeds.values()]) feed.close(reason);
   }

@@ -1,6 +1,6 @@
 import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
-import type { HostPort } from '../../coordination/host-port.js';
+import { sameHostPort, type HostPort } from '../../coordination/host-port.js';
 import type { ConnectGate } from '../http/connect-gate.js';
 import { IcecastAttempt, type AttemptEvents } from '../http/icecast-attempt.js';
 import { reattachAnswer } from '../http/reattach-answer.js';
@@ -116,6 +116,8 @@ export class MountFeed implements AttemptEvents {
   private attempt: IcecastAttempt | undefined;
   /** Which Icecast `attempt` asks: the local one, or the master's (the bridge). */
   private attemptVia: 'local' | 'bridge' = 'local';
+  /** The master's Icecast that `attempt` asks, when it goes through the bridge. */
+  private bridgeTarget: HostPort | undefined;
   /** While fed from the bridge: the attempt asking the local Icecast again, or its timer. */
   private homecoming: IcecastAttempt | undefined;
   private homecomingTimer: NodeJS.Timeout | undefined;
@@ -201,6 +203,7 @@ export class MountFeed implements AttemptEvents {
       state.kind === 'reattaching' && this.opts.bridge?.() !== undefined ? Math.min(timeoutMs, LOCAL_ANSWER_WHILE_BRIDGEABLE_MS) : timeoutMs;
     if (state.kind === 'reattaching') state.nextVia = state.nextVia === 'local' && this.opts.bridge ? 'bridge' : 'local';
     this.attemptVia = bridge ? 'bridge' : 'local';
+    this.bridgeTarget = bridge;
     this.attempt = bridge ? this.bridgeAttempt(bridge, timeoutMs) : this.localAttempt(localTimeoutMs);
     this.attempt.start();
   }
@@ -222,6 +225,20 @@ export class MountFeed implements AttemptEvents {
       { headTimeoutMs, maxHeadBytes: this.opts.maxHeadBytes, bodyIdleTimeoutMs: this.opts.bodyIdleTimeoutMs ?? 15_000 },
       this,
     );
+  }
+
+  /**
+   * The master may have moved: a feed fed by the bridge, or asking it, leaves a master that no
+   * longer is at once (held, re-attached: the local Icecast first, then the new bridge). A master
+   * cut off by a partition sends nothing and closes nothing; the feed would otherwise hold its
+   * listeners on silence for an idle or head timeout.
+   */
+  masterMoved(reason: string): void {
+    const attempt = this.attempt;
+    if (attempt === undefined || this.attemptVia !== 'bridge') return;
+    if (sameHostPort(this.bridgeTarget, this.opts.bridge?.())) return;
+    attempt.close();
+    this.onFailed(attempt, reason, 'error');
   }
 
   onHead(attempt: IcecastAttempt, res: ResponseHead, raw: Buffer, rest: Buffer): void {
@@ -336,7 +353,8 @@ export class MountFeed implements AttemptEvents {
 
   private send(chunk: Buffer): void {
     this.lastSentAt = performance.now();
-    this.hold.audioFlowed();
+    // Audio gathered before a loss and flushed during the hold is not audio flowing again.
+    if (this.state.kind === 'streaming') this.hold.audioFlowed();
     this.clearFlush();
     this.burst.push(chunk);
     this.dispatch(chunk);

@@ -227,6 +227,7 @@ export class FrontDoor extends Server implements ConnectionOwner {
     // mount and moves the relay's listeners over itself (fallback-override); a closed relay
     // would drop them first.
     for (const session of this.relays.keys()) session.upstreamMoved('the master changed');
+    this.feeds.masterMoved('the master changed');
   }
 
   /** Destroys every connection the front door still owns (sources, streams, pending heads). */

@@ -35,7 +35,7 @@ export class ReattachHold {
     this.#deadline ??= this.now() + this.waitMs;
   }
 
-  /** Audio reached the listeners: a later loss starts a wait of its own. */
+  /** Audio from a live upstream reached the listeners: a later loss starts a wait of its own. Not while held. */
   audioFlowed(): void {
     this.#deadline = undefined;
   }
