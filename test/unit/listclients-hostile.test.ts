@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { parseNodeAnswer } from '../../src/radioctl/node-listeners.js';
+import { askNode } from '../../src/radioctl/commands/listeners.js';
 import { describeListeners } from '../../src/radioctl/format.js';
 
 /**
@@ -43,4 +45,73 @@ test("nothing a listener or a node chose reaches the operator's terminal as a co
   assert.doesNotMatch(text, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/, JSON.stringify(text));
   // The only line breaks are the table's own: the forged warning stays on its node's line.
   assert.equal(text.split('\n').filter((l) => l.startsWith('warning:')).length, 1);
+});
+
+/** A node's front door that answers each request its own hostile way; every socket is ended by close(). */
+async function hostileNode(onRequest: (s: Socket) => void): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.once('data', () => onRequest(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+const MIB = Buffer.alloc(1 << 20, 0x20);
+/** Writes as fast as the peer reads, until it goes. */
+function flood(s: Socket): void {
+  const pump = (): void => {
+    while (!s.destroyed && s.write(MIB));
+    if (!s.destroyed) s.once('drain', pump);
+  };
+  pump();
+}
+function drip(s: Socket, text: string): void {
+  const t = setInterval(() => s.write(text), 20);
+  s.on('close', () => clearInterval(t));
+}
+
+const HOSTILE: [string, (s: Socket) => void, RegExp][] = [
+  ['accepts and never answers', () => {}, /within/],
+  ['trickles its head', (s) => (s.write('HTTP/1.1 200 OK\r\n'), drip(s, 'X-A: b\r\n')), /within/],
+  ['trickles its body', (s) => (s.write('HTTP/1.1 200 OK\r\n\r\n{'), drip(s, ' ')), /within/],
+  ['sends an endless body as fast as it is read', (s) => (s.write('HTTP/1.1 200 OK\r\n\r\n'), flood(s)), /over .* bytes|within/],
+  ['announces a huge body', (s) => (s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${2 ** 40}\r\n\r\n`), flood(s)), /over .* bytes|within/],
+  ['redirects elsewhere', (s) => s.end('HTTP/1.1 302 Found\r\nLocation: http://198.51.100.1/\r\nContent-Length: 0\r\n\r\n'), /302/],
+  ['resets the connection', (s) => s.resetAndDestroy(), /./],
+  ['answers garbage', (s) => s.end('\x00\x01garbage\r\n\r\n'), /./],
+];
+
+for (const [what, onRequest, error] of HOSTILE) {
+  test(`radioctl listeners: a node that ${what} is named, in bounded time and memory`, async () => {
+    const node = await hostileNode(onRequest);
+    try {
+      const started = Date.now();
+      const answer = await askNode('127.0.0.1', node.port, '/a.mp3', 'pw', 400);
+      assert.ok(typeof answer !== 'string', `answered ${String(answer).length} characters`);
+      assert.match(answer.error, error);
+      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+    } finally {
+      await node.close();
+    }
+  });
+}
+
+test('radioctl listeners: an answer that is not the document is named, not thrown', async () => {
+  const node = await hostileNode((s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n<icestats/>'));
+  try {
+    const answer = await askNode('127.0.0.1', node.port, undefined, 'pw', 2000);
+    assert.equal(answer, '<icestats/>');
+    assert.deepEqual(parseNodeAnswer('n1', answer as string), { error: 'the answer is not JSON' });
+  } finally {
+    await node.close();
+  }
 });

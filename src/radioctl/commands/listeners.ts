@@ -1,3 +1,4 @@
+import http from 'node:http';
 import type { Command } from 'commander';
 import { readClusterState } from '../../coordination/cluster-view.js';
 import { isValidMountPath } from '../../coordination/mount.js';
@@ -8,8 +9,14 @@ import { printJson, withContext, type Output } from '../context.js';
 import { describeListeners } from '../format.js';
 import { listclientsUrl, parseNodeAnswer, sortListeners, type ClusterListeners } from '../node-listeners.js';
 
-/** How long one node gets to answer: a dead one must not hold the whole list. */
+/** How long one node gets to answer, body included: a dead one must not hold the whole list. */
 const NODE_TIMEOUT_MS = 5000;
+
+/**
+ * Largest answer taken from one node: 10,000 listeners of a few hundred bytes each fit many times
+ * over; what is larger is a node (or whatever answers at its address) to name, not to read.
+ */
+const NODE_ANSWER_MAX_BYTES = 64 * 1024 * 1024;
 
 export function registerListenersCommand(program: Command, out: Output): void {
   program
@@ -41,18 +48,59 @@ export function registerListenersCommand(program: Command, out: Output): void {
     });
 }
 
-/** The node's answer body, or why there is none. */
-async function askNode(address: string | undefined, port: number, mount: string | undefined, password: string): Promise<string | { error: string }> {
-  if (address === undefined) return { error: 'it publishes no address' };
-  try {
-    const res = await fetch(listclientsUrl(address, port, mount), {
-      headers: { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` },
-      signal: AbortSignal.timeout(NODE_TIMEOUT_MS),
-      redirect: 'error',
-    });
-    const body = await res.text();
-    return res.status === 200 ? body : { error: `HTTP ${res.status}: ${body.trim().slice(0, 200)}` };
-  } catch (err) {
-    return { error: errorMessage(err) };
-  }
+/**
+ * The node's answer body, or why there is none. Bounded in time and size, on a connection of its
+ * own: fetch's body read kept a node that sends an endless body as fast as it is read going past
+ * its timeout (radioctl hung and its memory grew without end), and nothing bounded the size.
+ */
+export function askNode(
+  address: string | undefined,
+  port: number,
+  mount: string | undefined,
+  password: string,
+  timeoutMs = NODE_TIMEOUT_MS,
+): Promise<string | { error: string }> {
+  if (address === undefined) return Promise.resolve({ error: 'it publishes no address' });
+  const url = new URL(listclientsUrl(address, port, mount));
+  return new Promise((resolve) => {
+    const req = http.get(
+      {
+        // URL.hostname keeps IPv6 brackets, which http.get does not take.
+        host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port,
+        path: url.pathname + url.search,
+        agent: false,
+        headers: { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > NODE_ANSWER_MAX_BYTES) giveUp(`answer over ${NODE_ANSWER_MAX_BYTES} bytes`);
+          else chunks.push(chunk);
+        });
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          // A redirect is not followed: the answer must come from the node itself.
+          settle(res.statusCode === 200 ? body : { error: `HTTP ${res.statusCode ?? '?'}: ${body.trim().slice(0, 200)}` });
+        });
+        res.on('error', (err) => giveUp(errorMessage(err)));
+      },
+    );
+    // A plain timer over the whole exchange, body included.
+    const timer = setTimeout(() => giveUp(`no complete answer within ${timeoutMs} ms`), timeoutMs);
+    req.on('error', (err) => giveUp(errorMessage(err)));
+    let settled = false;
+    function settle(answer: string | { error: string }): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(answer);
+    }
+    function giveUp(error: string): void {
+      settle({ error });
+      req.destroy();
+    }
+  });
 }
