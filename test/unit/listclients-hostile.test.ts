@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { parseNodeAnswer } from '../../src/radioctl/node-listeners.js';
 import { askNode } from '../../src/radioctl/commands/listeners.js';
+import { listclientsRequest, renderListclientsXml } from '../../src/redirectord/access/listclients.js';
 import { describeListeners } from '../../src/radioctl/format.js';
 
 /**
@@ -114,4 +115,24 @@ test('radioctl listeners: an answer that is not the document is named, not throw
   } finally {
     await node.close();
   }
+});
+
+test('the mount parameter is a mount path or a 400: nothing else is echoed into the document', () => {
+  for (const query of [
+    '?mount=/%EF%BF%BE', // U+FFFE: no XML 1.0 character, even escaped
+    '?mount=/%EF%BF%BF',
+    '?mount=/a%00b',
+    '?mount=/a%0d%0a',
+    '?mount=/../admin/stats',
+    '?mount=/%2E%2E/x',
+    '?mount=//evil',
+    `?mount=/${'a'.repeat(5000)}`,
+    '?mount=/a]]%3E%3Cx',
+    '?mount=/a"%20b',
+  ]) {
+    assert.ok('error' in listclientsRequest('xml', query), query);
+  }
+  // What still passes is a mount path, so the document stays well-formed whatever was asked.
+  assert.deepEqual(listclientsRequest('xml', '?mount=%2Flive%2Fa.mp3&x=%FF'), { format: 'xml', mount: '/live/a.mp3' });
+  assert.match(renderListclientsXml([], { format: 'xml', mount: '/live/a.mp3' }, 0), /<source mount="\/live\/a.mp3">/);
 });

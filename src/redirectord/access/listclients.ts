@@ -1,5 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { escapeXml } from '../../common/xml-escape.js';
+import { isValidMountPath } from '../../coordination/mount.js';
 
 /**
  * The front door's answer to Icecast's `GET /admin/listclients?mount=/x`: the listeners this
@@ -35,14 +36,18 @@ export const LISTCLIENTS_PATHS: ReadonlyMap<string, ListclientsFormat> = new Map
   ['/admin/listclients.json', 'json'],
 ]);
 
-/** The request's `mount` parameter (percent-decoded), or an error for people. */
+/**
+ * The request's `mount` parameter (percent-decoded), or an error for people. Only a mount path
+ * is taken: the asked mount is echoed in the document, and decoded bytes could be anything
+ * (U+FFFE is no XML character even escaped; a 5,000-character name is no mount).
+ */
 export function listclientsRequest(format: ListclientsFormat, query: string): ListclientsRequest | { error: string } {
   const params = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query);
   const mounts = params.getAll('mount');
   if (mounts.length > 1) return { error: 'give one mount parameter at most' };
   const mount = mounts[0];
   if (mount === undefined || mount === '') return { format };
-  if (!mount.startsWith('/')) return { error: 'the mount parameter is a path starting with /' };
+  if (!isValidMountPath(mount)) return { error: 'the mount parameter is a mount path, such as /live.mp3' };
   return { format, mount };
 }
 
