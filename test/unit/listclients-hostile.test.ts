@@ -4,6 +4,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { parseNodeAnswer } from '../../src/radioctl/node-listeners.js';
 import { askNode } from '../../src/radioctl/commands/listeners.js';
 import { listclientsRequest, renderListclientsXml } from '../../src/redirectord/access/listclients.js';
+import { formatAccessLogLine } from '../../src/redirectord/access/access-log-line.js';
 import { describeListeners } from '../../src/radioctl/format.js';
 
 /**
@@ -135,4 +136,22 @@ test('the mount parameter is a mount path or a 400: nothing else is echoed into 
   // What still passes is a mount path, so the document stays well-formed whatever was asked.
   assert.deepEqual(listclientsRequest('xml', '?mount=%2Flive%2Fa.mp3&x=%FF'), { format: 'xml', mount: '/live/a.mp3' });
   assert.match(renderListclientsXml([], { format: 'xml', mount: '/live/a.mp3' }, 0), /<source mount="\/live\/a.mp3">/);
+});
+
+test('the access log escapes C1 controls too: `tail -f` must not run a listener\'s escape sequence', () => {
+  const line = formatAccessLogLine({
+    address: '198.51.100.1',
+    method: 'GET',
+    target: '/a.mp3',
+    version: 'HTTP/1.1',
+    status: 200,
+    bytes: 1,
+    userAgent: 'x\u009b2Jy\x1b[31m"\\',
+    referer: '\u0085\u009d0;title\u009c',
+    startedAt: 0,
+    endedAt: 1000,
+  });
+  // eslint-disable-next-line no-control-regex
+  assert.doesNotMatch(line, /[\x00-\x1f\x7f-\x9f]/, JSON.stringify(line));
+  assert.match(line, /"\\x85\\x9d0;title\\x9c" "x\\x9b2Jy\\x1b\[31m\\"\\\\" 1$/);
 });
