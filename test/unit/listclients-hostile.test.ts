@@ -5,6 +5,7 @@ import { parseNodeAnswer } from '../../src/radioctl/node-listeners.js';
 import { askNode } from '../../src/radioctl/commands/listeners.js';
 import { listclientsRequest, renderListclientsXml } from '../../src/redirectord/access/listclients.js';
 import { formatAccessLogLine } from '../../src/redirectord/access/access-log-line.js';
+import { headerText } from '../../src/redirectord/http/request-head.js';
 import { describeListeners } from '../../src/radioctl/format.js';
 
 /**
@@ -136,6 +137,14 @@ test('the mount parameter is a mount path or a 400: nothing else is echoed into 
   // What still passes is a mount path, so the document stays well-formed whatever was asked.
   assert.deepEqual(listclientsRequest('xml', '?mount=%2Flive%2Fa.mp3&x=%FF'), { format: 'xml', mount: '/live/a.mp3' });
   assert.match(renderListclientsXml([], { format: 'xml', mount: '/live/a.mp3' }, 0), /<source mount="\/live\/a.mp3">/);
+});
+
+test("a header's bytes are read as UTF-8, as clients send them; invalid bytes become U+FFFD", () => {
+  // The head is parsed as latin1 (offsets are bytes): "Müller" arrives as "MÃ¼ller".
+  assert.equal(headerText(Buffer.from('Radio Müller/1.0 ♫').toString('latin1')), 'Radio Müller/1.0 ♫');
+  assert.equal(headerText('bad \xff\xfe end'), 'bad \ufffd\ufffd end');
+  assert.equal(headerText(undefined), undefined);
+  assert.equal(headerText('plain'), 'plain');
 });
 
 test('the access log escapes C1 controls too: `tail -f` must not run a listener\'s escape sequence', () => {

@@ -3,7 +3,7 @@ import type { Logger } from '../../common/logger.js';
 import type { Metrics } from '../../common/metrics.js';
 import type { ListenerSession } from '../access/access-log-line.js';
 import type { CurrentListener } from '../access/listclients.js';
-import type { RequestHead } from '../http/request-head.js';
+import { headerText, type RequestHead } from '../http/request-head.js';
 import { answerAndClose } from '../http/sockets.js';
 import { plainAddress } from '../http/stream-proxy.js';
 import type { FeedStart, FeedSubscriber } from './mount-feed.js';
@@ -83,8 +83,8 @@ export class FanoutListener implements FeedSubscriber {
       id: this.id,
       mount: this.opts.mount,
       address: plainAddress(this.client.remoteAddress ?? '-'),
-      userAgent: this.head.headers.get('user-agent'),
-      referer: this.head.headers.get('referer'),
+      userAgent: headerText(this.head.headers.get('user-agent')),
+      referer: headerText(this.head.headers.get('referer')),
       since: this.startedAt,
       bytes: this.client.bytesWritten,
     };
@@ -189,8 +189,8 @@ export class FanoutListener implements FeedSubscriber {
       version: this.head.version,
       status: this.status,
       bytes: this.client.bytesWritten,
-      referer: this.head.headers.get('referer'),
-      userAgent: this.head.headers.get('user-agent'),
+      referer: headerText(this.head.headers.get('referer')),
+      userAgent: headerText(this.head.headers.get('user-agent')),
       startedAt: this.startedAt,
       endedAt: Date.now(),
     });
