@@ -164,3 +164,13 @@ test('the access log escapes C1 controls too: `tail -f` must not run a listener\
   assert.doesNotMatch(line, /[\x00-\x1f\x7f-\x9f]/, JSON.stringify(line));
   assert.match(line, /"\\x85\\x9d0;title\\x9c" "x\\x9b2Jy\\x1b\[31m\\"\\\\" 1$/);
 });
+
+test('a user agent read as UTF-8 cannot make the XML ill-formed: noncharacters and lone surrogates are dropped', () => {
+  // EF BF BE is valid UTF-8 for U+FFFE, which XML 1.0 forbids even as a reference.
+  const bytes = Buffer.concat([Buffer.from('a\xef\xbf\xbeb\xef\xbf\xbfc', 'latin1'), Buffer.from(' \u{1f3b5}')]);
+  const ua = headerText(bytes.toString('latin1'))!;
+  assert.equal(ua, 'a\ufffeb\uffffc \u{1f3b5}');
+  const xml = renderListclientsXml([{ id: 1, mount: '/a.mp3', address: '::1', userAgent: `${ua}\ud800`, since: 0, bytes: 0 }], { format: 'xml' }, 0);
+  assert.doesNotMatch(xml, /[\ufffe\uffff]|[\ud800-\udfff]/u);
+  assert.match(xml, /<UserAgent>abc \u{1f3b5}<\/UserAgent>/u);
+});
