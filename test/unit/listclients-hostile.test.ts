@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { parseNodeAnswer } from '../../src/radioctl/node-listeners.js';
 import { askNode } from '../../src/radioctl/commands/listeners.js';
-import { listclientsRequest, renderListclientsXml } from '../../src/redirectord/access/listclients.js';
+import {
+  LISTCLIENTS_TEXT_MAX,
+  listclientsRequest,
+  renderListclientsJson,
+  renderListclientsXml,
+  type CurrentListener,
+} from '../../src/redirectord/access/listclients.js';
 import { formatAccessLogLine } from '../../src/redirectord/access/access-log-line.js';
 import { headerText } from '../../src/redirectord/http/request-head.js';
 import { describeListeners } from '../../src/radioctl/format.js';
@@ -173,4 +179,28 @@ test('a user agent read as UTF-8 cannot make the XML ill-formed: noncharacters a
   const xml = renderListclientsXml([{ id: 1, mount: '/a.mp3', address: '::1', userAgent: `${ua}\ud800`, since: 0, bytes: 0 }], { format: 'xml' }, 0);
   assert.doesNotMatch(xml, /[\ufffe\uffff]|[\ud800-\udfff]/u);
   assert.match(xml, /<UserAgent>abc \u{1f3b5}<\/UserAgent>/u);
+});
+
+test("the documents stay bounded whatever listeners send: the front door's 28,000 connections with worst-case heads", () => {
+  // A 16 KiB head of control bytes or quotes: 6 characters each once escaped (\u0001, &quot;).
+  // Unbounded, 6,000 such listeners made the document longer than a string can be (RangeError,
+  // thrown inside the front door's socket callback).
+  const worst = (c: string) => c.repeat(8000);
+  const many: CurrentListener[] = Array.from({ length: 28_000 }, (_, i) => ({
+    id: i,
+    mount: '/a.mp3',
+    address: '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff',
+    userAgent: worst(i % 2 ? '\x01' : '"'),
+    referer: worst('"'),
+    since: 0,
+    bytes: 2 ** 40,
+  }));
+  const json = renderListclientsJson(many, { format: 'json' }, 0);
+  const xml = renderListclientsXml(many, { format: 'xml' }, 0);
+  // radioctl reads at most 64 MiB from a node.
+  assert.ok(Buffer.byteLength(json) < 64 * 1024 * 1024, `JSON ${json.length}`);
+  assert.ok(xml.length < 128 * 1024 * 1024, `XML ${xml.length}`);
+  const first = (JSON.parse(json) as { mounts: { listeners: { userAgent: string; referer: string }[] }[] }).mounts[0]!.listeners[0]!;
+  assert.equal(first.userAgent, `${'"'.repeat(LISTCLIENTS_TEXT_MAX - 1)}…`);
+  assert.equal(first.referer.length, LISTCLIENTS_TEXT_MAX);
 });

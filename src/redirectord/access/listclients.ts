@@ -25,6 +25,27 @@ export interface CurrentListener {
 
 export type ListclientsFormat = 'xml' | 'json';
 
+/**
+ * Longest user agent or referer in the documents, in characters (longer ones end with `…`). A
+ * listener chooses them (up to a 16 KiB head, 6 characters each once escaped): unbounded, a few
+ * thousand listeners sending such heads made the document longer than a string can be, and the
+ * front door's 28,000 connections must still fit the 64 MiB radioctl reads from a node.
+ */
+export const LISTCLIENTS_TEXT_MAX = 256;
+
+/**
+ * A listener's own text for the documents: bounded, and without the control characters XML
+ * cannot carry (removed from the JSON too, so that both list the same text).
+ */
+function clientText(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  // Cut first: the work per listener stays bounded too (cleaning 16 KiB heads of 28,000
+  // listeners held the front door's event loop for seconds).
+  const cut = value.length > LISTCLIENTS_TEXT_MAX ? `${value.slice(0, LISTCLIENTS_TEXT_MAX - 1)}…` : value;
+  // eslint-disable-next-line no-control-regex
+  return cut.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, '');
+}
+
 export interface ListclientsRequest {
   format: ListclientsFormat;
   /** Only this mount's listeners; every mount when absent (Icecast requires it; here it is optional). */
@@ -61,7 +82,7 @@ export function renderListclientsXml(listeners: readonly CurrentListener[], requ
     parts.push(`<source mount="${escapeXml(mount)}"><Listeners>${ofMount.length}</Listeners>`);
     for (const l of ofMount) {
       parts.push(
-        `<listener><IP>${escapeXml(l.address)}</IP><UserAgent>${escapeXml(l.userAgent ?? '')}</UserAgent>` +
+        `<listener><IP>${escapeXml(l.address)}</IP><UserAgent>${escapeXml(clientText(l.userAgent) ?? '')}</UserAgent>` +
           `<Connected>${connectedSeconds(l, now)}</Connected><ID>${l.id}</ID></listener>`,
       );
     }
@@ -77,8 +98,8 @@ export function renderListclientsJson(listeners: readonly CurrentListener[], req
     listeners: ofMount.map((l) => ({
       id: l.id,
       address: l.address,
-      userAgent: l.userAgent ?? null,
-      referer: l.referer ?? null,
+      userAgent: clientText(l.userAgent) ?? null,
+      referer: clientText(l.referer) ?? null,
       since: new Date(l.since).toISOString(),
       connectedSeconds: connectedSeconds(l, now),
       bytes: l.bytes,
