@@ -195,3 +195,20 @@ test('listeners coming and going while the list is asked: every answer is a whol
     return doc.mounts[0]?.listeners.length === 2;
   });
 });
+
+test('a list that cannot be rendered is a 500 for the asker, never a throw in the socket callback (which ends the daemon)', async (t) => {
+  const real = door.currentListeners.bind(door);
+  door.currentListeners = () => {
+    throw new RangeError('Invalid string length');
+  };
+  t.after(() => (door.currentListeners = real));
+  const uncaught: unknown[] = [];
+  const onUncaught = (err: unknown): void => void uncaught.push(err);
+  process.prependListener('uncaughtException', onUncaught);
+  t.after(() => process.removeListener('uncaughtException', onUncaught));
+  const answer = await ask(`GET /admin/listclients.json HTTP/1.1\r\n${AUTH}\r\n`);
+  assert.deepEqual(uncaught, []);
+  assert.equal(status(answer), 500, answer.slice(0, 200));
+  door.currentListeners = real;
+  assert.equal(status(await ask(`GET /admin/listclients.json HTTP/1.1\r\n${AUTH}\r\n`)), 200);
+});

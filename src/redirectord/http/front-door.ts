@@ -359,7 +359,16 @@ export class FrontDoor extends Server implements ConnectionOwner {
 
   private answerListclients(conn: DoorConnection, head: RequestHead, format: ListclientsFormat, query: string): void {
     this.metrics.increment('front_door.http');
-    const answer = listclientsAnswer(head, format, query, this.opts.adminPassword?.(), () => this.currentListeners(), Date.now());
+    let answer;
+    try {
+      answer = listclientsAnswer(head, format, query, this.opts.adminPassword?.(), () => this.currentListeners(), Date.now());
+    } catch (err) {
+      // Called from the socket callback, where a throw would end the whole daemon: the document
+      // is built from what thousands of listeners sent, so its failure is the asker's 500 only.
+      this.log.error({ err: errorMessage(err) }, 'listclients could not be answered');
+      conn.answerAndClose(plainResponse(500, 'The listener list could not be built.'));
+      return;
+    }
     if (answer.status === 401) {
       this.metrics.increment('front_door.rejected', 1, { reason: '401' });
       this.log.info({ path: '/admin/listclients', client: conn.socket.remoteAddress }, 'listclients refused: wrong or missing admin credentials');
