@@ -87,11 +87,15 @@ export function parseNodeAnswer(node: string, body: string): NodeListener[] | { 
   );
 }
 
+/** The path and query of the listclients radioctl asks for, the mount percent-encoded. */
+export function listclientsPath(mount: string | undefined): string {
+  return `/admin/listclients.json${mount === undefined ? '' : `?mount=${encodeURIComponent(mount)}`}`;
+}
+
 /** The URL of a node's listclients: its first address, IPv6 in brackets. */
 export function listclientsUrl(address: string, port: number, mount: string | undefined): string {
   const host = isIP(address) === 6 ? `[${address}]` : address;
-  const query = mount === undefined ? '' : `?mount=${encodeURIComponent(mount)}`;
-  return `http://${host}:${port}/admin/listclients.json${query}`;
+  return `http://${host}:${port}${listclientsPath(mount)}`;
 }
 
 /** Oldest first within a mount, mounts by path, then nodes by name: the same list every time. */

@@ -57,14 +57,14 @@ test("nothing a listener or a node chose reaches the operator's terminal as a co
 });
 
 /** A node's front door that answers each request its own hostile way; every socket is ended by close(). */
-async function hostileNode(onRequest: (s: Socket) => void): Promise<{ port: number; close: () => Promise<void> }> {
+async function hostileNode(onRequest: (s: Socket, head: Buffer) => void, host = '127.0.0.1'): Promise<{ port: number; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   const server = createServer((s) => {
     sockets.add(s);
     s.on('error', () => {});
-    s.once('data', () => onRequest(s));
+    s.once('data', (head: Buffer) => onRequest(s, head));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(0, host, r));
   return {
     port: (server.address() as AddressInfo).port,
     close: () => {
@@ -203,4 +203,26 @@ test("the documents stay bounded whatever listeners send: the front door's 28,00
   const first = (JSON.parse(json) as { mounts: { listeners: { userAgent: string; referer: string }[] }[] }).mounts[0]!.listeners[0]!;
   assert.equal(first.userAgent, `${'"'.repeat(LISTCLIENTS_TEXT_MAX - 1)}…`);
   assert.equal(first.referer.length, LISTCLIENTS_TEXT_MAX);
+});
+
+test('radioctl listeners: an address no URL can carry (an IPv6 zone) is that node\'s error, not the whole command\'s', async () => {
+  const answer = await askNode('fe80::1%no-such-if0', 9, '/a.mp3', 'pw', 400);
+  assert.ok(typeof answer !== 'string' && answer.error.length > 0);
+  const refused = await askNode('127.0.0.1', 9, undefined, 'pw', 400);
+  assert.ok(typeof refused !== 'string' && refused.error.length > 0);
+});
+
+test('radioctl listeners: a node at an IPv6 address is asked for the encoded mount with the admin credentials', async () => {
+  let request = '';
+  const node = await hostileNode((s, head) => {
+    request = head.toString('latin1');
+    s.end('HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{"mounts":[]}');
+  }, '::1');
+  try {
+    assert.equal(await askNode('::1', node.port, '/a b.mp3', 'pw', 2000), '{"mounts":[]}');
+    assert.match(request, /^GET \/admin\/listclients\.json\?mount=%2Fa%20b\.mp3 HTTP\/1\.1\r\n/);
+    assert.match(request, new RegExp(`\r\nauthorization: Basic ${Buffer.from('admin:pw').toString('base64')}\r\n`, 'i'));
+  } finally {
+    await node.close();
+  }
 });

@@ -7,7 +7,7 @@ import { intFlag } from '../../common/flags.js';
 import { usage } from '../usage.js';
 import { printJson, withContext, type Output } from '../context.js';
 import { describeListeners } from '../format.js';
-import { listclientsUrl, parseNodeAnswer, sortListeners, type ClusterListeners } from '../node-listeners.js';
+import { listclientsPath, parseNodeAnswer, sortListeners, type ClusterListeners } from '../node-listeners.js';
 
 /** How long one node gets to answer, body included: a dead one must not hold the whole list. */
 const NODE_TIMEOUT_MS = 5000;
@@ -61,14 +61,13 @@ export function askNode(
   timeoutMs = NODE_TIMEOUT_MS,
 ): Promise<string | { error: string }> {
   if (address === undefined) return Promise.resolve({ error: 'it publishes no address' });
-  const url = new URL(listclientsUrl(address, port, mount));
   return new Promise((resolve) => {
     const req = http.get(
       {
-        // URL.hostname keeps IPv6 brackets, which http.get does not take.
-        host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        // The address as published, not through a URL: an IPv6 zone (fe80::1%eth0) has no URL.
+        host: address,
         port,
-        path: url.pathname + url.search,
+        path: listclientsPath(mount),
         agent: false,
         headers: { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` },
       },
