@@ -212,3 +212,37 @@ test('a list that cannot be rendered is a 500 for the asker, never a throw in th
   door.currentListeners = real;
   assert.equal(status(await ask(`GET /admin/listclients.json HTTP/1.1\r\n${AUTH}\r\n`)), 200);
 });
+
+test('a long list reaches an asker on a slow link whole: the answer is not cut after a fixed grace', async (t) => {
+  // 30 MB of JSON (a long list, in more than the kernel buffers hold on loopback), read at
+  // some 6 MB/s: it was cut by the 2 s grace every refusal gets.
+  const real = door.currentListeners.bind(door);
+  const many = Array.from({ length: 120_000 }, (_, i) => ({
+    id: i,
+    mount: MOUNT,
+    address: `2001:db8::${i.toString(16)}`,
+    userAgent: 'Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36',
+    since: Date.now(),
+    bytes: 1_000_000,
+  }));
+  door.currentListeners = () => many;
+  t.after(() => (door.currentListeners = real));
+  const sock = connect({ host: '127.0.0.1', port });
+  sock.on('error', () => {});
+  const chunks: Buffer[] = [];
+  const started = Date.now();
+  // Each chunk read, then a pause before the next.
+  sock.on('data', (c: Buffer) => {
+    chunks.push(c);
+    sock.pause();
+    setTimeout(() => sock.resume(), 10);
+  });
+  const closed = new Promise<void>((r) => sock.on('close', () => r()));
+  sock.write(`GET /admin/listclients.json HTTP/1.1\r\n${AUTH}\r\n`);
+  await closed;
+  const answer = Buffer.concat(chunks).toString('latin1');
+  assert.equal(status(answer), 200);
+  const length = Number(/\r\nContent-Length: (\d+)\r\n/i.exec(answer)?.[1]);
+  assert.equal(Buffer.byteLength(body(answer), 'latin1'), length, `read for ${Date.now() - started} ms`);
+  assert.equal((JSON.parse(body(answer)) as { mounts: { listeners: unknown[] }[] }).mounts[0]!.listeners.length, 120_000);
+});
