@@ -88,10 +88,12 @@ function drip(s: Socket, text: string): void {
   s.on('close', () => clearInterval(t));
 }
 
+const QUICK = { idleMs: 300, totalMs: 800 };
+
 const HOSTILE: [string, (s: Socket) => void, RegExp][] = [
-  ['accepts and never answers', () => {}, /within/],
-  ['trickles its head', (s) => (s.write('HTTP/1.1 200 OK\r\n'), drip(s, 'X-A: b\r\n')), /within/],
-  ['trickles its body', (s) => (s.write('HTTP/1.1 200 OK\r\n\r\n{'), drip(s, ' ')), /within/],
+  ['accepts and never answers', () => {}, /nothing received for 300 ms/],
+  ['trickles its head', (s) => (s.write('HTTP/1.1 200 OK\r\n'), drip(s, 'X-A: b\r\n')), /within 800 ms|nothing received/],
+  ['trickles its body', (s) => (s.write('HTTP/1.1 200 OK\r\n\r\n{'), drip(s, ' ')), /within 800 ms/],
   ['sends an endless body as fast as it is read', (s) => (s.write('HTTP/1.1 200 OK\r\n\r\n'), flood(s)), /over .* bytes|within/],
   ['announces a huge body', (s) => (s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${2 ** 40}\r\n\r\n`), flood(s)), /over .* bytes|within/],
   ['redirects elsewhere', (s) => s.end('HTTP/1.1 302 Found\r\nLocation: http://198.51.100.1/\r\nContent-Length: 0\r\n\r\n'), /302/],
@@ -104,7 +106,7 @@ for (const [what, onRequest, error] of HOSTILE) {
     const node = await hostileNode(onRequest);
     try {
       const started = Date.now();
-      const answer = await askNode('127.0.0.1', node.port, '/a.mp3', 'pw', 400);
+      const answer = await askNode('127.0.0.1', node.port, '/a.mp3', 'pw', QUICK);
       assert.ok(typeof answer !== 'string', `answered ${String(answer).length} characters`);
       assert.match(answer.error, error);
       assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
@@ -117,7 +119,7 @@ for (const [what, onRequest, error] of HOSTILE) {
 test('radioctl listeners: an answer that is not the document is named, not thrown', async () => {
   const node = await hostileNode((s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n<icestats/>'));
   try {
-    const answer = await askNode('127.0.0.1', node.port, undefined, 'pw', 2000);
+    const answer = await askNode('127.0.0.1', node.port, undefined, 'pw', { idleMs: 2000, totalMs: 2000 });
     assert.equal(answer, '<icestats/>');
     assert.deepEqual(parseNodeAnswer('n1', answer as string), { error: 'the answer is not JSON' });
   } finally {
@@ -206,9 +208,9 @@ test("the documents stay bounded whatever listeners send: the front door's 28,00
 });
 
 test('radioctl listeners: an address no URL can carry (an IPv6 zone) is that node\'s error, not the whole command\'s', async () => {
-  const answer = await askNode('fe80::1%no-such-if0', 9, '/a.mp3', 'pw', 400);
+  const answer = await askNode('fe80::1%no-such-if0', 9, '/a.mp3', 'pw', QUICK);
   assert.ok(typeof answer !== 'string' && answer.error.length > 0);
-  const refused = await askNode('127.0.0.1', 9, undefined, 'pw', 400);
+  const refused = await askNode('127.0.0.1', 9, undefined, 'pw', QUICK);
   assert.ok(typeof refused !== 'string' && refused.error.length > 0);
 });
 
@@ -219,9 +221,29 @@ test('radioctl listeners: a node at an IPv6 address is asked for the encoded mou
     s.end('HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{"mounts":[]}');
   }, '::1');
   try {
-    assert.equal(await askNode('::1', node.port, '/a b.mp3', 'pw', 2000), '{"mounts":[]}');
+    assert.equal(await askNode('::1', node.port, '/a b.mp3', 'pw', { idleMs: 2000, totalMs: 2000 }), '{"mounts":[]}');
     assert.match(request, /^GET \/admin\/listclients\.json\?mount=%2Fa%20b\.mp3 HTTP\/1\.1\r\n/);
     assert.match(request, new RegExp(`\r\nauthorization: Basic ${Buffer.from('admin:pw').toString('base64')}\r\n`, 'i'));
+  } finally {
+    await node.close();
+  }
+});
+
+test('radioctl listeners: a long answer arriving steadily is read whole, past the time a silent node gets', async () => {
+  const doc = JSON.stringify({ mounts: [{ mount: '/a.mp3', listeners: [] }], pad: 'x'.repeat(50_000) });
+  const node = await hostileNode((s) => {
+    s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${doc.length}\r\n\r\n`);
+    // 5 kB every 100 ms: about a second in all, three times the silence allowed.
+    let sent = 0;
+    const t = setInterval(() => {
+      s.write(doc.slice(sent, sent + 5000));
+      sent += 5000;
+      if (sent >= doc.length) clearInterval(t);
+    }, 100);
+    s.on('close', () => clearInterval(t));
+  });
+  try {
+    assert.equal(await askNode('127.0.0.1', node.port, undefined, 'pw', { idleMs: 300, totalMs: 5000 }), doc);
   } finally {
     await node.close();
   }

@@ -9,8 +9,16 @@ import { printJson, withContext, type Output } from '../context.js';
 import { describeListeners } from '../format.js';
 import { listclientsPath, parseNodeAnswer, sortListeners, type ClusterListeners } from '../node-listeners.js';
 
-/** How long one node gets to answer, body included: a dead one must not hold the whole list. */
-const NODE_TIMEOUT_MS = 5000;
+/**
+ * How long a node may send nothing, and how long its whole answer may take: a dead or trickling
+ * one must not hold the list, and a long list on a slow link (some 7 MB for 28,000 listeners)
+ * must still arrive.
+ */
+export interface AskTimes {
+  idleMs: number;
+  totalMs: number;
+}
+const NODE_TIMES: AskTimes = { idleMs: 5000, totalMs: 60_000 };
 
 /**
  * Largest answer taken from one node: 10,000 listeners of a few hundred bytes each fit many times
@@ -58,7 +66,7 @@ export function askNode(
   port: number,
   mount: string | undefined,
   password: string,
-  timeoutMs = NODE_TIMEOUT_MS,
+  times: AskTimes = NODE_TIMES,
 ): Promise<string | { error: string }> {
   if (address === undefined) return Promise.resolve({ error: 'it publishes no address' });
   return new Promise((resolve) => {
@@ -75,6 +83,7 @@ export function askNode(
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
+          idle.refresh();
           size += chunk.length;
           if (size > NODE_ANSWER_MAX_BYTES) giveUp(`answer over ${NODE_ANSWER_MAX_BYTES} bytes`);
           else chunks.push(chunk);
@@ -87,14 +96,16 @@ export function askNode(
         res.on('error', (err) => giveUp(errorMessage(err)));
       },
     );
-    // A plain timer over the whole exchange, body included.
-    const timer = setTimeout(() => giveUp(`no complete answer within ${timeoutMs} ms`), timeoutMs);
+    // Plain timers: one for silence (refreshed by each chunk), one over the whole exchange.
+    const idle = setTimeout(() => giveUp(`nothing received for ${times.idleMs} ms`), times.idleMs);
+    const total = setTimeout(() => giveUp(`no complete answer within ${times.totalMs} ms`), times.totalMs);
     req.on('error', (err) => giveUp(errorMessage(err)));
     let settled = false;
     function settle(answer: string | { error: string }): void {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      clearTimeout(idle);
+      clearTimeout(total);
       resolve(answer);
     }
     function giveUp(error: string): void {
