@@ -248,3 +248,11 @@ test('radioctl listeners: a long answer arriving steadily is read whole, past th
     await node.close();
   }
 });
+
+test('a user agent cut at the bound never ends on half a character (a lone surrogate strict JSON readers refuse)', () => {
+  const ua = `${'a'.repeat(LISTCLIENTS_TEXT_MAX - 2)}\u{1f3b5}\u{1f3b5}tail`;
+  const json = renderListclientsJson([{ id: 1, mount: '/a.mp3', address: '::1', userAgent: ua, since: 0, bytes: 0 }], { format: 'json' }, 0);
+  assert.doesNotMatch(json, /\\ud[89a-f]/i);
+  const shown = (JSON.parse(json) as { mounts: { listeners: { userAgent: string }[] }[] }).mounts[0]!.listeners[0]!.userAgent;
+  assert.equal(shown, `${'a'.repeat(LISTCLIENTS_TEXT_MAX - 2)}…`);
+});

@@ -41,7 +41,7 @@ function clientText(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   // Cut first: the work per listener stays bounded too (cleaning 16 KiB heads of 28,000
   // listeners held the front door's event loop for seconds).
-  const cut = value.length > LISTCLIENTS_TEXT_MAX ? `${value.slice(0, LISTCLIENTS_TEXT_MAX - 1)}…` : value;
+  const cut = value.length > LISTCLIENTS_TEXT_MAX ? `${value.slice(0, cutAt(value, LISTCLIENTS_TEXT_MAX - 1))}…` : value;
   // eslint-disable-next-line no-control-regex
   return cut.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, '');
 }
@@ -70,6 +70,12 @@ export function listclientsRequest(format: ListclientsFormat, query: string): Li
   if (mount === undefined || mount === '') return { format };
   if (!isValidMountPath(mount)) return { error: 'the mount parameter is a mount path, such as /live.mp3' };
   return { format, mount };
+}
+
+/** `end`, or one less where it would split a surrogate pair: a lone half is no character. */
+function cutAt(value: string, end: number): number {
+  const last = value.charCodeAt(end - 1);
+  return last >= 0xd800 && last <= 0xdbff ? end - 1 : end;
 }
 
 /**
