@@ -13,6 +13,7 @@ import {
 import { formatAccessLogLine } from '../../src/redirectord/access/access-log-line.js';
 import { headerText } from '../../src/redirectord/http/request-head.js';
 import { describeListeners } from '../../src/radioctl/format.js';
+import { printJson } from '../../src/radioctl/context.js';
 
 /**
  * The operator view under attack: what listeners (user agents, referers) and nodes (answers)
@@ -255,4 +256,13 @@ test('a user agent cut at the bound never ends on half a character (a lone surro
   assert.doesNotMatch(json, /\\ud[89a-f]/i);
   const shown = (JSON.parse(json) as { mounts: { listeners: { userAgent: string }[] }[] }).mounts[0]!.listeners[0]!.userAgent;
   assert.equal(shown, `${'a'.repeat(LISTCLIENTS_TEXT_MAX - 2)}…`);
+});
+
+test('radioctl --json: control characters a listener chose are escaped, the same JSON value reaches the terminal inert', () => {
+  const lines: string[] = [];
+  const value = { listeners: [{ userAgent: 'a\u009b2Jb\u0085\x7f\u202ec\x1b' }], unanswered: [] };
+  printJson({ json: true, out: (t) => lines.push(t), client: undefined as never }, value);
+  // eslint-disable-next-line no-control-regex
+  assert.doesNotMatch(lines.join('\n'), /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/);
+  assert.deepEqual(JSON.parse(lines.join('\n')), value);
 });
