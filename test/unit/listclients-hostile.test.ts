@@ -266,3 +266,10 @@ test('radioctl --json: control characters a listener chose are escaped, the same
   assert.doesNotMatch(lines.join('\n'), /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/);
   assert.deepEqual(JSON.parse(lines.join('\n')), value);
 });
+
+test('the documents carry no C1 control a listener sent: curl showing them in a terminal stays inert', () => {
+  const l: CurrentListener = { id: 1, mount: '/a.mp3', address: '::1', userAgent: 'a\u009b2Jb\u0085c', referer: '\u009dx', since: 0, bytes: 0 };
+  assert.match(renderListclientsXml([l], { format: 'xml' }, 0), /<UserAgent>a2Jbc<\/UserAgent>/);
+  const json = JSON.parse(renderListclientsJson([l], { format: 'json' }, 0)) as { mounts: { listeners: { userAgent: string; referer: string }[] }[] };
+  assert.deepEqual([json.mounts[0]!.listeners[0]!.userAgent, json.mounts[0]!.listeners[0]!.referer], ['a2Jbc', 'x']);
+});

@@ -34,16 +34,18 @@ export type ListclientsFormat = 'xml' | 'json';
 export const LISTCLIENTS_TEXT_MAX = 256;
 
 /**
- * A listener's own text for the documents: bounded, and without the control characters XML
- * cannot carry (removed from the JSON too, so that both list the same text).
+ * A listener's own text for the documents: bounded, and without control characters (those XML
+ * cannot carry are removed from the JSON too, so that both list the same text).
  */
 function clientText(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   // Cut first: the work per listener stays bounded too (cleaning 16 KiB heads of 28,000
   // listeners held the front door's event loop for seconds).
   const cut = value.length > LISTCLIENTS_TEXT_MAX ? `${value.slice(0, cutAt(value, LISTCLIENTS_TEXT_MAX - 1))}…` : value;
+  // C1 too: allowed in XML, but never in a user agent, and a terminal showing the document
+  // (curl) takes U+009B as CSI.
   // eslint-disable-next-line no-control-regex
-  return cut.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, '');
+  return cut.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/g, '');
 }
 
 export interface ListclientsRequest {
