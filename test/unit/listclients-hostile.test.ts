@@ -273,3 +273,14 @@ test('the documents carry no C1 control a listener sent: curl showing them in a 
   const json = JSON.parse(renderListclientsJson([l], { format: 'json' }, 0)) as { mounts: { listeners: { userAgent: string; referer: string }[] }[] };
   assert.deepEqual([json.mounts[0]!.listeners[0]!.userAgent, json.mounts[0]!.listeners[0]!.referer], ['a2Jbc', 'x']);
 });
+
+test("radioctl listeners: a node's answer with half a million bad entries is one short reason, found quickly", () => {
+  // 7 MB: every entry collected as an error took seconds, 1.2 GB and gave a 193-million-character warning.
+  const bad = JSON.stringify({ mounts: [{ mount: '/a', listeners: Array.from({ length: 500_000 }, () => ({ address: 1 })) }] });
+  const started = Date.now();
+  const parsed = parseNodeAnswer('n1', bad);
+  assert.ok(!Array.isArray(parsed));
+  assert.ok(parsed.error.length < 300, `${parsed.error.length} characters`);
+  assert.match(parsed.error, /^unexpected answer: \/mounts\/0\/listeners\/0/);
+  assert.ok(Date.now() - started < 2000, `${Date.now() - started} ms`);
+});
