@@ -94,6 +94,26 @@ export function listclientsPath(mount: string | undefined): string {
   return `/admin/listclients.json${mount === undefined ? '' : `?mount=${encodeURIComponent(mount)}`}`;
 }
 
+/**
+ * Every node's answer (its body, or why there is none) as one list, oldest first per mount, and
+ * the nodes whose listeners are missing. Appended one by one: spreading a node's listeners into
+ * push() overflowed the stack from some 120,000 of them, which a node (or whatever answers at
+ * its address) may claim, and failed the whole command.
+ */
+export function mergeNodeAnswers(asked: readonly { node: string; answer: string | { error: string } }[]): ClusterListeners {
+  const result: ClusterListeners = { listeners: [], unanswered: [] };
+  for (const { node, answer } of asked) {
+    const parsed = typeof answer === 'string' ? parseNodeAnswer(node, answer) : answer;
+    if (!Array.isArray(parsed)) {
+      result.unanswered.push({ node, error: parsed.error });
+      continue;
+    }
+    for (const l of parsed) result.listeners.push(l);
+  }
+  result.listeners = sortListeners(result.listeners);
+  return result;
+}
+
 /** The URL of a node's listclients: its first address, IPv6 in brackets. */
 export function listclientsUrl(address: string, port: number, mount: string | undefined): string {
   const host = isIP(address) === 6 ? `[${address}]` : address;

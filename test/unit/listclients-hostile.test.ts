@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { parseNodeAnswer } from '../../src/radioctl/node-listeners.js';
+import { mergeNodeAnswers, parseNodeAnswer } from '../../src/radioctl/node-listeners.js';
 import { askNode } from '../../src/radioctl/commands/listeners.js';
 import {
   LISTCLIENTS_TEXT_MAX,
@@ -283,4 +283,19 @@ test("radioctl listeners: a node's answer with half a million bad entries is one
   assert.ok(parsed.error.length < 300, `${parsed.error.length} characters`);
   assert.match(parsed.error, /^unexpected answer: \/mounts\/0\/listeners\/0/);
   assert.ok(Date.now() - started < 2000, `${Date.now() - started} ms`);
+});
+
+test("radioctl listeners: a node claiming 200,000 listeners (13 MB) is merged, not a stack overflow that fails the command", () => {
+  const entry = { address: '198.51.100.1', userAgent: null, referer: null, since: '2026-12-05T02:00:00.000Z', connectedSeconds: 1, bytes: 1 };
+  const huge = JSON.stringify({ mounts: [{ mount: '/a.mp3', listeners: Array.from({ length: 200_000 }, () => entry) }] });
+  const merged = mergeNodeAnswers([
+    { node: 'n1', answer: huge },
+    { node: 'n2', answer: { error: 'connect ECONNREFUSED' } },
+    { node: 'n3', answer: 'garbage' },
+  ]);
+  assert.equal(merged.listeners.length, 200_000);
+  assert.deepEqual(merged.unanswered, [
+    { node: 'n2', error: 'connect ECONNREFUSED' },
+    { node: 'n3', error: 'the answer is not JSON' },
+  ]);
 });

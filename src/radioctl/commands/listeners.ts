@@ -7,7 +7,7 @@ import { intFlag } from '../../common/flags.js';
 import { usage } from '../usage.js';
 import { printJson, withContext, type Output } from '../context.js';
 import { describeListeners } from '../format.js';
-import { listclientsPath, parseNodeAnswer, sortListeners, type ClusterListeners } from '../node-listeners.js';
+import { listclientsPath, mergeNodeAnswers } from '../node-listeners.js';
 
 /**
  * How long a node may send nothing, and how long its whole answer may take: a dead or trickling
@@ -43,13 +43,7 @@ export function registerListenersCommand(program: Command, out: Output): void {
         const asked = await Promise.all(
           [...state.nodes.values()].map(async (node) => ({ node: node.name, answer: await askNode(node.addresses[0], opts.httpPort, mount, password) })),
         );
-        const result: ClusterListeners = { listeners: [], unanswered: [] };
-        for (const { node, answer } of asked) {
-          const parsed = typeof answer === 'string' ? parseNodeAnswer(node, answer) : answer;
-          if (Array.isArray(parsed)) result.listeners.push(...parsed);
-          else result.unanswered.push({ node, error: parsed.error });
-        }
-        result.listeners = sortListeners(result.listeners);
+        const result = mergeNodeAnswers(asked);
         if (ctx.json) printJson(ctx, result);
         else ctx.out(describeListeners(result));
       });
