@@ -18,10 +18,19 @@ export interface NodeListener {
   bytes: number;
 }
 
+/** Why a node gave no usable answer, stable for scripts reading `--json`. */
+export type UnansweredCode = 'no_address' | 'unreachable' | 'timeout' | 'too_large' | 'http_status' | 'invalid_answer';
+
+/** A node's missing answer: the stable code and a message for people. */
+export interface NodeFailure {
+  code: UnansweredCode;
+  error: string;
+}
+
 export interface ClusterListeners {
   listeners: NodeListener[];
   /** Nodes that gave no usable answer: their listeners are missing from the list. */
-  unanswered: { node: string; error: string }[];
+  unanswered: ({ node: string } & NodeFailure)[];
 }
 
 interface ListclientsDocument {
@@ -67,14 +76,14 @@ const validateDocument = new Ajv({ allErrors: false }).compile<ListclientsDocume
 });
 
 /** A node's answer as listeners of that node, or why it cannot be read. */
-export function parseNodeAnswer(node: string, body: string): NodeListener[] | { error: string } {
+export function parseNodeAnswer(node: string, body: string): NodeListener[] | NodeFailure {
   let value: unknown;
   try {
     value = JSON.parse(body);
   } catch {
-    return { error: 'the answer is not JSON' };
+    return { code: 'invalid_answer', error: 'the answer is not JSON' };
   }
-  if (!validateDocument(value)) return { error: `unexpected answer: ${formatAjvErrors(validateDocument.errors)}` };
+  if (!validateDocument(value)) return { code: 'invalid_answer', error: `unexpected answer: ${formatAjvErrors(validateDocument.errors)}` };
   return value.mounts.flatMap((m) =>
     m.listeners.map((l) => ({
       node,
@@ -100,12 +109,12 @@ export function listclientsPath(mount: string | undefined): string {
  * push() overflowed the stack from some 120,000 of them, which a node (or whatever answers at
  * its address) may claim, and failed the whole command.
  */
-export function mergeNodeAnswers(asked: readonly { node: string; answer: string | { error: string } }[]): ClusterListeners {
+export function mergeNodeAnswers(asked: readonly { node: string; answer: string | NodeFailure }[]): ClusterListeners {
   const result: ClusterListeners = { listeners: [], unanswered: [] };
   for (const { node, answer } of asked) {
     const parsed = typeof answer === 'string' ? parseNodeAnswer(node, answer) : answer;
     if (!Array.isArray(parsed)) {
-      result.unanswered.push({ node, error: parsed.error });
+      result.unanswered.push({ node, code: parsed.code, error: parsed.error });
       continue;
     }
     for (const l of parsed) result.listeners.push(l);

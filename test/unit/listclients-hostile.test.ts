@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { mergeNodeAnswers, parseNodeAnswer } from '../../src/radioctl/node-listeners.js';
-import { askNode } from '../../src/radioctl/commands/listeners.js';
+import { mergeNodeAnswers, parseNodeAnswer, type UnansweredCode } from '../../src/radioctl/node-listeners.js';
+import { askNode, type AskTimes } from '../../src/radioctl/commands/listeners.js';
 import {
   LISTCLIENTS_TEXT_MAX,
   listclientsRequest,
@@ -49,7 +49,7 @@ test("nothing a listener or a node chose reaches the operator's terminal as a co
   const hostileNode = { ...parsed[0]!, node: 'n\x1b]0;x\x07', mount: '/a\u009b.mp3', address: '198.51.100.1\x1b[2J' };
   const text = describeListeners({
     listeners: [parsed[0]!, hostileNode],
-    unanswered: [{ node: 'n9\x1b[2J', error: 'HTTP 500: \x1b[31mred\u009b1m\nwarning: forged line' }],
+    unanswered: [{ node: 'n9\x1b[2J', code: 'http_status', error: 'HTTP 500: \x1b[31mred\u009b1m\nwarning: forged line' }],
   });
   // eslint-disable-next-line no-control-regex
   assert.doesNotMatch(text, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/, JSON.stringify(text));
@@ -91,26 +91,31 @@ function drip(s: Socket, text: string): void {
 
 const QUICK = { idleMs: 300, totalMs: 800 };
 
-const HOSTILE: [string, (s: Socket) => void, RegExp][] = [
-  ['accepts and never answers', () => {}, /nothing received for 300 ms/],
-  ['trickles its head', (s) => (s.write('HTTP/1.1 200 OK\r\n'), drip(s, 'X-A: b\r\n')), /within 800 ms|nothing received/],
-  ['trickles its body', (s) => (s.write('HTTP/1.1 200 OK\r\n\r\n{'), drip(s, ' ')), /within 800 ms/],
-  ['sends an endless body as fast as it is read', (s) => (s.write('HTTP/1.1 200 OK\r\n\r\n'), flood(s)), /over .* bytes|within/],
-  ['announces a huge body', (s) => (s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${2 ** 40}\r\n\r\n`), flood(s)), /over .* bytes|within/],
-  ['redirects elsewhere', (s) => s.end('HTTP/1.1 302 Found\r\nLocation: http://198.51.100.1/\r\nContent-Length: 0\r\n\r\n'), /302/],
-  ['resets the connection', (s) => s.resetAndDestroy(), /./],
-  ['answers garbage', (s) => s.end('\x00\x01garbage\r\n\r\n'), /./],
+// Floods are given time to reach the size bound, even on a loaded machine.
+const ROOMY = { idleMs: 5000, totalMs: 20_000 };
+
+const HOSTILE: [string, (s: Socket) => void, RegExp, UnansweredCode, AskTimes?][] = [
+  ['accepts and never answers', () => {}, /nothing received for 300 ms/, 'timeout'],
+  ['trickles its head', (s) => (s.write('HTTP/1.1 200 OK\r\n'), drip(s, 'X-A: b\r\n')), /within 800 ms|nothing received/, 'timeout'],
+  ['trickles its body', (s) => (s.write('HTTP/1.1 200 OK\r\n\r\n{'), drip(s, ' ')), /within 800 ms/, 'timeout'],
+  ['sends an endless body as fast as it is read', (s) => (s.write('HTTP/1.1 200 OK\r\n\r\n'), flood(s)), /over .* bytes/, 'too_large', ROOMY],
+  ['announces a huge body', (s) => (s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${2 ** 40}\r\n\r\n`), flood(s)), /over .* bytes/, 'too_large', ROOMY],
+  ['redirects elsewhere', (s) => s.end('HTTP/1.1 302 Found\r\nLocation: http://198.51.100.1/\r\nContent-Length: 0\r\n\r\n'), /302/, 'http_status'],
+  ['refuses the credentials', (s) => s.end('HTTP/1.0 401 Unauthorized\r\n\r\n\x1b[2Jdenied'), /^HTTP 401: \x1b\[2Jdenied$/, 'http_status'],
+  ['resets the connection', (s) => s.resetAndDestroy(), /./, 'unreachable'],
+  ['answers garbage', (s) => s.end('\x00\x01garbage\r\n\r\n'), /./, 'invalid_answer'],
 ];
 
-for (const [what, onRequest, error] of HOSTILE) {
+for (const [what, onRequest, error, code, times = QUICK] of HOSTILE) {
   test(`radioctl listeners: a node that ${what} is named, in bounded time and memory`, async () => {
     const node = await hostileNode(onRequest);
     try {
       const started = Date.now();
-      const answer = await askNode('127.0.0.1', node.port, '/a.mp3', 'pw', QUICK);
+      const answer = await askNode('127.0.0.1', node.port, '/a.mp3', 'pw', times);
       assert.ok(typeof answer !== 'string', `answered ${String(answer).length} characters`);
       assert.match(answer.error, error);
-      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+      assert.equal(answer.code, code);
+      assert.ok(Date.now() - started < times.totalMs + 2000, `took ${Date.now() - started} ms`);
     } finally {
       await node.close();
     }
@@ -122,7 +127,7 @@ test('radioctl listeners: an answer that is not the document is named, not throw
   try {
     const answer = await askNode('127.0.0.1', node.port, undefined, 'pw', { idleMs: 2000, totalMs: 2000 });
     assert.equal(answer, '<icestats/>');
-    assert.deepEqual(parseNodeAnswer('n1', answer as string), { error: 'the answer is not JSON' });
+    assert.deepEqual(parseNodeAnswer('n1', answer as string), { code: 'invalid_answer', error: 'the answer is not JSON' });
   } finally {
     await node.close();
   }
@@ -212,7 +217,8 @@ test('radioctl listeners: an address no URL can carry (an IPv6 zone) is that nod
   const answer = await askNode('fe80::1%no-such-if0', 9, '/a.mp3', 'pw', QUICK);
   assert.ok(typeof answer !== 'string' && answer.error.length > 0);
   const refused = await askNode('127.0.0.1', 9, undefined, 'pw', QUICK);
-  assert.ok(typeof refused !== 'string' && refused.error.length > 0);
+  assert.ok(typeof refused !== 'string' && refused.code === 'unreachable', JSON.stringify(refused));
+  assert.deepEqual(await askNode(undefined, 80, undefined, 'pw'), { code: 'no_address', error: 'it publishes no address' });
 });
 
 test('radioctl listeners: a node at an IPv6 address is asked for the encoded mount with the admin credentials', async () => {
@@ -290,12 +296,12 @@ test("radioctl listeners: a node claiming 200,000 listeners (13 MB) is merged, n
   const huge = JSON.stringify({ mounts: [{ mount: '/a.mp3', listeners: Array.from({ length: 200_000 }, () => entry) }] });
   const merged = mergeNodeAnswers([
     { node: 'n1', answer: huge },
-    { node: 'n2', answer: { error: 'connect ECONNREFUSED' } },
+    { node: 'n2', answer: { code: 'unreachable', error: 'connect ECONNREFUSED' } },
     { node: 'n3', answer: 'garbage' },
   ]);
   assert.equal(merged.listeners.length, 200_000);
   assert.deepEqual(merged.unanswered, [
-    { node: 'n2', error: 'connect ECONNREFUSED' },
-    { node: 'n3', error: 'the answer is not JSON' },
+    { node: 'n2', code: 'unreachable', error: 'connect ECONNREFUSED' },
+    { node: 'n3', code: 'invalid_answer', error: 'the answer is not JSON' },
   ]);
 });

@@ -7,7 +7,7 @@ import { intFlag } from '../../common/flags.js';
 import { usage } from '../usage.js';
 import { printJson, withContext, type Output } from '../context.js';
 import { describeListeners } from '../format.js';
-import { listclientsPath, mergeNodeAnswers } from '../node-listeners.js';
+import { listclientsPath, mergeNodeAnswers, type NodeFailure, type UnansweredCode } from '../node-listeners.js';
 
 /**
  * How long a node may send nothing, and how long its whole answer may take: a dead or trickling
@@ -61,8 +61,8 @@ export function askNode(
   mount: string | undefined,
   password: string,
   times: AskTimes = NODE_TIMES,
-): Promise<string | { error: string }> {
-  if (address === undefined) return Promise.resolve({ error: 'it publishes no address' });
+): Promise<string | NodeFailure> {
+  if (address === undefined) return Promise.resolve({ code: 'no_address', error: 'it publishes no address' });
   return new Promise((resolve) => {
     const req = http.get(
       {
@@ -79,31 +79,32 @@ export function askNode(
         res.on('data', (chunk: Buffer) => {
           idle.refresh();
           size += chunk.length;
-          if (size > NODE_ANSWER_MAX_BYTES) giveUp(`answer over ${NODE_ANSWER_MAX_BYTES} bytes`);
+          if (size > NODE_ANSWER_MAX_BYTES) giveUp('too_large', `answer over ${NODE_ANSWER_MAX_BYTES} bytes`);
           else chunks.push(chunk);
         });
         res.on('end', () => {
           const body = Buffer.concat(chunks).toString('utf8');
           // A redirect is not followed: the answer must come from the node itself.
-          settle(res.statusCode === 200 ? body : { error: `HTTP ${res.statusCode ?? '?'}: ${body.trim().slice(0, 200)}` });
+          settle(res.statusCode === 200 ? body : { code: 'http_status', error: `HTTP ${res.statusCode ?? '?'}: ${body.trim().slice(0, 200)}` });
         });
-        res.on('error', (err) => giveUp(errorMessage(err)));
+        res.on('error', (err) => giveUp('unreachable', errorMessage(err)));
       },
     );
     // Plain timers: one for silence (refreshed by each chunk), one over the whole exchange.
-    const idle = setTimeout(() => giveUp(`nothing received for ${times.idleMs} ms`), times.idleMs);
-    const total = setTimeout(() => giveUp(`no complete answer within ${times.totalMs} ms`), times.totalMs);
-    req.on('error', (err) => giveUp(errorMessage(err)));
+    const idle = setTimeout(() => giveUp('timeout', `nothing received for ${times.idleMs} ms`), times.idleMs);
+    const total = setTimeout(() => giveUp('timeout', `no complete answer within ${times.totalMs} ms`), times.totalMs);
+    // node:http's parser errors (HPE_*): something answered, but not HTTP.
+    req.on('error', (err: NodeJS.ErrnoException) => giveUp(err.code?.startsWith('HPE_') ? 'invalid_answer' : 'unreachable', errorMessage(err)));
     let settled = false;
-    function settle(answer: string | { error: string }): void {
+    function settle(answer: string | NodeFailure): void {
       if (settled) return;
       settled = true;
       clearTimeout(idle);
       clearTimeout(total);
       resolve(answer);
     }
-    function giveUp(error: string): void {
-      settle({ error });
+    function giveUp(code: UnansweredCode, error: string): void {
+      settle({ code, error });
       req.destroy();
     }
   });
