@@ -62,6 +62,12 @@ export async function withContext(
   }
 }
 
+/**
+ * JSON for machines that people also read in a terminal: JSON.stringify leaves DEL, C1 controls
+ * (U+009B is CSI to VTE and xterm) and bidirectional overrides as they are, and values such as
+ * listeners' user agents are chosen by strangers. They can only occur inside strings, where
+ * `\uXXXX` is the same value.
+ */
 export function printJson(ctx: CommandContext, value: unknown): void {
-  ctx.out(JSON.stringify(value, null, 2));
+  ctx.out(JSON.stringify(value, null, 2).replace(/[\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }

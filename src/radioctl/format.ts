@@ -98,12 +98,15 @@ export function describeListeners(c: ClusterListeners): string {
   const parts: string[] = [];
   if (c.listeners.length > 0) {
     const rows = [['MOUNT', 'NODE', 'ADDRESS', 'CONNECTED', 'BYTES', 'USER AGENT']];
-    for (const l of c.listeners) rows.push([l.mount, l.node, l.address, duration(l.connectedSeconds), String(l.bytes), oneLine(l.userAgent ?? '-')]);
+    for (const l of c.listeners) {
+      rows.push([printable(l.mount), printable(l.node), printable(l.address), duration(l.connectedSeconds), String(l.bytes), oneLine(l.userAgent ?? '-')]);
+    }
     parts.push(padTable(rows));
   }
   const nodes = new Set(c.listeners.map((l) => l.node)).size;
   parts.push(`${c.listeners.length} listener${c.listeners.length === 1 ? '' : 's'}${c.listeners.length > 0 ? ` on ${nodes} node${nodes === 1 ? '' : 's'}` : ''}`);
-  for (const u of c.unanswered) parts.push(`warning: ${u.node} did not answer (${u.error}): its listeners are missing`);
+  // The error may quote the node's own answer (or whatever else answered at its address).
+  for (const u of c.unanswered) parts.push(`warning: ${printable(u.node)} did not answer (${printable(u.error)}): its listeners are missing`);
   return parts.join('\n');
 }
 
@@ -116,9 +119,18 @@ function duration(seconds: number): string {
   return `${Math.floor(seconds / 86400)}d${two(Math.floor(seconds / 3600) % 24)}h`;
 }
 
-/** A client-chosen string in a table: no control characters, at most 60 characters. */
-function oneLine(value: string): string {
+/**
+ * Text someone else chose, for the terminal: C0 and C1 controls (a header's bytes 0x80-0x9f
+ * arrive as U+0080-U+009F, and terminals take U+009B as CSI) and bidirectional overrides, which
+ * would reorder what follows on the line, each become `?`.
+ */
+function printable(value: string): string {
   // eslint-disable-next-line no-control-regex
-  const clean = value.replace(/[\x00-\x1f\x7f]/g, '?');
+  return value.replace(/[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, '?');
+}
+
+/** A client-chosen string in a table: printable, at most 60 characters. */
+function oneLine(value: string): string {
+  const clean = printable(value);
   return clean.length > 60 ? `${clean.slice(0, 59)}…` : clean;
 }

@@ -18,18 +18,32 @@ export interface NodeListener {
   bytes: number;
 }
 
+/** Why a node gave no usable answer, stable for scripts reading `--json`. */
+export type UnansweredCode = 'no_address' | 'unreachable' | 'timeout' | 'too_large' | 'http_status' | 'invalid_answer';
+
+/** A node's missing answer: the stable code and a message for people. */
+export interface NodeFailure {
+  code: UnansweredCode;
+  error: string;
+}
+
 export interface ClusterListeners {
   listeners: NodeListener[];
   /** Nodes that gave no usable answer: their listeners are missing from the list. */
-  unanswered: { node: string; error: string }[];
+  unanswered: ({ node: string } & NodeFailure)[];
 }
 
 interface ListclientsDocument {
   mounts: { mount: string; listeners: Omit<NodeListener, 'node' | 'mount'>[] }[];
 }
 
-const nullableString = { type: ['string', 'null'], maxLength: 4096 };
-const validateDocument = new Ajv({ allErrors: true }).compile<ListclientsDocument>({
+// A listener chooses its user agent and referer (up to the front door's 16 KiB head): a length
+// bound here would make one listener's long header hide every listener of its node. The answer's
+// size is bounded as a whole where it is read.
+const nullableString = { type: ['string', 'null'] };
+// The first error only: a node (or whatever answers at its address) may send millions of bad
+// entries, and collecting each took seconds and gigabytes for a warning nobody could read.
+const validateDocument = new Ajv({ allErrors: false }).compile<ListclientsDocument>({
   type: 'object',
   required: ['mounts'],
   properties: {
@@ -62,14 +76,14 @@ const validateDocument = new Ajv({ allErrors: true }).compile<ListclientsDocumen
 });
 
 /** A node's answer as listeners of that node, or why it cannot be read. */
-export function parseNodeAnswer(node: string, body: string): NodeListener[] | { error: string } {
+export function parseNodeAnswer(node: string, body: string): NodeListener[] | NodeFailure {
   let value: unknown;
   try {
     value = JSON.parse(body);
   } catch {
-    return { error: 'the answer is not JSON' };
+    return { code: 'invalid_answer', error: 'the answer is not JSON' };
   }
-  if (!validateDocument(value)) return { error: `unexpected answer: ${formatAjvErrors(validateDocument.errors)}` };
+  if (!validateDocument(value)) return { code: 'invalid_answer', error: `unexpected answer: ${formatAjvErrors(validateDocument.errors)}` };
   return value.mounts.flatMap((m) =>
     m.listeners.map((l) => ({
       node,
@@ -84,11 +98,35 @@ export function parseNodeAnswer(node: string, body: string): NodeListener[] | { 
   );
 }
 
+/** The path and query of the listclients radioctl asks for, the mount percent-encoded. */
+export function listclientsPath(mount: string | undefined): string {
+  return `/admin/listclients.json${mount === undefined ? '' : `?mount=${encodeURIComponent(mount)}`}`;
+}
+
+/**
+ * Every node's answer (its body, or why there is none) as one list, oldest first per mount, and
+ * the nodes whose listeners are missing. Appended one by one: spreading a node's listeners into
+ * push() overflowed the stack from some 120,000 of them, which a node (or whatever answers at
+ * its address) may claim, and failed the whole command.
+ */
+export function mergeNodeAnswers(asked: readonly { node: string; answer: string | NodeFailure }[]): ClusterListeners {
+  const result: ClusterListeners = { listeners: [], unanswered: [] };
+  for (const { node, answer } of asked) {
+    const parsed = typeof answer === 'string' ? parseNodeAnswer(node, answer) : answer;
+    if (!Array.isArray(parsed)) {
+      result.unanswered.push({ node, code: parsed.code, error: parsed.error });
+      continue;
+    }
+    for (const l of parsed) result.listeners.push(l);
+  }
+  result.listeners = sortListeners(result.listeners);
+  return result;
+}
+
 /** The URL of a node's listclients: its first address, IPv6 in brackets. */
 export function listclientsUrl(address: string, port: number, mount: string | undefined): string {
   const host = isIP(address) === 6 ? `[${address}]` : address;
-  const query = mount === undefined ? '' : `?mount=${encodeURIComponent(mount)}`;
-  return `http://${host}:${port}/admin/listclients.json${query}`;
+  return `http://${host}:${port}${listclientsPath(mount)}`;
 }
 
 /** Oldest first within a mount, mounts by path, then nodes by name: the same list every time. */

@@ -63,7 +63,8 @@ test('the JSON carries what Icecast leaves out: referer, start time and bytes', 
       {
         mount: '/a.ogg',
         listeners: [
-          { id: 3, address: '2001:db8::9', userAgent: 'Mozilla/5.0 <script>&"\x01', referer: 'https://radio.example/', since: new Date(NOW - 5000).toISOString(), connectedSeconds: 5, bytes: 4096 },
+          // The control character XML cannot carry is left out of the JSON too: both list the same text.
+          { id: 3, address: '2001:db8::9', userAgent: 'Mozilla/5.0 <script>&"', referer: 'https://radio.example/', since: new Date(NOW - 5000).toISOString(), connectedSeconds: 5, bytes: 4096 },
         ],
       },
     ],

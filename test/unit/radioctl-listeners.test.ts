@@ -40,7 +40,7 @@ test('the list: by mount, longest connected first; the table cleans what clients
     listener({ connectedSeconds: 7300, node: 'n3', userAgent: 'evil\x1b[2J\nagent' }),
   ]);
   assert.deepEqual(sorted.map((l) => `${l.mount} ${l.node}`), ['/a.mp3 n3', '/a.mp3 n2', '/b.mp3 n1']);
-  const text = describeListeners({ listeners: sorted, unanswered: [{ node: 'n4', error: 'fetch failed' }] });
+  const text = describeListeners({ listeners: sorted, unanswered: [{ node: 'n4', code: 'unreachable', error: 'fetch failed' }] });
   assert.equal(
     text,
     [

@@ -30,11 +30,15 @@ export function commonLogDate(ms: number): string {
   return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
 }
 
-/** A value inside double quotes: quotes and backslashes escaped, control bytes as \xHH, never empty. */
+/**
+ * A value inside double quotes: quotes and backslashes escaped, control characters as \xHH,
+ * never empty. C1 (U+0080-U+009F) included: terminals take U+009B as CSI, and a log is read with
+ * `tail -f`.
+ */
 function quoted(value: string | undefined): string {
   if (!value) return '"-"';
   // eslint-disable-next-line no-control-regex
-  const safe = value.replace(/[\\"]/g, (c) => `\\${c}`).replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const safe = value.replace(/[\\"]/g, (c) => `\\${c}`).replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return `"${safe}"`;
 }
 

@@ -1,5 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { escapeXml } from '../../common/xml-escape.js';
+import { isValidMountPath } from '../../coordination/mount.js';
 
 /**
  * The front door's answer to Icecast's `GET /admin/listclients?mount=/x`: the listeners this
@@ -24,6 +25,29 @@ export interface CurrentListener {
 
 export type ListclientsFormat = 'xml' | 'json';
 
+/**
+ * Longest user agent or referer in the documents, in characters (longer ones end with `…`). A
+ * listener chooses them (up to a 16 KiB head, 6 characters each once escaped): unbounded, a few
+ * thousand listeners sending such heads made the document longer than a string can be, and the
+ * front door's 28,000 connections must still fit the 64 MiB radioctl reads from a node.
+ */
+export const LISTCLIENTS_TEXT_MAX = 256;
+
+/**
+ * A listener's own text for the documents: bounded, and without control characters (those XML
+ * cannot carry are removed from the JSON too, so that both list the same text).
+ */
+function clientText(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  // Cut first: the work per listener stays bounded too (cleaning 16 KiB heads of 28,000
+  // listeners held the front door's event loop for seconds).
+  const cut = value.length > LISTCLIENTS_TEXT_MAX ? `${value.slice(0, cutAt(value, LISTCLIENTS_TEXT_MAX - 1))}…` : value;
+  // C1 too: allowed in XML, but never in a user agent, and a terminal showing the document
+  // (curl) takes U+009B as CSI.
+  // eslint-disable-next-line no-control-regex
+  return cut.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/g, '');
+}
+
 export interface ListclientsRequest {
   format: ListclientsFormat;
   /** Only this mount's listeners; every mount when absent (Icecast requires it; here it is optional). */
@@ -35,15 +59,25 @@ export const LISTCLIENTS_PATHS: ReadonlyMap<string, ListclientsFormat> = new Map
   ['/admin/listclients.json', 'json'],
 ]);
 
-/** The request's `mount` parameter (percent-decoded), or an error for people. */
+/**
+ * The request's `mount` parameter (percent-decoded), or an error for people. Only a mount path
+ * is taken: the asked mount is echoed in the document, and decoded bytes could be anything
+ * (U+FFFE is no XML character even escaped; a 5,000-character name is no mount).
+ */
 export function listclientsRequest(format: ListclientsFormat, query: string): ListclientsRequest | { error: string } {
   const params = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query);
   const mounts = params.getAll('mount');
   if (mounts.length > 1) return { error: 'give one mount parameter at most' };
   const mount = mounts[0];
   if (mount === undefined || mount === '') return { format };
-  if (!mount.startsWith('/')) return { error: 'the mount parameter is a path starting with /' };
+  if (!isValidMountPath(mount)) return { error: 'the mount parameter is a mount path, such as /live.mp3' };
   return { format, mount };
+}
+
+/** `end`, or one less where it would split a surrogate pair: a lone half is no character. */
+function cutAt(value: string, end: number): number {
+  const last = value.charCodeAt(end - 1);
+  return last >= 0xd800 && last <= 0xdbff ? end - 1 : end;
 }
 
 /**
@@ -56,7 +90,7 @@ export function renderListclientsXml(listeners: readonly CurrentListener[], requ
     parts.push(`<source mount="${escapeXml(mount)}"><Listeners>${ofMount.length}</Listeners>`);
     for (const l of ofMount) {
       parts.push(
-        `<listener><IP>${escapeXml(l.address)}</IP><UserAgent>${escapeXml(l.userAgent ?? '')}</UserAgent>` +
+        `<listener><IP>${escapeXml(l.address)}</IP><UserAgent>${escapeXml(clientText(l.userAgent) ?? '')}</UserAgent>` +
           `<Connected>${connectedSeconds(l, now)}</Connected><ID>${l.id}</ID></listener>`,
       );
     }
@@ -72,8 +106,8 @@ export function renderListclientsJson(listeners: readonly CurrentListener[], req
     listeners: ofMount.map((l) => ({
       id: l.id,
       address: l.address,
-      userAgent: l.userAgent ?? null,
-      referer: l.referer ?? null,
+      userAgent: clientText(l.userAgent) ?? null,
+      referer: clientText(l.referer) ?? null,
       since: new Date(l.since).toISOString(),
       connectedSeconds: connectedSeconds(l, now),
       bytes: l.bytes,

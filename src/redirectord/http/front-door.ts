@@ -125,6 +125,9 @@ export interface FrontDoorCounts {
 /** Pause between a held relay's attempts to reach the (new) master. */
 const RELAY_REATTACH_INTERVAL_MS = 100;
 
+/** Slowest reading of a listclients answer the front door waits for: 64 kB/s. */
+const LIST_MIN_BYTES_PER_MS = 64;
+
 /** Seconds a refused client is told to wait. */
 const RETRY_AFTER_SECONDS = 10;
 
@@ -360,12 +363,24 @@ export class FrontDoor extends Server implements ConnectionOwner {
 
   private answerListclients(conn: DoorConnection, head: RequestHead, format: ListclientsFormat, query: string): void {
     this.metrics.increment('front_door.http');
-    const answer = listclientsAnswer(head, format, query, this.opts.adminPassword?.(), () => this.currentListeners(), Date.now());
+    let answer;
+    try {
+      answer = listclientsAnswer(head, format, query, this.opts.adminPassword?.(), () => this.currentListeners(), Date.now());
+    } catch (err) {
+      // Called from the socket callback, where a throw would end the whole daemon: the document
+      // is built from what thousands of listeners sent, so its failure is the asker's 500 only.
+      this.log.error({ err: errorMessage(err) }, 'listclients could not be answered');
+      conn.answerAndClose(plainResponse(500, 'The listener list could not be built.'));
+      return;
+    }
     if (answer.status === 401) {
       this.metrics.increment('front_door.rejected', 1, { reason: '401' });
       this.log.info({ path: '/admin/listclients', client: conn.socket.remoteAddress }, 'listclients refused: wrong or missing admin credentials');
     }
-    conn.answerAndClose(answer.response);
+    // The list can be megabytes: past what the kernel buffers, the fixed grace of a refusal cut
+    // it for an asker on a slow link. Its time grows with its size (still bounded).
+    const graceMs = answer.status === 200 ? this.times.sendTimeoutMs + Math.ceil(answer.response.length / LIST_MIN_BYTES_PER_MS) : undefined;
+    conn.answerAndClose(answer.response, graceMs);
   }
 
   private answerOrHandOver(conn: DoorConnection, bytes: Buffer, head: RequestHead): void {

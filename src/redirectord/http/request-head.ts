@@ -172,6 +172,17 @@ export function splitTarget(target: string): { path: string; query: string } {
   return q < 0 ? { path: target, query: '' } : { path: target.slice(0, q), query: target.slice(q) };
 }
 
+/**
+ * A header value as text for people (listclients, the access log): the head is decoded as
+ * latin1 so that offsets are bytes, but clients send UTF-8 (a user agent "Müller" arrives as
+ * "MÃ¼ller"). Bytes that are not UTF-8 become U+FFFD.
+ */
+export function headerText(value: string | undefined): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  if (value === undefined || !/[^\x00-\x7f]/.test(value)) return value;
+  return Buffer.from(value, 'latin1').toString('utf8');
+}
+
 /** Whether the request carries a body framed by Content-Length or chunked encoding. */
 export function hasFramedBody(head: RequestHead): boolean {
   if (head.headers.has('content-length')) return true;
