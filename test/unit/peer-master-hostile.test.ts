@@ -8,6 +8,7 @@ import type { MasterReport } from '../../src/coordination/master-report.js';
 import { PeerMasterLookup } from '../../src/coordination/peer-master-lookup.js';
 import { PeerInformedView } from '../../src/coordination/peer-informed-view.js';
 import { waitFor } from '../support/wait.js';
+import { SettableView } from '../support/peer-master-fixtures.js';
 import { makeApp, mount, node, RecordingMetrics, SECRET, state } from '../support/http-fixtures.js';
 
 /*
@@ -21,22 +22,6 @@ const cutView = state([n1, n2, n3], [], { connected: false, revision: '100' });
 
 function report(over: Partial<MasterReport> = {}): string {
   return JSON.stringify({ node: 'n2', connected: true, revision: '120', master: { name: 'n2', addresses: ['127.0.0.2'], icecastPort: 8000 }, ...over });
-}
-
-class FakeView {
-  #listeners = new Set<(s: ClusterState) => void>();
-  constructor(private s: ClusterState) {}
-  current(): ClusterState {
-    return this.s;
-  }
-  onChange(l: (s: ClusterState) => void): () => void {
-    this.#listeners.add(l);
-    return () => this.#listeners.delete(l);
-  }
-  set(s: ClusterState): void {
-    this.s = s;
-    for (const l of this.#listeners) l(s);
-  }
 }
 
 interface Peer {
@@ -94,7 +79,7 @@ async function peers(n3Handler: (req: http.IncomingMessage, res: http.ServerResp
   }
 }
 
-function lookupOf(view: FakeView, port: number): PeerMasterLookup {
+function lookupOf(view: SettableView, port: number): PeerMasterLookup {
   return new PeerMasterLookup({ view, nodeName: 'n1', ownAddresses: ['127.0.0.1'], httpPort: port, log: pino({ level: 'silent' }), metrics: new RecordingMetrics() });
 }
 
@@ -143,7 +128,7 @@ for (const [what, handler] of Object.entries(hostile)) {
   // now has its own connection, destroyed when it is given up or the lookup stops.
   test(`a peer that ${what} is never followed, never blocks the rounds, and its connections are closed`, async () => {
     const { port, n3 } = await peers(handler);
-    const view = new FakeView(cutView);
+    const view = new SettableView(cutView);
     const lookup = lookupOf(view, port);
     let changes = 0;
     lookup.onChange(() => changes++);
@@ -170,7 +155,7 @@ test('an honest peer is followed through the real ask path while another hangs, 
   const { port, n2, n3 } = await peers(hostile['trickles a byte at a time, never ending']!, (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(report());
   });
-  const view = new FakeView(cutView);
+  const view = new SettableView(cutView);
   const lookup = lookupOf(view, port);
   lookup.start();
   try {
@@ -195,7 +180,7 @@ test('IPv6 peers are asked at [address]:port', async (t) => {
     t.skip('no IPv6 loopback');
     return;
   }
-  const view = new FakeView(state([node('n1', { addresses: ['::1'] }), v6n2], [], { connected: false, revision: '100' }));
+  const view = new SettableView(state([node('n1', { addresses: ['::1'] }), v6n2], [], { connected: false, revision: '100' }));
   const lookup = new PeerMasterLookup({ view, nodeName: 'n1', ownAddresses: ['::1'], httpPort: (srv.server.address() as AddressInfo).port, log: pino({ level: 'silent' }), metrics: new RecordingMetrics() });
   lookup.start();
   try {
@@ -213,12 +198,12 @@ function manualAsk() {
   return { pending, ask };
 }
 
-function manualLookup(view: FakeView, ask: (a: string, p: number) => Promise<string>) {
+function manualLookup(view: SettableView, ask: (a: string, p: number) => Promise<string>) {
   return new PeerMasterLookup({ view, nodeName: 'n1', ownAddresses: ['127.0.0.1'], httpPort: 80, log: pino({ level: 'silent' }), metrics: new RecordingMetrics(), ask });
 }
 
 test("a round's answer that comes after etcd answered again is not adopted", async () => {
-  const view = new FakeView(cutView);
+  const view = new SettableView(cutView);
   const { pending, ask } = manualAsk();
   const lookup = manualLookup(view, ask);
   let changes = 0;
@@ -237,7 +222,7 @@ test("a round's answer that comes after etcd answered again is not adopted", asy
 });
 
 test('stop() during a round: the answer is dropped, no listener is called, nothing is asked again', async () => {
-  const view = new FakeView(cutView);
+  const view = new SettableView(cutView);
   const { pending, ask } = manualAsk();
   const lookup = manualLookup(view, ask);
   let changes = 0;
@@ -255,7 +240,7 @@ test('stop() during a round: the answer is dropped, no listener is called, nothi
 });
 
 test('a view flapping between cut and connected never has two rounds out at once', async () => {
-  const view = new FakeView(cutView);
+  const view = new SettableView(cutView);
   const { pending, ask } = manualAsk();
   let maxOut = 0;
   const lookup = manualLookup(view, (a, p) => {
@@ -282,7 +267,7 @@ test('a view flapping between cut and connected never has two rounds out at once
 });
 
 test('a lost quorum cluster-wide: every peer is cut too, nobody is believed, the fenced master stays master in the routing view', async () => {
-  const view = new FakeView(cutView);
+  const view = new SettableView(cutView);
   const lookup = manualLookup(view, async (address) =>
     report({ node: address === '127.0.0.2' ? 'n2' : 'n3', connected: false, revision: '900', master: { name: 'n2', addresses: ['127.0.0.2'], icecastPort: 8000 } }),
   );
