@@ -460,6 +460,9 @@ export class MountFeed implements AttemptEvents {
     // The bridge is gone: a homecoming question still open would hold a connection to the local
     // Icecast (and a connect-gate slot) for a head timeout, next to the re-attach's own.
     this.dropHomecoming();
+    // Audio gathered from the lost upstream goes out now, while it still counts as flowing: left
+    // for the flush timer, it would go out after a quick re-attach and restart the wait.
+    this.flush();
     this.hold.begin();
     this.state = { kind: 'reattaching', nextVia: 'local' };
     this.log.info({ reason, listeners: this.subscribers.size }, 'upstream lost; holding the listeners while re-attaching');
