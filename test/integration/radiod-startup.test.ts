@@ -125,5 +125,7 @@ test('while the first full read fails, the existing icecast.xml is left alone; i
   await waitFor('config follows etcd after the read succeeded', async () => relaysAll(await readFile(configPath, 'utf8')), {
     timeoutMs: 30_000,
   });
+  // The file is written before radiod logs the write, and its log comes through a pipe.
+  await waitFor('the config write logged', () => configWrites(radiod).length > 0, { timeoutMs: 5000 });
   assert.deepEqual(configWrites(radiod), [{ mounts: MOUNTS.length }]);
 });
