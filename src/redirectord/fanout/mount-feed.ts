@@ -114,10 +114,8 @@ export class MountFeed implements AttemptEvents {
   private state: FeedState = { kind: 'connecting', attempts: 0 };
   private readonly subscribers = new Set<FeedSubscriber>();
   private attempt: IcecastAttempt | undefined;
-  /** Which Icecast `attempt` asks: the local one, or the master's (the bridge). */
-  private attemptVia: 'local' | 'bridge' = 'local';
-  /** The master's Icecast that `attempt` asks, when it goes through the bridge. */
-  private bridgeTarget: HostPort | undefined;
+  /** The master's Icecast that `attempt` asks when it goes through the bridge; undefined: the local one. */
+  private attemptBridge: HostPort | undefined;
   /** While fed from the bridge: the attempt asking the local Icecast again, or its timer. */
   private homecoming: IcecastAttempt | undefined;
   private homecomingTimer: NodeJS.Timeout | undefined;
@@ -202,8 +200,7 @@ export class MountFeed implements AttemptEvents {
     const localTimeoutMs =
       state.kind === 'reattaching' && this.opts.bridge?.() !== undefined ? Math.min(timeoutMs, LOCAL_ANSWER_WHILE_BRIDGEABLE_MS) : timeoutMs;
     if (state.kind === 'reattaching') state.nextVia = state.nextVia === 'local' && this.opts.bridge ? 'bridge' : 'local';
-    this.attemptVia = bridge ? 'bridge' : 'local';
-    this.bridgeTarget = bridge;
+    this.attemptBridge = bridge;
     this.attempt = bridge ? this.bridgeAttempt(bridge, timeoutMs) : this.localAttempt(localTimeoutMs);
     this.attempt.start();
   }
@@ -235,8 +232,8 @@ export class MountFeed implements AttemptEvents {
    */
   masterMoved(reason: string): void {
     const attempt = this.attempt;
-    if (attempt === undefined || this.attemptVia !== 'bridge') return;
-    if (sameHostPort(this.bridgeTarget, this.opts.bridge?.())) return;
+    if (attempt === undefined || this.attemptBridge === undefined) return;
+    if (sameHostPort(this.attemptBridge, this.opts.bridge?.())) return;
     attempt.close();
     this.onFailed(attempt, reason, 'error');
   }
@@ -375,11 +372,11 @@ export class MountFeed implements AttemptEvents {
     if (verdict.kind !== 'continue') {
       attempt.close();
       // Only the local Icecast's answer may end the stream: the bridge is a stopgap.
-      if (verdict.kind === 'retry' || this.attemptVia === 'bridge') this.onFailed(attempt, verdict.reason, 'error');
+      if (verdict.kind === 'retry' || this.attemptBridge !== undefined) this.onFailed(attempt, verdict.reason, 'error');
       else this.giveUp(verdict.reason);
       return false;
     }
-    const via = this.attemptVia;
+    const via = this.attemptBridge ? 'bridge' : 'local';
     this.streamFrom(parseMetaint(res.headers.get('icy-metaint')), via);
     this.opts.metrics.increment('stream_proxy.reattach');
     if (via === 'bridge') {
@@ -420,7 +417,7 @@ export class MountFeed implements AttemptEvents {
     }
     this.attempt?.close();
     this.attempt = probe;
-    this.attemptVia = 'local';
+    this.attemptBridge = undefined;
     this.streamFrom(parseMetaint(res.headers.get('icy-metaint')), 'local');
     this.log.info({ listeners: this.subscribers.size }, 'feed back on the local Icecast');
     if (rest.length > 0) this.onBody(probe, rest);
