@@ -21,7 +21,7 @@ interface Generated {
  * Runs the generator with sh, as systemd does, against `defaults` (undefined: no file) in a
  * temporary directory: the script is the packaged one with only its config path changed.
  */
-async function generate(defaults: string | undefined): Promise<Generated> {
+async function generate(defaults: string | Buffer | undefined, timeoutMs = 30_000): Promise<Generated> {
   const dir = await mkdtemp(join(tmpdir(), 'socket-generator-'));
   try {
     const config = join(dir, 'autoradio');
@@ -30,7 +30,7 @@ async function generate(defaults: string | undefined): Promise<Generated> {
     await writeFile(join(dir, 'generator'), script);
     if (defaults !== undefined) await writeFile(config, defaults);
     for (const sub of ['normal', 'early', 'late']) await mkdir(join(dir, sub));
-    const { stderr } = await execFileAsync('sh', [join(dir, 'generator'), join(dir, 'normal'), join(dir, 'early'), join(dir, 'late')]);
+    const { stderr } = await execFileAsync('sh', [join(dir, 'generator'), join(dir, 'normal'), join(dir, 'early'), join(dir, 'late')], { timeout: timeoutMs });
     const written = await readdir(join(dir, 'normal'));
     if (written.length === 0) return { stderr };
     assert.deepEqual(written.sort(), ['redirectord.socket', 'sockets.target.wants']);
@@ -140,5 +140,43 @@ test('DOMAIN decides whether there is a socket, whatever it holds; its value nev
   }
   for (const defaults of [undefined, '', 'DOMAIN=\n', 'DOMAIN=""\n', 'DOMAIN=   \n', '#DOMAIN=x\n', 'export DOMAIN=x\n', 'DOMAIN=x\nDOMAIN=\n']) {
     assert.equal((await generate(defaults)).listen, undefined, JSON.stringify(defaults));
+  }
+});
+
+test('systemd ignores an assignment that is not UTF-8, and so does the generator', async () => {
+  const latin1 = (text: string) => Buffer.from(text, 'latin1');
+  // systemd 257: "invalid UTF-8 value for key DOMAIN ..., ignoring": DOMAIN stays unset, the
+  // units skip their start, and nothing may hold port 80.
+  assert.equal((await generate(latin1('DOMAIN=r\xe9dio.example.org\n'))).listen, undefined);
+  assert.equal((await generate(latin1('DOMAIN=radio.example.org\r\nDOMAIN=r\xe9dio\r\n'))).listen, '80');
+  assert.equal((await generate(latin1('DOMAIN=x\nAUTORADIO_HTTP_PORT=81\nAUTORADIO_HTTP_PORT=8\xe90\n'))).listen, '81');
+  assert.equal((await generate(latin1('DOMAIN=x\nAUTORADIO_HTTP_BIND="127.0.0.1\xa0"\n'))).listen, '80');
+  // Overlong forms and UTF-16 surrogates are not UTF-8 either; real multi-byte text is.
+  assert.equal((await generate(latin1('DOMAIN=\xc0\xaf\n'))).listen, undefined);
+  assert.equal((await generate(latin1('DOMAIN=\xed\xa0\x80\n'))).listen, undefined);
+  assert.equal((await generate(latin1('DOMAIN=\xf4\x90\x80\x80\n'))).listen, undefined);
+  assert.equal((await generate(Buffer.from('DOMAIN=rädio.example.org 📻\n'))).listen, '80');
+});
+
+test('a huge file does not hold up boot or daemon-reload (systemd waits for its generators)', async () => {
+  const big = 'x'.repeat(1 << 20);
+  const cases: Array<[string, string | undefined]> = [
+    // Another variable's long value, and many lines: the generator skips them in linear time.
+    [`DOMAIN=radio.example.org\nAUTORADIO_NAME=${big}\nAUTORADIO_HTTP_PORT=81\n`, '81'],
+    [`DOMAIN=radio.example.org\nAUTORADIO_NAME="${big}"\n`, '80'],
+    [`DOMAIN=radio.example.org\n${'# a comment line\n'.repeat(60_000)}AUTORADIO_HTTP_PORT=82\n`, '82'],
+    [`${' '.repeat(1 << 20)}DOMAIN${' '.repeat(1 << 20)}=radio.example.org\n`, '80'],
+    [`DOMAIN=radio.example.org\n${'K'.repeat(1 << 20)}=1\n`, '80'],
+    // A value longer than execve(2) takes (128 KiB with its name) cannot reach redirectord,
+    // which then cannot start at all: no socket.
+    [`DOMAIN=${big}\n`, undefined],
+    [`DOMAIN=radio.example.org\nAUTORADIO_HTTP_PORT=${'0'.repeat(1 << 20)}80\n`, undefined],
+    [`DOMAIN=radio.example.org\nAUTORADIO_HTTP_PORT=${'0'.repeat(1 << 10)}80\n`, '80'],
+  ];
+  for (const [text, expected] of cases) {
+    const since = Date.now();
+    const got = await generate(text);
+    assert.equal(got.listen, expected, `${text.slice(0, 40)}... (${text.length} bytes)`);
+    assert.ok(Date.now() - since < 15_000, `${Date.now() - since} ms for ${text.slice(0, 40)}...`);
   }
 });
