@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { lstat, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { relabelledPackages } from './older-version.js';
 import { PACKAGE_CACHE_DIR, PACKAGE_SUITE, builtPackages, installPackages, packageRoot, run, unitDirectives } from './debian-root.js';
 
 /**
@@ -108,8 +109,12 @@ test('Debian packages build, pass lintian and install on Debian 13', { timeout: 
     const listed = (await root.mustExec(['dpkg', '-L', 'autoradio-server'])).stdout.split('\n');
     assert.deepEqual(listed.filter((f) => f.startsWith('/lib/')), []);
     assert.ok(listed.includes('/usr/lib/systemd/system/icecast2.service.d/autoradio.conf'));
+    // /etc/default/autoradio is the operator's (no conffile prompt on upgrades): postinst copied
+    // it from the shipped template on installation.
     const conffiles = await root.mustExec(['dpkg-query', '-W', '-f', '${Conffiles}', 'autoradio-server']);
-    assert.match(conffiles.stdout, /\/etc\/default\/autoradio /);
+    assert.doesNotMatch(conffiles.stdout, /\/etc\/default\/autoradio /);
+    assert.equal(await readFile(join(root.path, 'etc/default/autoradio'), 'utf8'),
+      await readFile(join(root.path, 'usr/share/autoradio-server/autoradio.default'), 'utf8'));
   });
 
   await t.test('/etc/default/autoradio sets DOMAIN= and lists every other variable commented', async () => {
@@ -244,6 +249,35 @@ test('Debian packages build, pass lintian and install on Debian 13', { timeout: 
       assert.ok(r.stdout.includes(p.flag), `${p.name} --help does not mention ${p.flag}`);
     });
   }
+
+  await t.test('an upgrade that ships new defaults keeps the hand-edited /etc/default/autoradio, asking nothing', async () => {
+    // Every node edits the file (DOMAIN); a dpkg conffile would stop every later upgrade that
+    // changes its comments at a prompt: waiting on a terminal, failing without one.
+    const newer = await relabelledPackages(debDir, (current) => `${current}+next`, async (tree) => {
+      for (const f of ['etc/default/autoradio', 'usr/share/autoradio-server/autoradio.default']) {
+        if (existsSync(join(tree, f))) await writeFile(join(tree, f), `${await readFile(join(tree, f), 'utf8')}# A setting the next version adds.\n`);
+      }
+    });
+    const defaults = join(root.path, 'etc/default/autoradio');
+    const shipped = await readFile(defaults, 'utf8');
+    const edited = shipped.replace(/^DOMAIN=$/m, 'DOMAIN=radio.example.org');
+    try {
+      await writeFile(defaults, edited);
+      await root.mustExec(['mkdir', '-p', '/tmp/newer']);
+      for (const f of (await readdir(newer.dir)).filter((x) => x.endsWith('.deb'))) {
+        await writeFile(join(root.path, 'tmp/newer', f), await readFile(join(newer.dir, f)));
+      }
+      // No terminal and no --force-conf* option, as a script or CI job runs it.
+      const upgrade = await root.exec(['sh', '-c', 'apt-get install -y -q --no-install-recommends /tmp/newer/*.deb </dev/null']);
+      assert.equal(upgrade.code, 0, `${upgrade.stdout.slice(-3000)}\n${upgrade.stderr.slice(-2000)}`);
+      const state = await root.mustExec(['dpkg-query', '-W', '-f', '${db:Status-Abbrev}${Version}\n', 'autoradio-server']);
+      assert.equal(state.stdout.trim(), `ii ${newer.version}`);
+      assert.equal(await readFile(defaults, 'utf8'), edited);
+    } finally {
+      await writeFile(defaults, shipped);
+      await newer.remove();
+    }
+  });
 
   await t.test('removal gives icecast2 its files back; purge removes the rest', async () => {
     await root.mustExec(['apt-get', 'remove', '-y', '-q', 'autoradio-server']);

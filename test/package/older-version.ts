@@ -1,5 +1,6 @@
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { join, relative } from 'node:path';
 import { mustRun } from './debian-root.js';
 
 /**
@@ -16,10 +17,21 @@ export interface OlderPackages {
 }
 
 export async function olderPackages(debDir: string): Promise<OlderPackages> {
+  return relabelledPackages(debDir, (current) => `${current}~older`);
+}
+
+/**
+ * The same packages under another version (`version(current)`), each unpacked tree first
+ * passed to `edit` (which may change shipped files: their md5sums are written again).
+ */
+export async function relabelledPackages(
+  debDir: string,
+  version: (current: string) => string,
+  edit?: (tree: string) => Promise<void>,
+): Promise<OlderPackages> {
   const debs = (await readdir(debDir)).filter((f) => f.endsWith('.deb'));
   const current = (await mustRun('dpkg-deb', ['-f', join(debDir, debs[0]!), 'Version'])).stdout.trim();
-  const version = `${current}~older`;
-  await mustRun('dpkg', ['--compare-versions', version, 'lt', current]);
+  const relabelled = version(current);
   const dir = await mkdtemp('/var/tmp/autoradio-older-debs-');
   const work = await mkdtemp('/var/tmp/autoradio-older-work-');
   try {
@@ -28,15 +40,25 @@ export async function olderPackages(debDir: string): Promise<OlderPackages> {
       await mustRun('dpkg-deb', ['-R', join(debDir, f), tree]);
       const controlFile = join(tree, 'DEBIAN/control');
       const control = await readFile(controlFile, 'utf8');
-      const relabelled = control
-        .replace(/^Version: .*$/m, `Version: ${version}`)
-        .replaceAll(`(= ${current})`, `(= ${version})`);
-      await writeFile(controlFile, relabelled);
+      await writeFile(controlFile, control
+        .replace(/^Version: .*$/m, `Version: ${relabelled}`)
+        .replaceAll(`(= ${current})`, `(= ${relabelled})`));
+      if (edit) {
+        await edit(tree);
+        const files = (await readdir(tree, { recursive: true, withFileTypes: true }))
+          .filter((e) => e.isFile())
+          .map((e) => relative(tree, join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)))
+          .filter((p) => !p.startsWith('DEBIAN/'))
+          .sort();
+        let sums = '';
+        for (const p of files) sums += `${createHash('md5').update(await readFile(join(tree, p))).digest('hex')}  ${p}\n`;
+        await writeFile(join(tree, 'DEBIAN/md5sums'), sums);
+      }
       const name = f.split('_')[0]!;
-      await mustRun('dpkg-deb', ['--build', tree, join(dir, `${name}_${version}_all.deb`)]);
+      await mustRun('dpkg-deb', ['--build', tree, join(dir, `${name}_${relabelled}_all.deb`)]);
     }
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-  return { dir, version, current, remove: () => rm(dir, { recursive: true, force: true }) };
+  return { dir, version: relabelled, current, remove: () => rm(dir, { recursive: true, force: true }) };
 }

@@ -259,9 +259,48 @@ test('Debian 13 booted with systemd streams, recovers, upgrades and purges', { t
     await hearTone(LOW, 64, 180_000);
   });
 
+  await step('an upgrade leaves a front door the operator stopped stopped, and a masked one masked', async () => {
+    // A reinstall runs the same `configure <installed version>` as an upgrade.
+    const reinstall = () => box.mustExec(['sh', '-c', 'apt-get install -y -q --reinstall --no-install-recommends /root/debs/*.deb </dev/null'], 600_000);
+    await box.mustExec(['systemctl', 'stop', 'redirectord.socket', 'redirectord.service']);
+    await reinstall();
+    for (const unit of ['redirectord.socket', 'redirectord.service']) {
+      assert.equal((await box.unit(unit)).active, 'inactive', `${unit} after the upgrade\n${await journal('redirectord')}`);
+    }
+    await box.mustExec(['systemctl', 'mask', 'redirectord.socket', 'redirectord.service']);
+    await reinstall();
+    const enabled = await box.exec(['systemctl', 'is-enabled', 'redirectord.socket', 'redirectord.service']);
+    assert.deepEqual(enabled.stdout.trim().split('\n'), ['masked', 'masked']);
+    for (const unit of ['redirectord.socket', 'redirectord.service']) assert.equal((await box.unit(unit)).active, 'inactive', unit);
+    // Back as the operator would bring it: starting the service brings its socket (Wants=).
+    await box.mustExec(['systemctl', 'unmask', 'redirectord.socket', 'redirectord.service']);
+    await box.mustExec(['systemctl', 'start', 'redirectord.service']);
+    assert.equal((await box.unit('redirectord.socket')).active, 'active');
+    await hearTone(MOUNT, 128, 120_000);
+  });
+
+  await step('remove, then install again: the node streams as before, port 80 held by the socket', async () => {
+    await box.mustExec(['apt-get', 'remove', '-y', '-q', 'autoradio-server'], 300_000);
+    for (const unit of ['radiod', 'redirectord', 'redirectord.socket']) assert.equal((await box.unit(unit)).active, 'inactive', unit);
+    // The operator's settings stay (only purge removes them).
+    assert.match(await readFile(join(root.path, 'etc/default/autoradio'), 'utf8'), /^DOMAIN=radio\.example\.org$/m);
+    await box.mustExec(['sh', '-c', 'apt-get install -y -q --no-install-recommends /root/debs/autoradio-server_*.deb </dev/null'], 300_000);
+    await waitFor('radiod, redirectord and its socket active again', async () => {
+      const states = await Promise.all(['radiod', 'redirectord', 'redirectord.socket'].map(async (u) => (await box.unit(u)).active));
+      return states.every((s) => s === 'active');
+    }, { timeoutMs: 60_000, intervalMs: 250 }).catch(async (err: Error) => assert.fail(`${err.message}\n${await journal('redirectord')}`));
+    const triggered = await box.mustExec(['systemctl', 'show', '-p', 'TriggeredBy', 'redirectord.service']);
+    assert.match(triggered.stdout, /TriggeredBy=redirectord\.socket/);
+    await hearTone(MOUNT, 128, 120_000);
+  });
+
   await step('purge leaves nothing of ours; icecast2 goes back to Debian\'s start; port 80 is free', async () => {
-    await source?.stop();
+    // With a listener on the air: the purge ends its stream and waits for nothing.
+    const listener = longListener('cut-by-purge');
+    await waitFor('the listener to receive audio', async () => (await listener.bytes()) > 16_000, { timeoutMs: 60_000, intervalMs: 250 });
     await box.mustExec(['apt-get', 'purge', '-y', '-q', 'autoradio-server', 'autoradio-client', 'autoradio-common'], 300_000);
+    await source?.stop();
+    await waitFor('the listener\'s stream to end', () => listener.p.child.exitCode !== null, { timeoutMs: 30_000, intervalMs: 250 });
     for (const f of ['etc/default/autoradio', 'etc/autoradio', 'usr/lib/autoradio', 'var/cache/autoradio-radiod',
       'var/lib/autoradio-server', 'var/log/autoradio', 'usr/lib/systemd/system/icecast2.service.d/autoradio.conf',
       'usr/lib/systemd/system/radiod.service', 'usr/lib/systemd/system/redirectord.service',
