@@ -284,6 +284,8 @@ test('Debian 13 booted with systemd streams, recovers, upgrades and purges', { t
     for (const unit of ['radiod', 'redirectord', 'redirectord.socket']) assert.equal((await box.unit(unit)).active, 'inactive', unit);
     // The operator's settings stay (only purge removes them).
     assert.match(await readFile(join(root.path, 'etc/default/autoradio'), 'utf8'), /^DOMAIN=radio\.example\.org$/m);
+    // Icecast went back to Debian's SysV start (a daemon outside systemd's watch).
+    assert.match((await box.mustExec(['systemctl', 'show', '-p', 'Restart', 'icecast2'])).stdout, /Restart=no/);
     await box.mustExec(['sh', '-c', 'apt-get install -y -q --no-install-recommends /root/debs/autoradio-server_*.deb </dev/null'], 300_000);
     await waitFor('radiod, redirectord and its socket active again', async () => {
       const states = await Promise.all(['radiod', 'redirectord', 'redirectord.socket'].map(async (u) => (await box.unit(u)).active));
@@ -291,6 +293,14 @@ test('Debian 13 booted with systemd streams, recovers, upgrades and purges', { t
     }, { timeoutMs: 60_000, intervalMs: 250 }).catch(async (err: Error) => assert.fail(`${err.message}\n${await journal('redirectord')}`));
     const triggered = await box.mustExec(['systemctl', 'show', '-p', 'TriggeredBy', 'redirectord.service']);
     assert.match(triggered.stdout, /TriggeredBy=redirectord\.socket/);
+    // Icecast is supervised again: one process, the unit's own. The SysV script's daemon must not
+    // outlive the move (it held port 8000 and the supervised Icecast restarted forever).
+    await waitFor('one Icecast, supervised by the unit', async () => {
+      const pids = (await box.mustExec(['sh', '-c', 'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = icecast2 ] && echo ${p#/proc/}; done; true'])).stdout.trim().split('\n').filter(Boolean);
+      const unit = await box.unit('icecast2');
+      const restart = (await box.mustExec(['systemctl', 'show', '-p', 'Restart', 'icecast2'])).stdout.trim();
+      return unit.active === 'active' && restart === 'Restart=always' && pids.length === 1 && Number(pids[0]) === unit.pid;
+    }, { timeoutMs: 30_000, intervalMs: 250 }).catch(async (err: Error) => assert.fail(`${err.message}\n${await journal('icecast2', 20)}`));
     await hearTone(MOUNT, 128, 120_000);
   });
 
