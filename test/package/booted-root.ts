@@ -79,9 +79,32 @@ export class BootedRoot {
   }
 
   async mustExec(args: string[], timeoutMs?: number): Promise<RunResult> {
-    const r = await this.exec(args, timeoutMs);
-    if (r.code !== 0) throw new Error(`in container: ${args.join(' ')} exited ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+    // Past half its time a command is stuck: what the container waits on is taken then, while it
+    // still waits (after the kill it is gone).
+    const stuckAfterMs = (timeoutMs ?? 120_000) / 2;
+    let stuck: Promise<string> | undefined;
+    const watch = setTimeout(() => (stuck = this.waitingOn()), stuckAfterMs);
+    const r = await this.exec(args, timeoutMs).finally(() => clearTimeout(watch));
+    if (r.code !== 0) {
+      const report = stuck ? `\nstuck after ${stuckAfterMs} ms:\n${await stuck}` : '';
+      throw new Error(`in container: ${args.join(' ')} exited ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}${report}`);
+    }
     return r;
+  }
+
+  /** systemd's queued jobs, every process of the container with its parent, the journal's end. */
+  async waitingOn(): Promise<string> {
+    const jobs = await this.exec(['systemctl', '--no-pager', 'list-jobs'], 10_000);
+    // A minimal Debian 13 has no ps (procps).
+    const processes = await this.exec(['sh', '-c',
+      'for p in /proc/[0-9]*; do s=$(cat $p/stat 2>/dev/null) || continue; c=$(tr "\\0" " " < $p/cmdline 2>/dev/null | cut -c1-160); ' +
+      'set -- ${s#*) }; echo "${p#/proc/} ppid=$2 state=$1 $c"; done'], 10_000);
+    // Where each of Icecast's threads sleeps: a stalled Icecast still runs.
+    const icecast = await this.exec(['sh', '-c',
+      'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = icecast2 ] || continue; ' +
+      'for t in $p/task/*; do echo "${t#/proc/} $(cut -d" " -f3 $t/stat) $(cat $t/wchan 2>/dev/null)"; done; done'], 10_000);
+    const journal = await this.exec(['journalctl', '--no-pager', '-n', '80', '-o', 'short-monotonic'], 10_000);
+    return `jobs:\n${jobs.stdout}\nprocesses:\n${processes.stdout}\nicecast threads:\n${icecast.stdout}\njournal:\n${journal.stdout}`;
   }
 
   /** The unit's main pid (0 when it has none) and its state. */

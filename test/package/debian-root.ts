@@ -40,7 +40,16 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 15 * 60_000);
+    // A command that exited while a process it started still holds its output open (a daemon
+    // that did not detach its stdio) is not done: say which of the two a timeout cut.
+    let exited: number | null | undefined;
+    child.once('exit', (code) => (exited = code));
+    const timer = setTimeout(() => {
+      stderr += exited === undefined
+        ? `\n[killed after ${opts.timeoutMs ?? 15 * 60_000} ms: still running]`
+        : `\n[exited ${exited}, but its output was still held open by a process it started]`;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? 15 * 60_000);
     child.once('error', (err) => {
       clearTimeout(timer);
       reject(err);

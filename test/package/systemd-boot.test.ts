@@ -285,12 +285,24 @@ test('Debian 13 booted with systemd streams, recovers, upgrades and purges', { t
   });
 
   await step('remove, then install again: the node streams as before, port 80 held by the socket', async () => {
-    await box.mustExec(['apt-get', 'remove', '-y', '-q', 'autoradio-server'], 300_000);
+    // An Icecast wedged as Icecast 2.4.4 can wedge in its shutdown (deadlocked with a source
+    // authentication pending: it ignored SIGTERM, and the removal hung over 5 min in the SysV
+    // script's stop): a stopped process ignores SIGTERM the same way. The removal kills it.
+    const wedged = (await box.unit('icecast2')).pid;
+    assert.ok(wedged > 0, 'icecast2 has a main pid');
+    // The shell's own kill: a minimal Debian 13 has no procps.
+    await box.mustExec(['sh', '-c', `kill -STOP ${wedged}`]);
+    await box.mustExec(['apt-get', 'remove', '-y', '-q', 'autoradio-server'], 120_000);
     for (const unit of ['radiod', 'redirectord', 'redirectord.socket']) assert.equal((await box.unit(unit)).active, 'inactive', unit);
     // The operator's settings stay (only purge removes them).
     assert.match(await readFile(join(root.path, 'etc/default/autoradio'), 'utf8'), /^DOMAIN=radio\.example\.org$/m);
-    // Icecast went back to Debian's SysV start (a daemon outside systemd's watch).
+    // Icecast went back to Debian's SysV start (a daemon outside systemd's watch), a new one.
     assert.match((await box.mustExec(['systemctl', 'show', '-p', 'Restart', 'icecast2'])).stdout, /Restart=no/);
+    await waitFor('Debian\'s Icecast to answer', async () =>
+      (await box.netRun('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '2', 'http://127.0.0.1:8000/status-json.xsl'])).stdout === '200',
+    { timeoutMs: 30_000, intervalMs: 250 });
+    const left = await box.exec(['sh', '-c', `cat /proc/${wedged}/comm 2>/dev/null; true`]);
+    assert.notEqual(left.stdout.trim(), 'icecast2', 'the wedged Icecast is gone');
     await box.mustExec(['sh', '-c', 'apt-get install -y -q --no-install-recommends /root/debs/autoradio-server_*.deb </dev/null'], 300_000);
     await waitFor('radiod, redirectord and its socket active again', async () => {
       const states = await Promise.all(['radiod', 'redirectord', 'redirectord.socket'].map(async (u) => (await box.unit(u)).active));
