@@ -78,6 +78,7 @@ export const COUNTERS: Readonly<Record<string, EventMetric>> = {
   'icecast.config_renders': counter('icecast_config_renders', 'Icecast configurations rendered'),
   'icecast.config_writes': counter('icecast_config_writes', 'Icecast configurations written because they changed'),
   'icecast.reloads': counter('icecast_reloads', 'Icecast reloads (SIGHUP) sent'),
+  'icecast.stall_kills': counter('icecast_stall_kills', 'Local Icecasts killed because they ran but answered nothing (--icecast-kill-stalled-after)'),
 };
 
 export const GAUGES: Readonly<Record<string, EventMetric>> = {

@@ -20,6 +20,10 @@ import { TranscoderManager } from './transcoder/manager.js';
 import { MasterCandidacy, type MasterRole } from './candidacy.js';
 import { IcecastController } from './icecast/controller.js';
 import { CommandReloader, SignalReloader, type Reloader } from './icecast/reloader.js';
+import { IcecastPid } from './icecast/icecast-pid.js';
+import { IcecastStallGuard } from './icecast/stall-guard.js';
+import { StalledIcecastKiller } from './icecast/stalled-icecast-killer.js';
+import { monotonicNow } from '../coordination/clock.js';
 import { BandwidthMeter } from './icecast/bandwidth.js';
 import type { IcecastNodeSettings } from './icecast/render.js';
 import { SourceAuthServer } from './source-auth/server.js';
@@ -250,9 +254,18 @@ function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) =
   const onAir = new OnAirGauge(b.registry);
   const url = p.control.endpoint.baseUrl;
   const version = packageVersion();
+  const stalled = new StalledIcecastKiller({
+    guard: new IcecastStallGuard(b.opts.icecastKillStalledAfter * 1000),
+    pid: new IcecastPid(b.opts.icecastPidfile ? { pidfile: b.opts.icecastPidfile } : {}),
+    answers: (timeoutMs) => icecastAnswers(url, timeoutMs),
+    clock: monotonicNow,
+    log: b.log.child({ component: 'icecast' }),
+    metrics: b.metrics,
+  });
   return (r) => {
     if (shutdown.stopping) return;
     const change = health.observe(r.stats !== undefined);
+    stalled.observe(r.stats !== undefined);
     if (r.stats) b.throttled.clear('icecast-down');
     else {
       b.throttled.warn('icecast-down', { err: r.error, url }, 'local icecast does not answer');

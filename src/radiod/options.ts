@@ -26,6 +26,8 @@ export interface RadiodOptions extends DaemonFlags {
   liquidsoap: string;
   /** Milliseconds between two status polls of the local Icecast. */
   statusInterval: number;
+  /** Seconds a running Icecast may answer nothing before radiod kills it (0: never). */
+  icecastKillStalledAfter: number;
   /** The local front door that Icecast's relays pull through, or straight from the master. */
   relayVia: HostPort | 'direct';
   /** Where the election lease is noted for the next radiod on this node. */
@@ -149,6 +151,15 @@ export function radiodCommand(): Command {
         .env('AUTORADIO_STATUS_INTERVAL')
         .default(1000)
         .argParser(intFlag('--status-interval', 200, 60_000)),
+    )
+    .addOption(
+      new Option(
+        '--icecast-kill-stalled-after <seconds>',
+        'SIGKILL a local Icecast whose process runs but that answers nothing for this long, for its supervisor to restart (0: never)',
+      )
+        .env('AUTORADIO_ICECAST_KILL_STALLED_AFTER')
+        .default(0)
+        .argParser(intFlag('--icecast-kill-stalled-after', 0, 3600)),
     );
 }
 

@@ -1,6 +1,6 @@
-import { execFile, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import type { Logger } from '../../common/logger.js';
+import { IcecastPid } from './icecast-pid.js';
 
 /**
  * Makes the running Icecast re-read its config file. Resolves false (and does nothing) when
@@ -15,60 +15,25 @@ export interface Reloader {
 /** Whether the local Icecast answers its status page right now. */
 export type AnswerProbe = () => Promise<boolean>;
 
-function pidof(name: string): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    execFile('pidof', [name], { timeout: 2000 }, (err, stdout) => {
-      // pidof exits 1 when nothing runs under that name.
-      if (err && (err as { code?: unknown }).code !== 1) return reject(err);
-      resolve(
-        stdout
-          .split(/\s+/)
-          .filter((s) => /^\d+$/.test(s))
-          .map(Number),
-      );
-    });
-  });
-}
-
 /**
- * SIGHUP to Icecast. The pid comes from the pidfile the config names (radiod renders it, so
- * it knows), else from `pidof icecast2` (Debian's service runs exactly one). Callers must only
- * reload an Icecast that already answers: a HUP before its handler is installed kills it.
+ * SIGHUP to Icecast's pid (see IcecastPid). Callers must only reload an Icecast that already
+ * answers: a HUP before its handler is installed kills it.
  */
 export class SignalReloader implements Reloader {
   readonly description: string;
+  private readonly pid: IcecastPid;
   /** The Icecast process already seen answering: its handler is installed, no probe needed. */
   private answeringPid: number | undefined;
 
-  constructor(
-    private readonly opts: { pidfile?: string; processName?: string; answers: AnswerProbe },
-  ) {
-    this.description = opts.pidfile ? `SIGHUP to the pid in ${opts.pidfile}` : `SIGHUP to ${this.name}`;
-  }
-
-  private get name(): string {
-    return this.opts.processName ?? 'icecast2';
-  }
-
-  async findPid(): Promise<number> {
-    if (this.opts.pidfile) {
-      const text = (await readFile(this.opts.pidfile, 'utf8')).trim();
-      const pid = Number(text);
-      if (!/^\d+$/.test(text) || pid <= 1) throw new Error(`pidfile ${this.opts.pidfile} holds no pid ("${text}")`);
-      return pid;
-    }
-    const pids = await pidof(this.name);
-    if (pids.length === 0) throw new Error(`no ${this.name} process is running`);
-    if (pids.length > 1) {
-      throw new Error(`${pids.length} ${this.name} processes are running (${pids.join(', ')}); set a pidfile to pick one`);
-    }
-    return pids[0]!;
+  constructor(private readonly opts: { pidfile?: string; processName?: string; answers: AnswerProbe }) {
+    this.pid = new IcecastPid(opts);
+    this.description = `SIGHUP to ${this.pid.description}`;
   }
 
   async reload(): Promise<boolean> {
     let pid: number;
     try {
-      pid = await this.findPid();
+      pid = await this.pid.find();
     } catch (err) {
       // No process (yet): nothing to reload, unless it does answer (then the pid lookup is wrong).
       if (await this.opts.answers()) throw err;

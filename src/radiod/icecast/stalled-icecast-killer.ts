@@ -1,0 +1,71 @@
+import { errorMessage } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import type { Metrics } from '../../common/metrics.js';
+import type { MonotonicClock } from '../../coordination/clock.js';
+import type { IcecastPid } from './icecast-pid.js';
+import type { IcecastStallGuard } from './stall-guard.js';
+
+/**
+ * Kills the local Icecast when the stall guard gives up on it (stall-guard.ts says why), with
+ * SIGKILL: a deadlocked Icecast ignores SIGTERM. Before that, one last question with a longer
+ * deadline: a heavily loaded Icecast may miss the polls' short one while it still serves its
+ * listeners, and a kill cuts every one of them.
+ */
+export class StalledIcecastKiller {
+  /** The kill under way, if any: a slow last question must not let a second one start. */
+  private pending: Promise<void> | undefined;
+
+  constructor(
+    private readonly deps: {
+      guard: IcecastStallGuard;
+      pid: IcecastPid;
+      /** Whether Icecast answers within `timeoutMs`. */
+      answers: (timeoutMs: number) => Promise<boolean>;
+      clock: MonotonicClock;
+      log: Logger;
+      metrics: Metrics;
+      lastQuestionMs?: number;
+    },
+  ) {}
+
+  /** One stats poll's outcome. */
+  observe(answered: boolean): void {
+    const now = this.deps.clock();
+    if (this.deps.guard.observe(answered, now) !== 'kill' || this.pending) return;
+    const silentMs = this.deps.guard.silentForMs(now);
+    this.pending = this.kill(silentMs).finally(() => (this.pending = undefined));
+  }
+
+  /** Resolves when no kill is under way (for tests and for a clean stop). */
+  async settled(): Promise<void> {
+    await this.pending;
+  }
+
+  private async kill(silentMs: number): Promise<void> {
+    const { log } = this.deps;
+    const silentSeconds = Math.round(silentMs / 1000);
+    if (await this.deps.answers(this.deps.lastQuestionMs ?? 5000)) {
+      log.warn({ silentSeconds }, 'local icecast answered late after missing every poll; not killed');
+      return;
+    }
+    let pid: number;
+    try {
+      pid = await this.deps.pid.find();
+      if (!(await this.deps.pid.isIcecast(pid))) throw new Error(`pid ${pid} is not an Icecast (a stale pidfile)`);
+    } catch (err) {
+      log.warn({ silentSeconds, err: errorMessage(err) }, 'local icecast answers nothing, and there is no single icecast process to kill');
+      return;
+    }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch (err) {
+      log.error({ pid, err: errorMessage(err) }, 'could not kill the local icecast that answers nothing');
+      return;
+    }
+    this.deps.metrics.increment('icecast.stall_kills');
+    log.error(
+      { pid, silentSeconds },
+      `local icecast answered nothing for ${silentSeconds} s while its process ran: killed it, so that its supervisor starts it again`,
+    );
+  }
+}

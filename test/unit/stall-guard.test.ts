@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { IcecastStallGuard } from '../../src/radiod/icecast/stall-guard.js';
+
+test('an Icecast that answers is never killed, however long', () => {
+  const g = new IcecastStallGuard(20_000);
+  for (let t = 0; t < 600_000; t += 1000) assert.equal(g.observe(true, t), undefined);
+  assert.deepEqual(g.state, { name: 'answering' });
+});
+
+test('silence kills once it has lasted the whole delay, counted from the first unanswered poll', () => {
+  const g = new IcecastStallGuard(20_000);
+  assert.equal(g.observe(true, 0), undefined);
+  assert.equal(g.observe(false, 1000), undefined);
+  assert.deepEqual(g.state, { name: 'silent', since: 1000 });
+  assert.equal(g.observe(false, 20_999), undefined);
+  assert.equal(g.silentForMs(20_999), 19_999);
+  assert.equal(g.observe(false, 21_000), 'kill');
+  assert.deepEqual(g.state, { name: 'killed', since: 1000, at: 21_000 });
+  assert.equal(g.silentForMs(21_000), 20_000);
+});
+
+test('one answer in the silence starts the count again', () => {
+  const g = new IcecastStallGuard(10_000);
+  g.observe(false, 0);
+  g.observe(false, 9000);
+  g.observe(true, 9500);
+  assert.equal(g.observe(false, 10_000), undefined);
+  assert.equal(g.observe(false, 19_999), undefined);
+  assert.equal(g.observe(false, 20_000), 'kill');
+});
+
+test('after a kill, the next one waits the whole delay again (a restart is not a new stall)', () => {
+  const g = new IcecastStallGuard(10_000);
+  g.observe(false, 0);
+  assert.equal(g.observe(false, 10_000), 'kill');
+  for (let t = 11_000; t < 20_000; t += 1000) assert.equal(g.observe(false, t), undefined);
+  assert.equal(g.observe(false, 20_000), 'kill');
+  assert.equal(g.silentForMs(20_000), 20_000, 'the silence is counted from its start');
+  // The restarted Icecast answers: all is forgotten.
+  assert.equal(g.observe(true, 21_000), undefined);
+  assert.equal(g.silentForMs(21_000), 0);
+  assert.equal(g.observe(false, 22_000), undefined);
+  assert.equal(g.observe(false, 31_999), undefined);
+  assert.equal(g.observe(false, 32_000), 'kill');
+});
+
+test('a delay of 0 turns the guard off', () => {
+  const g = new IcecastStallGuard(0);
+  for (let t = 0; t < 600_000; t += 1000) assert.equal(g.observe(false, t), undefined);
+  assert.deepEqual(g.state, { name: 'answering' });
+});
+
+test('silence that starts at radiod\'s start counts too (a wedged Icecast found at start)', () => {
+  const g = new IcecastStallGuard(5000);
+  assert.equal(g.observe(false, 100), undefined);
+  assert.equal(g.observe(false, 5100), 'kill');
+});

@@ -1,0 +1,123 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import pino from 'pino';
+import { IcecastStallGuard } from '../../src/radiod/icecast/stall-guard.js';
+import { StalledIcecastKiller } from '../../src/radiod/icecast/stalled-icecast-killer.js';
+import type { IcecastPid } from '../../src/radiod/icecast/icecast-pid.js';
+import { RecordingMetrics } from '../support/fixtures.js';
+
+/** A process that ignores SIGTERM as a deadlocked Icecast does; the killer's target. */
+function stubborn() {
+  const child = spawn(process.execPath, ['-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"], { stdio: 'ignore' });
+  return child;
+}
+
+function logLines() {
+  const lines: { level: number; msg: string; pid?: number; silentSeconds?: number }[] = [];
+  const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
+  return { log, lines };
+}
+
+function killer(o: { pid: () => Promise<number>; answers: boolean; now: { t: number }; isIcecast?: boolean }) {
+  const { log, lines } = logLines();
+  const metrics = new RecordingMetrics();
+  const k = new StalledIcecastKiller({
+    guard: new IcecastStallGuard(10_000),
+    pid: { description: 'test', find: o.pid, isIcecast: async () => o.isIcecast ?? true } as unknown as IcecastPid,
+    answers: async () => o.answers,
+    clock: () => o.now.t,
+    log,
+    metrics,
+  });
+  return { k, lines, metrics };
+}
+
+test('a process that answers nothing for the whole delay is killed with SIGKILL, logged as an error and counted', async (t) => {
+  const child = stubborn();
+  t.after(() => child.kill('SIGKILL'));
+  const now = { t: 0 };
+  const { k, lines, metrics } = killer({ pid: async () => child.pid!, answers: false, now });
+  const exited = once(child, 'exit');
+  for (; now.t <= 9000; now.t += 1000) k.observe(false);
+  await k.settled();
+  assert.equal(child.exitCode, null, 'not killed before the delay');
+  now.t = 10_000;
+  k.observe(false);
+  await k.settled();
+  const [, signal] = await exited;
+  assert.equal(signal, 'SIGKILL');
+  const error = lines.find((l) => l.level === 50);
+  assert.ok(error, 'an error line');
+  assert.equal(error.pid, child.pid);
+  assert.equal(error.silentSeconds, 10);
+  assert.match(error.msg, /answered nothing for 10 s/);
+  assert.equal(metrics.count('icecast.stall_kills'), 1);
+});
+
+test('an Icecast that answers the last, patient question is not killed', async (t) => {
+  const child = stubborn();
+  t.after(() => child.kill('SIGKILL'));
+  const now = { t: 0 };
+  const { k, lines, metrics } = killer({ pid: async () => child.pid!, answers: true, now });
+  for (; now.t <= 10_000; now.t += 1000) k.observe(false);
+  await k.settled();
+  assert.equal(child.exitCode, null);
+  assert.equal(child.signalCode, null);
+  assert.ok(lines.some((l) => l.level === 40 && /answered late/.test(l.msg)));
+  assert.equal(metrics.count('icecast.stall_kills'), 0);
+});
+
+test('no single process to kill (none, or several without a pidfile): a warning, nothing killed', async () => {
+  const now = { t: 0 };
+  const { k, lines, metrics } = killer({ pid: async () => { throw new Error('2 icecast2 processes are running (10, 11); set a pidfile to pick one'); }, answers: false, now });
+  for (; now.t <= 10_000; now.t += 1000) k.observe(false);
+  await k.settled();
+  const warn = lines.find((l) => l.level === 40);
+  assert.ok(warn && /no single icecast process/.test(warn.msg));
+  assert.equal(metrics.count('icecast.stall_kills'), 0);
+});
+
+test('a slow last question lets no second kill start meanwhile', async (t) => {
+  const child = stubborn();
+  t.after(() => child.kill('SIGKILL'));
+  let lookups = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const now = { t: 0 };
+  const { log } = logLines();
+  const k = new StalledIcecastKiller({
+    guard: new IcecastStallGuard(1000),
+    pid: { description: 'test', find: async () => { lookups++; return child.pid!; }, isIcecast: async () => true } as unknown as IcecastPid,
+    answers: async () => { await gate; return false; },
+    clock: () => now.t,
+    log,
+    metrics: new RecordingMetrics(),
+  });
+  for (; now.t <= 30_000; now.t += 500) k.observe(false);
+  release();
+  await k.settled();
+  assert.equal(lookups, 1);
+});
+
+test('a pid that is not an Icecast (a stale pidfile, the pid reused) is never killed', async (t) => {
+  const child = stubborn();
+  t.after(() => child.kill('SIGKILL'));
+  const now = { t: 0 };
+  const { k, lines, metrics } = killer({ pid: async () => child.pid!, answers: false, now, isIcecast: false });
+  for (; now.t <= 10_000; now.t += 1000) k.observe(false);
+  await k.settled();
+  assert.equal(child.signalCode, null);
+  assert.ok(lines.some((l) => l.level === 40 && /no single icecast process/.test(l.msg)));
+  assert.equal(metrics.count('icecast.stall_kills'), 0);
+});
+
+test('IcecastPid tells an Icecast from another process by its name', async (t) => {
+  const { IcecastPid } = await import('../../src/radiod/icecast/icecast-pid.js');
+  const child = stubborn();
+  t.after(() => child.kill('SIGKILL'));
+  assert.equal(await new IcecastPid().isIcecast(child.pid!), false);
+  assert.equal(await new IcecastPid({ processName: 'node' }).isIcecast(child.pid!), true);
+  assert.equal(await new IcecastPid().isIcecast(2 ** 22 + 1), false, 'no such process');
+});
