@@ -21,7 +21,7 @@ import { MasterCandidacy, type MasterRole } from './candidacy.js';
 import { IcecastController } from './icecast/controller.js';
 import { CommandReloader, SignalReloader, type Reloader } from './icecast/reloader.js';
 import { IcecastPid } from './icecast/icecast-pid.js';
-import { IcecastStallGuard } from './icecast/stall-guard.js';
+import { IcecastStallGuard, stallDelayMs } from './icecast/stall-guard.js';
 import { StalledIcecastKiller } from './icecast/stalled-icecast-killer.js';
 import { monotonicNow } from '../coordination/clock.js';
 import { BandwidthMeter } from './icecast/bandwidth.js';
@@ -35,6 +35,7 @@ import {
   StatsPoller,
   fetchIcecastStats,
   icecastAnswers,
+  icecastResponds,
   killSource,
   localIcecastUrl,
   type IcecastEndpoint,
@@ -255,9 +256,9 @@ function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) =
   const url = p.control.endpoint.baseUrl;
   const version = packageVersion();
   const stalled = new StalledIcecastKiller({
-    guard: new IcecastStallGuard(b.opts.icecastKillStalledAfter * 1000),
+    guard: new IcecastStallGuard(() => stallDelayMs(b.opts.icecastKillStalledAfter, p.view.current().mounts.size)),
     pid: new IcecastPid(b.opts.icecastPidfile ? { pidfile: b.opts.icecastPidfile } : {}),
-    answers: (timeoutMs) => icecastAnswers(url, timeoutMs),
+    responds: (timeoutMs) => icecastResponds(url, timeoutMs),
     clock: monotonicNow,
     log: b.log.child({ component: 'icecast' }),
     metrics: b.metrics,

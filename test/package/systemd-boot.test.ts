@@ -178,6 +178,24 @@ test('Debian 13 booted with systemd streams, recovers, upgrades and purges', { t
     });
   }
 
+  await step('an Icecast that runs but answers nothing is killed by radiod and started again by systemd', async (st) => {
+    // As a deadlocked Icecast 2.4.4 does: it runs, ignores SIGTERM and answers nobody.
+    const before = await box.unit('icecast2');
+    assert.ok(before.pid > 0, 'icecast2 has a main pid');
+    const began = Date.now();
+    await box.mustExec(['sh', '-c', `kill -STOP ${before.pid}`]);
+    await waitFor('icecast2 to run again, another process', async () => {
+      const now = await box.unit('icecast2');
+      return now.active === 'active' && now.pid > 0 && now.pid !== before.pid;
+    }, { timeoutMs: 90_000, intervalMs: 250 }).catch(async (err: Error) => assert.fail(`${err.message}\n${await journal('radiod', 30)}\n${await journal('icecast2', 20)}`));
+    st.diagnostic(`icecast2 replaced ${((Date.now() - began) / 1000).toFixed(1)} s after it stopped answering`);
+    const killed = await box.exec(['journalctl', '--no-pager', '-p', 'err', '-u', 'radiod', '-o', 'cat']);
+    assert.match(killed.stdout, /answered nothing for \d+ s while its process ran: killed it/);
+    await hearTone(MOUNT, 128, 120_000);
+    await hearTone(LOW, 64, 180_000);
+    st.diagnostic(`both mounts heard again ${((Date.now() - began) / 1000).toFixed(1)} s after Icecast stopped answering`);
+  });
+
   await step('an Icecast configuration radiod cannot write shows in journalctl -p err -u radiod', async () => {
     // An operational fault, not a bad mount (those are refused by the mount checks before radiod
     // sees them): /etc/icecast2 not writable by radiod's user, so the new mount's configuration

@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IcecastStallGuard } from '../../src/radiod/icecast/stall-guard.js';
+import { IcecastStallGuard, stallDelayMs } from '../../src/radiod/icecast/stall-guard.js';
 
 test('an Icecast that answers is never killed, however long', () => {
-  const g = new IcecastStallGuard(20_000);
+  const g = new IcecastStallGuard(() => 20_000);
   for (let t = 0; t < 600_000; t += 1000) assert.equal(g.observe(true, t), undefined);
   assert.deepEqual(g.state, { name: 'answering' });
 });
 
 test('silence kills once it has lasted the whole delay, counted from the first unanswered poll', () => {
-  const g = new IcecastStallGuard(20_000);
+  const g = new IcecastStallGuard(() => 20_000);
   assert.equal(g.observe(true, 0), undefined);
   assert.equal(g.observe(false, 1000), undefined);
   assert.deepEqual(g.state, { name: 'silent', since: 1000 });
@@ -21,7 +21,7 @@ test('silence kills once it has lasted the whole delay, counted from the first u
 });
 
 test('one answer in the silence starts the count again', () => {
-  const g = new IcecastStallGuard(10_000);
+  const g = new IcecastStallGuard(() => 10_000);
   g.observe(false, 0);
   g.observe(false, 9000);
   g.observe(true, 9500);
@@ -31,7 +31,7 @@ test('one answer in the silence starts the count again', () => {
 });
 
 test('after a kill, the next one waits the whole delay again (a restart is not a new stall)', () => {
-  const g = new IcecastStallGuard(10_000);
+  const g = new IcecastStallGuard(() => 10_000);
   g.observe(false, 0);
   assert.equal(g.observe(false, 10_000), 'kill');
   for (let t = 11_000; t < 20_000; t += 1000) assert.equal(g.observe(false, t), undefined);
@@ -46,13 +46,29 @@ test('after a kill, the next one waits the whole delay again (a restart is not a
 });
 
 test('a delay of 0 turns the guard off', () => {
-  const g = new IcecastStallGuard(0);
+  const g = new IcecastStallGuard(() => 0);
   for (let t = 0; t < 600_000; t += 1000) assert.equal(g.observe(false, t), undefined);
   assert.deepEqual(g.state, { name: 'answering' });
 });
 
 test('silence that starts at radiod\'s start counts too (a wedged Icecast found at start)', () => {
-  const g = new IcecastStallGuard(5000);
+  const g = new IcecastStallGuard(() => 5000);
   assert.equal(g.observe(false, 100), undefined);
   assert.equal(g.observe(false, 5100), 'kill');
+});
+
+test('the delay is the operator\'s, or longer with many mounts (a healthy reload blocks ~90 ms per mount); off stays off', () => {
+  assert.equal(stallDelayMs(20, 3), 20_000);
+  assert.equal(stallDelayMs(20, 100), 20_000);
+  assert.equal(stallDelayMs(20, 400), 80_000);
+  assert.equal(stallDelayMs(0, 400), 0);
+});
+
+test('the delay is asked at every poll: mounts added during a silence lengthen it', () => {
+  let delay = 10_000;
+  const g = new IcecastStallGuard(() => delay);
+  g.observe(false, 0);
+  delay = 30_000;
+  assert.equal(g.observe(false, 10_000), undefined);
+  assert.equal(g.observe(false, 30_000), 'kill');
 });

@@ -24,9 +24,9 @@ function killer(o: { pid: () => Promise<number>; answers: boolean; now: { t: num
   const { log, lines } = logLines();
   const metrics = new RecordingMetrics();
   const k = new StalledIcecastKiller({
-    guard: new IcecastStallGuard(10_000),
+    guard: new IcecastStallGuard(() => 10_000),
     pid: { description: 'test', find: o.pid, isIcecast: async () => o.isIcecast ?? true } as unknown as IcecastPid,
-    answers: async () => o.answers,
+    responds: async () => o.answers,
     clock: () => o.now.t,
     log,
     metrics,
@@ -56,7 +56,7 @@ test('a process that answers nothing for the whole delay is killed with SIGKILL,
   assert.equal(metrics.count('icecast.stall_kills'), 1);
 });
 
-test('an Icecast that answers the last, patient question is not killed', async (t) => {
+test('an Icecast that answers the last, patient question (any HTTP answer) is not killed', async (t) => {
   const child = stubborn();
   t.after(() => child.kill('SIGKILL'));
   const now = { t: 0 };
@@ -65,7 +65,7 @@ test('an Icecast that answers the last, patient question is not killed', async (
   await k.settled();
   assert.equal(child.exitCode, null);
   assert.equal(child.signalCode, null);
-  assert.ok(lines.some((l) => l.level === 40 && /answered late/.test(l.msg)));
+  assert.ok(lines.some((l) => l.level === 40 && /but it answers: not killed/.test(l.msg)));
   assert.equal(metrics.count('icecast.stall_kills'), 0);
 });
 
@@ -88,9 +88,9 @@ test('a slow last question lets no second kill start meanwhile', async (t) => {
   const now = { t: 0 };
   const { log } = logLines();
   const k = new StalledIcecastKiller({
-    guard: new IcecastStallGuard(1000),
+    guard: new IcecastStallGuard(() => 1000),
     pid: { description: 'test', find: async () => { lookups++; return child.pid!; }, isIcecast: async () => true } as unknown as IcecastPid,
-    answers: async () => { await gate; return false; },
+    responds: async () => { await gate; return false; },
     clock: () => now.t,
     log,
     metrics: new RecordingMetrics(),
@@ -120,4 +120,33 @@ test('IcecastPid tells an Icecast from another process by its name', async (t) =
   assert.equal(await new IcecastPid().isIcecast(child.pid!), false);
   assert.equal(await new IcecastPid({ processName: 'node' }).isIcecast(child.pid!), true);
   assert.equal(await new IcecastPid().isIcecast(2 ** 22 + 1), false, 'no such process');
+});
+
+test('icecastResponds: any HTTP answer counts (an error status, a body that is no JSON); silence and refusal do not', async (t) => {
+  const { createServer } = await import('node:http');
+  const { createServer: createTcpServer } = await import('node:net');
+  const { icecastResponds } = await import('../../src/radiod/icecast/stats-poller.js');
+  const broken = createServer((_req, res) => {
+    res.writeHead(500, { 'content-type': 'application/json' });
+    res.end('{"icestats": {"source": [{"title": "a \\ broken\u0001 title"');
+  });
+  // Accepts connections (the kernel does, for a deadlocked Icecast too) and never answers.
+  const held = new Set<import('node:net').Socket>();
+  const silent = createTcpServer((socket) => void held.add(socket));
+  await Promise.all([new Promise<void>((r) => broken.listen(0, '127.0.0.1', r)), new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))]);
+  t.after(() => {
+    broken.close();
+    broken.closeAllConnections();
+    for (const socket of held) socket.destroy();
+    silent.close();
+  });
+  const port = (s: { address(): unknown }) => (s.address() as { port: number }).port;
+  assert.equal(await icecastResponds(`http://127.0.0.1:${port(broken)}`, 2000), true);
+  const began = performance.now();
+  assert.equal(await icecastResponds(`http://127.0.0.1:${port(silent)}`, 300), false);
+  assert.ok(performance.now() - began < 2000, 'the deadline holds');
+  const closed = port(silent);
+  for (const socket of held) socket.destroy();
+  await new Promise<void>((r) => silent.close(() => r()));
+  assert.equal(await icecastResponds(`http://127.0.0.1:${closed}`, 2000), false);
 });

@@ -14,7 +14,10 @@
  * - `killed`: a kill was asked at `at`, in a silence that began at `since`. The next one comes
  *   only `killAfterMs` later if Icecast still answers nothing: a supervisor's restart, or a
  *   slow start, is not a new stall.
- * `killAfterMs` 0 turns the guard off. Times are monotonic milliseconds. Pure.
+ * `killAfterMs()` is asked at each poll: a legitimate reload blocks Icecast's HTTP for about
+ * 90 ms per mount with URL authentication (measured on 2.4.4: 100 mounts 8.5-10 s, 400 mounts
+ * 36 s), so the delay grows with the mounts (stallDelayMs). 0 turns the guard off. Times are
+ * monotonic milliseconds. Pure.
  */
 export type StallState =
   | { readonly name: 'answering' }
@@ -24,7 +27,7 @@ export type StallState =
 export class IcecastStallGuard {
   private current: StallState = { name: 'answering' };
 
-  constructor(private readonly killAfterMs: number) {}
+  constructor(private readonly killAfterMs: () => number) {}
 
   get state(): StallState {
     return this.current;
@@ -32,7 +35,8 @@ export class IcecastStallGuard {
 
   /** One stats poll's outcome at monotonic time `now`; 'kill' when Icecast should be killed. */
   observe(answered: boolean, now: number): 'kill' | undefined {
-    if (answered || this.killAfterMs <= 0) {
+    const killAfterMs = this.killAfterMs();
+    if (answered || killAfterMs <= 0) {
       this.current = { name: 'answering' };
       return undefined;
     }
@@ -42,7 +46,7 @@ export class IcecastStallGuard {
       return undefined;
     }
     const from = s.name === 'silent' ? s.since : s.at;
-    if (now - from < this.killAfterMs) return undefined;
+    if (now - from < killAfterMs) return undefined;
     this.current = { name: 'killed', since: s.since, at: now };
     return 'kill';
   }
@@ -52,4 +56,16 @@ export class IcecastStallGuard {
     const s = this.current;
     return s.name === 'answering' ? 0 : now - s.since;
   }
+}
+
+/** Per mount: two back-to-back reloads' worth of 2.4.4's stall (about 90 ms each), rounded up. */
+export const STALL_DELAY_PER_MOUNT_MS = 200;
+
+/**
+ * The silence after which a running Icecast counts as wedged: the operator's delay, or longer
+ * where that many mounts can make a healthy Icecast's reload last longer; 0 (off) stays 0.
+ */
+export function stallDelayMs(configuredSeconds: number, mounts: number): number {
+  if (configuredSeconds <= 0) return 0;
+  return Math.max(configuredSeconds * 1000, mounts * STALL_DELAY_PER_MOUNT_MS);
 }

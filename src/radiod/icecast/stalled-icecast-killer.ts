@@ -8,8 +8,9 @@ import type { IcecastStallGuard } from './stall-guard.js';
 /**
  * Kills the local Icecast when the stall guard gives up on it (stall-guard.ts says why), with
  * SIGKILL: a deadlocked Icecast ignores SIGTERM. Before that, one last question with a longer
- * deadline: a heavily loaded Icecast may miss the polls' short one while it still serves its
- * listeners, and a kill cuts every one of them.
+ * deadline, content with any HTTP answer: a heavily loaded Icecast may miss the polls' short
+ * deadline, or give stats that do not parse, while it still serves its listeners, and a kill
+ * cuts every one of them.
  */
 export class StalledIcecastKiller {
   /** The kill under way, if any: a slow last question must not let a second one start. */
@@ -19,8 +20,8 @@ export class StalledIcecastKiller {
     private readonly deps: {
       guard: IcecastStallGuard;
       pid: IcecastPid;
-      /** Whether Icecast answers within `timeoutMs`. */
-      answers: (timeoutMs: number) => Promise<boolean>;
+      /** Whether Icecast sends any HTTP answer within `timeoutMs`. */
+      responds: (timeoutMs: number) => Promise<boolean>;
       clock: MonotonicClock;
       log: Logger;
       metrics: Metrics;
@@ -44,8 +45,8 @@ export class StalledIcecastKiller {
   private async kill(silentMs: number): Promise<void> {
     const { log } = this.deps;
     const silentSeconds = Math.round(silentMs / 1000);
-    if (await this.deps.answers(this.deps.lastQuestionMs ?? 5000)) {
-      log.warn({ silentSeconds }, 'local icecast answered late after missing every poll; not killed');
+    if (await this.deps.responds(this.deps.lastQuestionMs ?? 5000)) {
+      log.warn({ silentSeconds }, 'local icecast gave no usable stats for that long, but it answers: not killed');
       return;
     }
     let pid: number;

@@ -60,6 +60,21 @@ export async function icecastAnswers(baseUrl: string, timeoutMs = 700): Promise<
   }
 }
 
+/**
+ * Whether Icecast sends any HTTP answer within `timeoutMs`, whatever its status or body: the
+ * test for a wedged Icecast, which answers nothing at all. A refused admin password or a
+ * status page that does not parse (2.4.4's JSON breaks on some stream titles) is no stall.
+ */
+export async function icecastResponds(baseUrl: string, timeoutMs: number): Promise<boolean> {
+  try {
+    const res = await fetch(`${baseUrl}/status-json.xsl`, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.body?.cancel();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Asks Icecast to drop a mount's source (its client reconnects, through the proxy, to the master). */
 export async function killSource(ep: IcecastEndpoint, mount: string, timeoutMs = 1000): Promise<void> {
   const res = await fetch(`${ep.baseUrl}/admin/killsource?mount=${encodeURIComponent(mount)}`, {
