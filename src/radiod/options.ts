@@ -146,21 +146,25 @@ export function radiodCommand(): Command {
         .env('AUTORADIO_LIQUIDSOAP')
         .default('liquidsoap'),
     )
-    .addOption(
-      new Option('--status-interval <ms>', 'milliseconds between status polls of the local Icecast')
-        .env('AUTORADIO_STATUS_INTERVAL')
-        .default(1000)
-        .argParser(intFlag('--status-interval', 200, 60_000)),
-    )
-    .addOption(
-      new Option(
-        '--icecast-kill-stalled-after <seconds>',
-        'SIGKILL a local Icecast whose process runs but that answers nothing for this long, for its supervisor to restart (0: never)',
-      )
-        .env('AUTORADIO_ICECAST_KILL_STALLED_AFTER')
-        .default(0)
-        .argParser(intFlag('--icecast-kill-stalled-after', 0, 3600)),
-    );
+    .addOption(statusIntervalOption())
+    .addOption(killStalledOption());
+}
+
+function statusIntervalOption(): Option {
+  return new Option('--status-interval <ms>', 'milliseconds between status polls of the local Icecast')
+    .env('AUTORADIO_STATUS_INTERVAL')
+    .default(1000)
+    .argParser(intFlag('--status-interval', 200, 60_000));
+}
+
+function killStalledOption(): Option {
+  return new Option(
+    '--icecast-kill-stalled-after <seconds>',
+    'SIGKILL a local Icecast whose process runs but that answers nothing for this long, for its supervisor to restart (0: never)',
+  )
+    .env('AUTORADIO_ICECAST_KILL_STALLED_AFTER')
+    .default(0)
+    .argParser(intFlag('--icecast-kill-stalled-after', 0, 3600));
 }
 
 /** Parses argv (node, script, ...flags) and checks what commander cannot. */
