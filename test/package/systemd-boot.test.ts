@@ -303,9 +303,10 @@ test('Debian 13 booted with systemd streams, recovers, upgrades and purges', { t
   });
 
   await step('remove, then install again: the node streams as before, port 80 held by the socket', async () => {
-    // An Icecast wedged as Icecast 2.4.4 can wedge in its shutdown (deadlocked with a source
-    // authentication pending: it ignored SIGTERM, and the removal hung over 5 min in the SysV
-    // script's stop): a stopped process ignores SIGTERM the same way. The removal kills it.
+    // A wedged Icecast, as Icecast 2.4.4 can deadlock (it ignores SIGTERM and answers nobody; a
+    // stopped process does the same): a removal that restarted Icecast hung over 5 min in the SysV
+    // script's stop. The removal leaves Icecast running as it was; the reinstallation moves it
+    // under the drop-in (SIGKILL after 10 s).
     const wedged = (await box.unit('icecast2')).pid;
     assert.ok(wedged > 0, 'icecast2 has a main pid');
     // The shell's own kill: a minimal Debian 13 has no procps.
@@ -314,13 +315,10 @@ test('Debian 13 booted with systemd streams, recovers, upgrades and purges', { t
     for (const unit of ['radiod', 'redirectord', 'redirectord.socket']) assert.equal((await box.unit(unit)).active, 'inactive', unit);
     // The operator's settings stay (only purge removes them).
     assert.match(await readFile(join(root.path, 'etc/default/autoradio'), 'utf8'), /^DOMAIN=radio\.example\.org$/m);
-    // Icecast went back to Debian's SysV start (a daemon outside systemd's watch), a new one.
+    // Icecast is back under Debian's SysV start (a daemon outside systemd's watch), not restarted.
     assert.match((await box.mustExec(['systemctl', 'show', '-p', 'Restart', 'icecast2'])).stdout, /Restart=no/);
-    await waitFor('Debian\'s Icecast to answer', async () =>
-      (await box.netRun('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '2', 'http://127.0.0.1:8000/status-json.xsl'])).stdout === '200',
-    { timeoutMs: 30_000, intervalMs: 250 });
     const left = await box.exec(['sh', '-c', `cat /proc/${wedged}/comm 2>/dev/null; true`]);
-    assert.notEqual(left.stdout.trim(), 'icecast2', 'the wedged Icecast is gone');
+    assert.equal(left.stdout.trim(), 'icecast2', 'the running Icecast was left alone');
     await box.mustExec(['sh', '-c', 'apt-get install -y -q --no-install-recommends /root/debs/autoradio-server_*.deb </dev/null'], 300_000);
     await waitFor('radiod, redirectord and its socket active again', async () => {
       const states = await Promise.all(['radiod', 'redirectord', 'redirectord.socket'].map(async (u) => (await box.unit(u)).active));
@@ -334,7 +332,7 @@ test('Debian 13 booted with systemd streams, recovers, upgrades and purges', { t
       const pids = (await box.mustExec(['sh', '-c', 'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = icecast2 ] && echo ${p#/proc/}; done; true'])).stdout.trim().split('\n').filter(Boolean);
       const unit = await box.unit('icecast2');
       const restart = (await box.mustExec(['systemctl', 'show', '-p', 'Restart', 'icecast2'])).stdout.trim();
-      return unit.active === 'active' && restart === 'Restart=always' && pids.length === 1 && Number(pids[0]) === unit.pid;
+      return unit.active === 'active' && restart === 'Restart=always' && pids.length === 1 && Number(pids[0]) === unit.pid && unit.pid !== wedged;
     }, { timeoutMs: 30_000, intervalMs: 250 }).catch(async (err: Error) => assert.fail(`${err.message}\n${await journal('icecast2', 20)}`));
     await hearTone(MOUNT, 128, 120_000);
   });
