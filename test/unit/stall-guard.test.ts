@@ -72,3 +72,29 @@ test('the delay is asked at every poll: mounts added during a silence lengthen i
   assert.equal(g.observe(false, 10_000), undefined);
   assert.equal(g.observe(false, 30_000), 'kill');
 });
+
+test('a delay stays in force for its own length: removing many mounts does not shorten the wait for the reload it causes', () => {
+  let delay = 80_000; // 400 mounts
+  const g = new IcecastStallGuard(() => delay);
+  assert.equal(g.observe(true, 0), undefined);
+  delay = 2000; // all removed: the reload that tears their authenticators down is still to come
+  assert.equal(g.observe(true, 1000), undefined);
+  assert.equal(g.observe(false, 2000), undefined);
+  for (let t = 3000; t < 80_000; t += 1000) assert.equal(g.observe(false, t), undefined, `killed at ${t}`);
+  assert.equal(g.observe(false, 80_000), 'kill', 'the long delay has run out: the short one applies again');
+  // Once the long delay has expired, the short one is the rule.
+  assert.equal(g.observe(true, 100_000), undefined);
+  assert.equal(g.observe(false, 101_000), undefined);
+  assert.equal(g.observe(false, 103_000), 'kill');
+});
+
+test('turning the guard off forgets the delays held', () => {
+  let delay = 80_000;
+  const g = new IcecastStallGuard(() => delay);
+  g.observe(true, 0);
+  delay = 0;
+  assert.equal(g.observe(false, 1000), undefined);
+  delay = 2000;
+  g.observe(false, 2000);
+  assert.equal(g.observe(false, 4000), 'kill');
+});

@@ -1,0 +1,144 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { startEtcd, type TestEtcd } from '../support/etcd.js';
+import { launchIcecast, makeIcecastDir, type TestIcecast } from '../support/icecast.js';
+import { freePort } from '../support/ports.js';
+import { startProcess, type Managed } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
+import { ICECAST_SECRETS_KEY, MOUNTS_PREFIX, mountKey } from '../../src/coordination/keys.js';
+
+/**
+ * Attacks on radiod's --icecast-kill-stalled-after with a real Icecast: a healthy Icecast must
+ * never be killed, however slow its reloads, and a wedged one must be.
+ */
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const RADIOD = join(ROOT, 'dist/radiod/main.js');
+const KILL_AFTER_S = 2;
+
+let etcd: TestEtcd;
+let client: Etcd3;
+let radiod: Managed;
+let dir: string;
+let port: number;
+let configPath: string;
+let adminPassword: string;
+const icecasts: TestIcecast[] = [];
+
+interface LogEvent {
+  level: number;
+  msg: string;
+  pid?: number;
+  silentSeconds?: number;
+}
+
+function events(): LogEvent[] {
+  return radiod.output.flatMap((line) => {
+    try {
+      return [JSON.parse(line) as LogEvent];
+    } catch {
+      return [];
+    }
+  });
+}
+
+const count = (msg: string) => events().filter((e) => e.msg === msg).length;
+const kills = () => events().filter((e) => e.level === 50 && /killed it/.test(e.msg)).length;
+
+async function startIcecast(): Promise<TestIcecast> {
+  const icecast = await launchIcecast({ host: '127.0.0.1', port, dir, configPath, sourcePassword: 'unused', adminPassword });
+  icecasts.push(icecast);
+  return icecast;
+}
+
+async function putMounts(from: number, to: number): Promise<void> {
+  const ops = [];
+  for (let i = from; i < to; i++) {
+    const path = `/m${i}.mp3`;
+    ops.push(client.put(mountKey(path)).value(JSON.stringify({ path, username: 'source', password: `pass-${i}-12345` })));
+  }
+  await Promise.all(ops);
+}
+
+async function mountsInConfig(): Promise<number> {
+  return ((await readFile(configPath, 'utf8').catch(() => '')).match(/<mount type/g) ?? []).length;
+}
+
+before(async () => {
+  assert.ok(existsSync(RADIOD), `${RADIOD} is missing: build with npx tsc -p tsconfig.json first`);
+  etcd = await startEtcd();
+  client = new Etcd3({ hosts: etcd.url });
+  dir = await makeIcecastDir();
+  port = await freePort();
+  configPath = join(dir, 'icecast.xml');
+  radiod = startProcess(
+    'node',
+    [
+      RADIOD,
+      '--etcd-urls', etcd.url,
+      '--domain', 'radio.test',
+      '--name', 'node1',
+      '--ip', '127.0.0.1',
+      '--metrics-listen', 'off',
+      '--icecast-config', configPath,
+      '--icecast-port', String(port),
+      '--icecast-bind', '127.0.0.1',
+      '--icecast-logdir', join(dir, 'log'),
+      '--icecast-pidfile', join(dir, 'icecast.pid'),
+      '--lease-ttl', '4',
+      '--status-interval', '300',
+      '--icecast-kill-stalled-after', String(KILL_AFTER_S),
+      '--relay-via', 'direct',
+      '--log-level', 'info',
+    ],
+    { cwd: ROOT },
+  );
+  await waitFor('radiod\'s first config', async () => (await readFile(configPath, 'utf8').catch(() => '')).includes('<icecast>'), { timeoutMs: 15_000 });
+  adminPassword = (JSON.parse((await client.get(ICECAST_SECRETS_KEY).string())!) as { adminPassword: string }).adminPassword;
+});
+
+after(async () => {
+  await radiod?.stop('SIGTERM', 5000);
+  for (const i of icecasts) {
+    i.process.child.kill('SIGCONT');
+    await i.stop();
+  }
+  client?.close();
+  await etcd?.stop();
+});
+
+test('a healthy Icecast with 400 URL-auth mounts, reloaded in bursts, is never killed', { timeout: 400_000 }, async () => {
+  const N = Number(process.env.ATTACK_MOUNTS ?? 400);
+  await putMounts(0, N);
+  await waitFor('the mounts in icecast.xml', async () => (await mountsInConfig()) >= N, { timeoutMs: 30_000, intervalMs: 200 });
+  const t0 = Date.now();
+  const icecast = await startIcecast();
+  console.log(`icecast with ${N} mounts answering after ${Date.now() - t0} ms`);
+  await waitFor('radiod to see Icecast up', () => count('local icecast is up') >= 1, { timeoutMs: 60_000, intervalMs: 100 });
+  // Remove them all at once: the reload that follows tears down every URL authenticator.
+  const t1 = Date.now();
+  await client.delete().prefix(MOUNTS_PREFIX);
+  await waitFor('the mounts gone from icecast.xml', async () => (await mountsInConfig()) === 0, { timeoutMs: 30_000, intervalMs: 100 });
+  await waitFor('Icecast back up after the removal', () => count('local icecast is up') >= 2 || icecast.process.child.signalCode !== null, { timeoutMs: 200_000, intervalMs: 200 }).catch(() => undefined);
+  console.log(`removal: down ${count('local icecast is down')} times, back after ${Date.now() - t1} ms, signal ${icecast.process.child.signalCode}`);
+  assert.equal(icecast.process.child.signalCode, null, `a healthy Icecast was killed:\n${radiod.output.slice(-15).join('\n')}`);
+  // Bursts: add and remove a hundred at a time, a second apart, while Icecast is still reloading.
+  for (let round = 0; round < 6; round++) {
+    if (round % 2 === 0) await putMounts(0, N);
+    else await client.delete().prefix(MOUNTS_PREFIX);
+    await new Promise((r) => setTimeout(r, 1000 + round * 700));
+  }
+  await client.delete().prefix(MOUNTS_PREFIX);
+  await waitFor('the mounts gone from icecast.xml', async () => (await mountsInConfig()) === 0, { timeoutMs: 30_000, intervalMs: 100 });
+  const downs = count('local icecast is down');
+  await waitFor('Icecast up after the bursts', () => count('local icecast is up') > downs || icecast.process.child.signalCode !== null, { timeoutMs: 200_000, intervalMs: 200 }).catch(() => undefined);
+  console.log(`bursts: down ${count('local icecast is down')} times, signal ${icecast.process.child.signalCode}`);
+  // Icecast must stay up until every delay in force has run out.
+  await new Promise((r) => setTimeout(r, 5000));
+  assert.equal(icecast.process.child.signalCode, null, `a healthy Icecast was killed:\n${radiod.output.slice(-15).join('\n')}`);
+  assert.equal(kills(), 0);
+});
