@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import pino from 'pino';
 import { IcecastStallGuard } from '../../src/radiod/icecast/stall-guard.js';
 import { StalledIcecastKiller } from '../../src/radiod/icecast/stalled-icecast-killer.js';
-import type { IcecastPid } from '../../src/radiod/icecast/icecast-pid.js';
+import { IcecastPid } from '../../src/radiod/icecast/icecast-pid.js';
 import { RecordingMetrics } from '../support/fixtures.js';
 
 /** A process that ignores SIGTERM as a deadlocked Icecast does; the killer's target. */
@@ -20,12 +20,12 @@ function logLines() {
   return { log, lines };
 }
 
-function killer(o: { pid: () => Promise<number>; answers: boolean; now: { t: number }; isIcecast?: boolean }) {
+function killer(o: { pid: () => Promise<number>; answers: boolean; now: { t: number }; isIcecast?: boolean; ageMs?: number }) {
   const { log, lines } = logLines();
   const metrics = new RecordingMetrics();
   const k = new StalledIcecastKiller({
     guard: new IcecastStallGuard(() => 10_000),
-    pid: { description: 'test', find: o.pid, isIcecast: async () => o.isIcecast ?? true } as unknown as IcecastPid,
+    pid: { description: 'test', find: o.pid, isIcecast: async () => o.isIcecast ?? true, ageMs: async () => o.ageMs ?? 3_600_000 } as unknown as IcecastPid,
     responds: async () => o.answers,
     clock: () => o.now.t,
     log,
@@ -89,7 +89,7 @@ test('a slow last question lets no second kill start meanwhile', async (t) => {
   const { log } = logLines();
   const k = new StalledIcecastKiller({
     guard: new IcecastStallGuard(() => 1000),
-    pid: { description: 'test', find: async () => { lookups++; return child.pid!; }, isIcecast: async () => true } as unknown as IcecastPid,
+    pid: { description: 'test', find: async () => { lookups++; return child.pid!; }, isIcecast: async () => true, ageMs: async () => 3_600_000 } as unknown as IcecastPid,
     responds: async () => { await gate; return false; },
     clock: () => now.t,
     log,
@@ -149,4 +149,26 @@ test('icecastResponds: any HTTP answer counts (an error status, a body that is n
   for (const socket of held) socket.destroy();
   await new Promise<void>((r) => silent.close(() => r()));
   assert.equal(await icecastResponds(`http://127.0.0.1:${closed}`, 2000), false);
+});
+
+test('an Icecast younger than the delay is not killed for a silence that began before it (a start after a long stop)', async (t) => {
+  const child = stubborn();
+  t.after(() => child.kill('SIGKILL'));
+  const now = { t: 0 };
+  const { k, lines, metrics } = killer({ pid: async () => child.pid!, answers: false, now, ageMs: 400 });
+  for (; now.t <= 60_000; now.t += 1000) k.observe(false);
+  await k.settled();
+  assert.equal(child.exitCode, null);
+  assert.equal(child.signalCode, null);
+  assert.equal(metrics.count('icecast.stall_kills'), 0);
+  assert.ok(lines.some((l) => l.level === 40 && /younger than the stall delay/.test(l.msg)));
+});
+
+test('IcecastPid.ageMs: a process just started is young, pid 1 is not', async (t) => {
+  const child = stubborn();
+  t.after(() => child.kill('SIGKILL'));
+  const pid = new IcecastPid();
+  const young = await pid.ageMs(child.pid!);
+  assert.ok(young >= 0 && young < 5000, `just started: ${young} ms`);
+  assert.ok((await pid.ageMs(1)) >= young);
 });

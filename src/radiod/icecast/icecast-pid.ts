@@ -55,4 +55,18 @@ export class IcecastPid {
     const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
     return comm === this.name || comm === 'icecast';
   }
+
+  /**
+   * How long `pid` has run, in ms: its start time (field 22 of /proc/PID/stat, in clock ticks
+   * since boot) against /proc/uptime. Linux's USER_HZ is 100 on every architecture Debian ships.
+   */
+  async ageMs(pid: number): Promise<number> {
+    const [stat, uptime] = await Promise.all([readFile(`/proc/${pid}/stat`, 'utf8'), readFile('/proc/uptime', 'utf8')]);
+    // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const startTicks = Number(fields[19]);
+    const upSeconds = Number(uptime.split(' ')[0]);
+    if (!Number.isFinite(startTicks) || !Number.isFinite(upSeconds)) throw new Error(`cannot read the start time of pid ${pid}`);
+    return Math.max(0, upSeconds * 1000 - startTicks * 10);
+  }
 }

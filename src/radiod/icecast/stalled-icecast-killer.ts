@@ -53,6 +53,14 @@ export class StalledIcecastKiller {
     try {
       pid = await this.deps.pid.find();
       if (!(await this.deps.pid.isIcecast(pid))) throw new Error(`pid ${pid} is not an Icecast (a stale pidfile)`);
+      // The silence may have begun before this process existed: an Icecast stopped for a while
+      // (an operator, a crash loop that systemd gave up on) and then started is silent while it
+      // starts, and must not be killed for its predecessor's silence.
+      const ageMs = await this.deps.pid.ageMs(pid);
+      if (ageMs < this.deps.guard.delayMs) {
+        log.warn({ pid, silentSeconds, ageSeconds: Math.round(ageMs / 1000) }, 'local icecast answers nothing, but its process is younger than the stall delay (a fresh start): not killed yet');
+        return;
+      }
     } catch (err) {
       log.warn({ silentSeconds, err: errorMessage(err) }, 'local icecast answers nothing, and there is no single icecast process to kill');
       return;
