@@ -121,7 +121,9 @@ export class StatsPoller {
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
-    const startedAt = Date.now();
+    // The pause is measured on the monotonic clock: a wall clock stepped back an hour during a
+    // poll (slow while Icecast is silent) left the poller asleep for that hour, blind to a stall.
+    const startedAt = performance.now();
     let result: PollResult;
     const timeoutMs = Math.min(1500, this.intervalMs);
     const frontDoor = this.frontDoor?.(timeoutMs);
@@ -138,7 +140,7 @@ export class StatsPoller {
       // The consumer logs its own failures; the poll goes on.
     }
     if (this.stopped) return;
-    const wait = Math.max(50, this.intervalMs - (Date.now() - startedAt));
+    const wait = Math.max(50, this.intervalMs - (performance.now() - startedAt));
     this.timer = setTimeout(() => void this.tick(), wait);
   }
 }
