@@ -262,6 +262,7 @@ function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) =
     clock: monotonicNow,
     log: b.log.child({ component: 'icecast' }),
     metrics: b.metrics,
+    stopping: () => shutdown.stopping,
   });
   return (r) => {
     if (shutdown.stopping) return;

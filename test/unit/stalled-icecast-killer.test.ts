@@ -172,3 +172,30 @@ test('IcecastPid.ageMs: a process just started is young, pid 1 is not', async (t
   assert.ok(young >= 0 && young < 5000, `just started: ${young} ms`);
   assert.ok((await pid.ageMs(1)) >= young);
 });
+
+test('radiod stopping during the last question: nothing killed', async (t) => {
+  const child = stubborn();
+  t.after(() => child.kill('SIGKILL'));
+  const now = { t: 0 };
+  let stopping = false;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const { log, lines } = logLines();
+  const metrics = new RecordingMetrics();
+  const k = new StalledIcecastKiller({
+    guard: new IcecastStallGuard(() => 10_000),
+    pid: { description: 'test', find: async () => child.pid!, isIcecast: async () => true, ageMs: async () => 3_600_000 } as unknown as IcecastPid,
+    responds: async () => { await gate; return false; },
+    clock: () => now.t,
+    log,
+    metrics,
+    stopping: () => stopping,
+  });
+  for (; now.t <= 10_000; now.t += 1000) k.observe(false);
+  stopping = true; // SIGTERM while the last question waits
+  release();
+  await k.settled();
+  assert.equal(child.signalCode, null);
+  assert.equal(metrics.count('icecast.stall_kills'), 0);
+  assert.ok(lines.some((l) => /radiod is stopping/.test(l.msg)));
+});

@@ -26,6 +26,8 @@ export class StalledIcecastKiller {
       log: Logger;
       metrics: Metrics;
       lastQuestionMs?: number;
+      /** True once radiod stops: a verdict reached before must not kill after. */
+      stopping?: () => boolean;
     },
   ) {}
 
@@ -49,6 +51,13 @@ export class StalledIcecastKiller {
       log.warn({ silentSeconds }, 'local icecast gave no usable stats for that long, but it answers: not killed');
       return;
     }
+    // The last question lasts up to 5 s, and radiod may be told to stop meanwhile: a stopping
+    // radiod polls no more, and the operator stopping it may be stopping Icecast too (refused
+    // connections, the process still exiting), which is no stall.
+    if (this.deps.stopping?.()) {
+      log.info({ silentSeconds }, 'local icecast answers nothing, but radiod is stopping: not killed');
+      return;
+    }
     let pid: number;
     try {
       pid = await this.deps.pid.find();
@@ -65,6 +74,7 @@ export class StalledIcecastKiller {
       log.warn({ silentSeconds, err: errorMessage(err) }, 'local icecast answers nothing, and there is no single icecast process to kill');
       return;
     }
+    if (this.deps.stopping?.()) return;
     try {
       process.kill(pid, 'SIGKILL');
     } catch (err) {
