@@ -17,7 +17,8 @@ import { ICECAST_SECRETS_KEY, MOUNTS_PREFIX, mountKey } from '../../src/coordina
  */
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const RADIOD = join(ROOT, 'dist/radiod/main.js');
+// ATTACK_RADIOD runs the attacks against another build (e.g. the one before a fix).
+const RADIOD = process.env.ATTACK_RADIOD ?? join(ROOT, 'dist/radiod/main.js');
 const KILL_AFTER_S = 2;
 
 let etcd: TestEtcd;
@@ -111,21 +112,65 @@ after(async () => {
   await etcd?.stop();
 });
 
+test('an Icecast started after a long silence is not killed while it starts', { timeout: 60_000 }, async () => {
+  // No Icecast at all for longer than the delay (stopped by an operator, or a crash loop that
+  // systemd gave up on): radiod finds nothing to kill.
+  await waitFor('a stall verdict with nothing to kill', () => events().some((e) => /no single icecast process to kill/.test(e.msg)), { timeoutMs: 20_000, intervalMs: 100 });
+  const icecast = await startIcecast();
+  await waitFor('radiod to see Icecast up', () => count('local icecast is up') >= 1, { timeoutMs: 15_000, intervalMs: 100 })
+    .catch((err: Error) => assert.fail(`${err.message}; icecast signal ${icecast.process.child.signalCode}\n${radiod.output.slice(-10).join('\n')}`));
+  await new Promise((r) => setTimeout(r, 3 * KILL_AFTER_S * 1000));
+  assert.equal(icecast.process.child.signalCode, null, `a starting Icecast was killed:\n${radiod.output.slice(-10).join('\n')}`);
+  assert.equal(kills(), 0);
+  await icecast.process.stop('SIGTERM', 5000);
+  icecasts.pop();
+  await waitFor('radiod to see Icecast down', () => count('local icecast is down') >= 1, { timeoutMs: 15_000, intervalMs: 100 });
+});
+
+test('SIGSTOP/SIGCONT flapping around the delay is not killed; then a real stop is', { timeout: 90_000 }, async () => {
+  const ups = count('local icecast is up');
+  const icecast = await startIcecast();
+  const child = icecast.process.child;
+  await waitFor('radiod to see Icecast up', () => count('local icecast is up') > ups, { timeoutMs: 15_000, intervalMs: 100 });
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // Stopped just under, at, and over the delay, continued briefly in between: slow, not wedged.
+  for (const stoppedMs of [1800, 1900, 2000, 2100, 2300, 2600, 3000, 4000]) {
+    child.kill('SIGSTOP');
+    await pause(stoppedMs);
+    child.kill('SIGCONT');
+    await pause(250);
+  }
+  await pause(6000); // any last question still under way
+  assert.equal(child.signalCode, null, `a flapping Icecast was killed:\n${radiod.output.slice(-10).join('\n')}`);
+  assert.equal(kills(), 0);
+  // A spared verdict must not blind the guard: a real wedge now is still killed.
+  child.kill('SIGSTOP');
+  await waitFor('the stopped Icecast to be killed', () => child.signalCode !== null, { timeoutMs: 30_000, intervalMs: 100 })
+    .catch((err: Error) => assert.fail(`${err.message}\n${radiod.output.slice(-10).join('\n')}`));
+  assert.equal(child.signalCode, 'SIGKILL');
+  assert.equal(kills(), 1);
+  icecasts.pop();
+  await icecast.process.exited;
+});
+
 test('a healthy Icecast with 400 URL-auth mounts, reloaded in bursts, is never killed', { timeout: 400_000 }, async () => {
   const N = Number(process.env.ATTACK_MOUNTS ?? 400);
   await putMounts(0, N);
   await waitFor('the mounts in icecast.xml', async () => (await mountsInConfig()) >= N, { timeoutMs: 30_000, intervalMs: 200 });
   const t0 = Date.now();
+  const ups = count('local icecast is up');
   const icecast = await startIcecast();
   console.log(`icecast with ${N} mounts answering after ${Date.now() - t0} ms`);
-  await waitFor('radiod to see Icecast up', () => count('local icecast is up') >= 1, { timeoutMs: 60_000, intervalMs: 100 });
+  await waitFor('radiod to see Icecast up', () => count('local icecast is up') > ups, { timeoutMs: 60_000, intervalMs: 100 });
   // Remove them all at once: the reload that follows tears down every URL authenticator.
   const t1 = Date.now();
+  const upsBefore = count('local icecast is up');
   await client.delete().prefix(MOUNTS_PREFIX);
   await waitFor('the mounts gone from icecast.xml', async () => (await mountsInConfig()) === 0, { timeoutMs: 30_000, intervalMs: 100 });
-  await waitFor('Icecast back up after the removal', () => count('local icecast is up') >= 2 || icecast.process.child.signalCode !== null, { timeoutMs: 200_000, intervalMs: 200 }).catch(() => undefined);
+  await waitFor('Icecast back up after the removal', () => count('local icecast is up') > upsBefore || icecast.process.child.signalCode !== null, { timeoutMs: 120_000, intervalMs: 200 }).catch(() => undefined);
   console.log(`removal: down ${count('local icecast is down')} times, back after ${Date.now() - t1} ms, signal ${icecast.process.child.signalCode}`);
   assert.equal(icecast.process.child.signalCode, null, `a healthy Icecast was killed:\n${radiod.output.slice(-15).join('\n')}`);
+  assert.equal(kills(), 1, 'only the wedged Icecast of the test before');
   // Bursts: add and remove a hundred at a time, a second apart, while Icecast is still reloading.
   for (let round = 0; round < 6; round++) {
     if (round % 2 === 0) await putMounts(0, N);
@@ -140,5 +185,5 @@ test('a healthy Icecast with 400 URL-auth mounts, reloaded in bursts, is never k
   // Icecast must stay up until every delay in force has run out.
   await new Promise((r) => setTimeout(r, 5000));
   assert.equal(icecast.process.child.signalCode, null, `a healthy Icecast was killed:\n${radiod.output.slice(-15).join('\n')}`);
-  assert.equal(kills(), 0);
+  assert.equal(kills(), 1, 'only the wedged Icecast of the test before');
 });
