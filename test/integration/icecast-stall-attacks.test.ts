@@ -187,3 +187,34 @@ test('a healthy Icecast with 400 URL-auth mounts, reloaded in bursts, is never k
   assert.equal(icecast.process.child.signalCode, null, `a healthy Icecast was killed:\n${radiod.output.slice(-15).join('\n')}`);
   assert.equal(kills(), 1, 'only the wedged Icecast of the test before');
 });
+
+test('a connection storm (400 clients reconnecting without pause, backlog 5) does not get a healthy Icecast killed', { timeout: 120_000 }, async () => {
+  const ups = count('local icecast is up');
+  const icecast = await startIcecast();
+  await waitFor('radiod to see Icecast up', () => count('local icecast is up') > ups, { timeoutMs: 15_000, intervalMs: 100 });
+  const killsBefore = kills();
+  const downsBefore = count('local icecast is down');
+  const { request } = await import('node:http');
+  let stop = false;
+  let answered = 0;
+  let failed = 0;
+  const one = () => new Promise<void>((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/nothing-here.mp3', agent: false, timeout: 10_000 }, (res) => {
+      res.resume();
+      res.on('end', () => { answered++; resolve(); });
+    });
+    req.on('error', () => { failed++; resolve(); });
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+  const loops = Array.from({ length: Number(process.env.ATTACK_STORM ?? 400) }, async () => {
+    while (!stop) await one();
+  });
+  await new Promise((r) => setTimeout(r, 30_000));
+  stop = true;
+  await Promise.all(loops);
+  console.log(`storm: ${answered} answered, ${failed} failed, radiod saw it down ${count('local icecast is down') - downsBefore} times`);
+  await new Promise((r) => setTimeout(r, 6000));
+  assert.equal(icecast.process.child.signalCode, null, `a healthy, stormed Icecast was killed:\n${radiod.output.slice(-10).join('\n')}`);
+  assert.equal(kills(), killsBefore);
+});
