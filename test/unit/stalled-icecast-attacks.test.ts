@@ -141,3 +141,40 @@ test('one that sends its status line and headers, then hangs the body, counts as
   const url = await serve(t, (s) => s.once('data', () => s.write('HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n{"icestats":')));
   assert.equal(await icecastResponds(url, 500), true);
 });
+
+test('the last question asks afresh every second: a request stuck behind a dead backlog does not hide a revived Icecast', async (t) => {
+  // Connections before 1.2 s are held unanswered for good (as a SYN dropped on a full backlog
+  // is retried only 3 s later); later ones are answered.
+  const started = performance.now();
+  const url = await serve(t, (s) => {
+    if (performance.now() - started < 1200) return;
+    s.once('data', () => s.end('HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}'));
+  });
+  assert.equal(await icecastResponds(url, 3000), true);
+  assert.ok(performance.now() - started < 2900, 'answered by the second or third ask, not at the deadline');
+});
+
+test('a poll answered during the last question spares Icecast', async (t) => {
+  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+  t.after(() => child.kill('SIGKILL'));
+  const { log, lines } = logLines();
+  const metrics = new RecordingMetrics();
+  const now = { t: 0 };
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const k = new StalledIcecastKiller({
+    guard: new IcecastStallGuard(() => 500),
+    pid: { description: 'test', find: async () => child.pid!, isIcecast: async () => true, ageMs: async () => 3_600_000 } as unknown as IcecastPid,
+    responds: async () => { await gate; return false; },
+    clock: () => now.t, log, metrics,
+  });
+  for (; now.t <= 500; now.t += 100) k.observe(false);
+  k.observe(true); // a poll got through while the last question waited
+  now.t += 100;
+  k.observe(false);
+  release();
+  await k.settled();
+  assert.equal(metrics.count('icecast.stall_kills'), 0);
+  assert.ok(alive(child));
+  assert.ok(lines.some((l) => /answered a poll during the last question/.test(l.msg)));
+});

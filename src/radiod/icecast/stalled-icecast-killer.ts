@@ -47,6 +47,7 @@ export class StalledIcecastKiller {
   private async kill(silentMs: number): Promise<void> {
     const { log } = this.deps;
     const silentSeconds = Math.round(silentMs / 1000);
+    const verdict = this.deps.guard.state;
     if (await this.deps.responds(this.deps.lastQuestionMs ?? 5000)) {
       log.warn({ silentSeconds }, 'local icecast gave no usable stats for that long, but it answers: not killed');
       return;
@@ -56,6 +57,12 @@ export class StalledIcecastKiller {
     // connections, the process still exiting), which is no stall.
     if (this.deps.stopping?.()) {
       log.info({ silentSeconds }, 'local icecast answers nothing, but radiod is stopping: not killed');
+      return;
+    }
+    // The polls go on during the last question: one answered meanwhile ends the silence.
+    const now = this.deps.guard.state;
+    if (now.name === 'answering' || verdict.name === 'answering' || now.since !== verdict.since) {
+      log.warn({ silentSeconds }, 'local icecast answered a poll during the last question: not killed');
       return;
     }
     let pid: number;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../../common/errors.js';
 import { parseAdminStats, parseStatusJson, type IcecastStats } from './stats.js';
 import type { FrontDoorListeners } from '../../coordination/front-door-listeners.js';
@@ -64,14 +65,29 @@ export async function icecastAnswers(baseUrl: string, timeoutMs = 700): Promise<
  * Whether Icecast sends any HTTP answer within `timeoutMs`, whatever its status or body: the
  * test for a wedged Icecast, which answers nothing at all. A refused admin password or a
  * status page that does not parse (2.4.4's JSON breaks on some stream titles) is no stall.
+ *
+ * A fresh request every `everyMs`, content with the first answer: 2.4.4 listens with a backlog
+ * of 5, which the abandoned polls of a silence fill, so one request's SYN is dropped and
+ * retried after 1, 3 and 7 s, past the deadline even if Icecast revived at once (an Icecast
+ * running 250 ms in every 2 s answered a single 5 s question not once, and was killed).
  */
-export async function icecastResponds(baseUrl: string, timeoutMs: number): Promise<boolean> {
-  try {
-    const res = await fetch(`${baseUrl}/status-json.xsl`, { signal: AbortSignal.timeout(timeoutMs) });
+export async function icecastResponds(baseUrl: string, timeoutMs: number, everyMs = 1000): Promise<boolean> {
+  const done = new AbortController();
+  const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), done.signal]);
+  const ask = async (afterMs: number): Promise<true> => {
+    if (afterMs > 0) await sleep(afterMs, undefined, { signal });
+    const res = await fetch(`${baseUrl}/status-json.xsl`, { signal });
     await res.body?.cancel();
     return true;
+  };
+  const asks: Promise<true>[] = [];
+  for (let at = 0; at < timeoutMs; at += everyMs) asks.push(ask(at));
+  try {
+    return await Promise.any(asks);
   } catch {
     return false;
+  } finally {
+    done.abort();
   }
 }
 
