@@ -7,7 +7,7 @@ import { Etcd3 } from 'etcd3';
 import { startEtcd, type TestEtcd } from '../support/etcd.js';
 import { launchIcecast, makeIcecastDir, type TestIcecast } from '../support/icecast.js';
 import { freePort } from '../support/ports.js';
-import { startProcess, type Managed } from '../support/processes.js';
+import { collectLines, startProcess, type Managed } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { ICECAST_SECRETS_KEY, MOUNTS_PREFIX, mountKey } from '../../src/coordination/keys.js';
 
@@ -24,6 +24,8 @@ const KILL_AFTER_S = 2;
 let etcd: TestEtcd;
 let client: Etcd3;
 let radiod: Managed;
+/** Every line radiod logged (Managed keeps only the last 200, and 400 mounts log more). */
+const radiodLines: string[] = [];
 let dir: string;
 let port: number;
 let configPath: string;
@@ -32,13 +34,14 @@ const icecasts: TestIcecast[] = [];
 
 interface LogEvent {
   level: number;
+  time: string;
   msg: string;
   pid?: number;
   silentSeconds?: number;
 }
 
 function events(): LogEvent[] {
-  return radiod.output.flatMap((line) => {
+  return radiodLines.flatMap((line) => {
     try {
       return [JSON.parse(line) as LogEvent];
     } catch {
@@ -98,6 +101,7 @@ before(async () => {
     ],
     { cwd: ROOT },
   );
+  collectLines(radiod.child.stdout, radiodLines);
   await waitFor('radiod\'s first config', async () => (await readFile(configPath, 'utf8').catch(() => '')).includes('<icecast>'), { timeoutMs: 15_000 });
   adminPassword = (JSON.parse((await client.get(ICECAST_SECRETS_KEY).string())!) as { adminPassword: string }).adminPassword;
 });
@@ -155,13 +159,20 @@ test('SIGSTOP/SIGCONT flapping around the delay is not killed; then a real stop 
 
 test('a healthy Icecast with 400 URL-auth mounts, reloaded in bursts, is never killed', { timeout: 400_000 }, async () => {
   const N = Number(process.env.ATTACK_MOUNTS ?? 400);
-  await putMounts(0, N);
-  await waitFor('the mounts in icecast.xml', async () => (await mountsInConfig()) >= N, { timeoutMs: 30_000, intervalMs: 200 });
-  const t0 = Date.now();
+  // Icecast first, then the mounts: radiod reloads an Icecast that comes up, and with 400 mounts
+  // in its file that reload stalls it past launchIcecast's 10 s wait.
   const ups = count('local icecast is up');
   const icecast = await startIcecast();
-  console.log(`icecast with ${N} mounts answering after ${Date.now() - t0} ms`);
-  await waitFor('radiod to see Icecast up', () => count('local icecast is up') > ups, { timeoutMs: 60_000, intervalMs: 100 });
+  await waitFor('radiod to see Icecast up', () => count('local icecast is up') > ups, { timeoutMs: 15_000, intervalMs: 100 });
+  const t0 = Date.now();
+  await putMounts(0, N);
+  await waitFor('the mounts in icecast.xml', async () => (await mountsInConfig()) >= N, { timeoutMs: 30_000, intervalMs: 200 });
+  await waitFor('Icecast serving the mounts', async () => {
+    const res = await fetch(`${icecast.url}/admin/listmounts`, { headers: { authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString('base64')}` }, signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+    return res?.ok && count('local icecast is up') > count('local icecast is down');
+  }, { timeoutMs: 120_000, intervalMs: 500 });
+  console.log(`${N} mounts added and Icecast answering after ${Date.now() - t0} ms`);
+  assert.equal(icecast.process.child.signalCode, null, `a healthy Icecast was killed:\n${radiod.output.slice(-15).join('\n')}`);
   // Remove them all at once: the reload that follows tears down every URL authenticator.
   const t1 = Date.now();
   const upsBefore = count('local icecast is up');
@@ -186,6 +197,21 @@ test('a healthy Icecast with 400 URL-auth mounts, reloaded in bursts, is never k
   await new Promise((r) => setTimeout(r, 5000));
   assert.equal(icecast.process.child.signalCode, null, `a healthy Icecast was killed:\n${radiod.output.slice(-15).join('\n')}`);
   assert.equal(kills(), 1, 'only the wedged Icecast of the test before');
+  // The longest silence radiod saw, and the verdicts it spared.
+  let downAt: number | undefined;
+  let longest = 0;
+  for (const e of events()) {
+    if (e.msg === 'local icecast is down') downAt = Date.parse(e.time);
+    if (e.msg === 'local icecast is up' && downAt !== undefined) {
+      longest = Math.max(longest, Date.parse(e.time) - downAt);
+      downAt = undefined;
+    }
+  }
+  const spared = events().filter((e) => /not killed/.test(e.msg)).length;
+  console.log(`longest time radiod saw Icecast down: ${longest} ms; verdicts spared: ${spared}`);
+  await icecast.process.stop('SIGTERM', 5000);
+  icecasts.pop();
+  await waitFor('radiod to see Icecast down', () => count('local icecast is down') >= count('local icecast is up'), { timeoutMs: 15_000, intervalMs: 100 });
 });
 
 test('a connection storm (400 clients reconnecting without pause, backlog 5) does not get a healthy Icecast killed', { timeout: 120_000 }, async () => {
