@@ -72,8 +72,13 @@ export async function icecastAnswers(baseUrl: string, timeoutMs = 700): Promise<
  * running 250 ms in every 2 s answered a single 5 s question not once, and was killed).
  */
 export async function icecastResponds(baseUrl: string, timeoutMs: number, everyMs = 1000): Promise<boolean> {
+  // A plain timer ends the question, not AbortSignal.timeout() joined with AbortSignal.any():
+  // on Node 20 the joined timeout signal can be collected before it fires, and a question to a
+  // wedged Icecast, which accepts and never answers, would then wait for ever (and with it
+  // every later kill).
   const done = new AbortController();
-  const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), done.signal]);
+  const deadline = setTimeout(() => done.abort(), timeoutMs);
+  const signal = done.signal;
   const ask = async (afterMs: number): Promise<true> => {
     if (afterMs > 0) await sleep(afterMs, undefined, { signal });
     const res = await fetch(`${baseUrl}/status-json.xsl`, { signal });
@@ -87,6 +92,7 @@ export async function icecastResponds(baseUrl: string, timeoutMs: number, everyM
   } catch {
     return false;
   } finally {
+    clearTimeout(deadline);
     done.abort();
   }
 }
