@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StatsPoller, type PollResult } from '../../src/radiod/icecast/stats-poller.js';
+import { waitFor } from '../support/wait.js';
 
 test('a wall clock stepped back an hour during a poll does not put the poller to sleep for that hour', async (t) => {
   const realNow = Date.now.bind(Date);
@@ -21,7 +22,6 @@ test('a wall clock stepped back an hour during a poll does not put the poller to
   const poller = new StatsPoller(() => ({ baseUrl: `http://127.0.0.1:${port}`, adminUser: 'admin', adminPassword: 'x' }), 200, (r) => void results.push(r));
   t.after(() => poller.stop());
   poller.start();
-  const deadline = performance.now() + 3000;
-  while (results.length < 3 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(results.length >= 3, `${results.length} polls in 3 s with a 200 ms interval`);
+  await waitFor('three polls at a 200 ms interval', () => results.length >= 3, { timeoutMs: 3000, intervalMs: 20 })
+    .catch(() => assert.fail(`${results.length} polls in 3 s with a 200 ms interval`));
 });
