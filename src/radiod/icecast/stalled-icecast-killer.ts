@@ -39,7 +39,7 @@ export class StalledIcecastKiller {
     this.pending = this.kill(silentMs).finally(() => (this.pending = undefined));
   }
 
-  /** Resolves when no kill is under way (for tests and for a clean stop). */
+  /** Resolves when no kill is under way (tests wait on it). */
   async settled(): Promise<void> {
     await this.pending;
   }
