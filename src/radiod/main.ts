@@ -124,6 +124,8 @@ async function dropSources(b: Basics, endpoint: IcecastEndpoint, unwanted: (moun
 interface IcecastControl {
   controller: IcecastController;
   endpoint: IcecastEndpoint;
+  /** Where the local Icecast's pid comes from: for the reloader's SIGHUP and the stall killer. */
+  pid: IcecastPid;
   reloader: Reloader;
   /**
    * Drops the sources attached to this Icecast after it stopped being master: they would
@@ -142,9 +144,8 @@ function icecastControl(b: Basics, view: ClusterView, routing: ClusterStateSourc
   const baseUrl = localIcecastUrl(b.opts.icecastPort, b.opts.icecastBind);
   const endpoint: IcecastEndpoint = { baseUrl, adminUser: 'admin', adminPassword: secrets.adminPassword };
   const answers = () => icecastAnswers(baseUrl);
-  const reloader = b.opts.icecastReload
-    ? new CommandReloader(b.opts.icecastReload, answers, b.log)
-    : new SignalReloader({ answers, ...(b.opts.icecastPidfile ? { pidfile: b.opts.icecastPidfile } : {}) });
+  const pid = new IcecastPid(b.opts.icecastPidfile ? { pidfile: b.opts.icecastPidfile } : {});
+  const reloader = b.opts.icecastReload ? new CommandReloader(b.opts.icecastReload, answers, b.log) : new SignalReloader({ pid, answers });
   const servedHere = (path: string) => {
     const mount = view.current().mounts.get(path);
     return mount !== undefined && mount.relayUrl === undefined;
@@ -165,7 +166,7 @@ function icecastControl(b: Basics, view: ClusterView, routing: ClusterStateSourc
     log: b.log.child({ component: 'icecast' }),
     metrics: b.metrics,
   });
-  return { controller, endpoint, reloader, dropLocalSources };
+  return { controller, endpoint, pid, reloader, dropLocalSources };
 }
 
 /**
@@ -257,7 +258,7 @@ function onStatsPoll(b: Basics, shutdown: Shutdown, p: Parts): (r: PollResult) =
   const version = packageVersion();
   const stalled = new StalledIcecastKiller({
     guard: new IcecastStallGuard(() => stallDelayMs(b.opts.icecastKillStalledAfter, p.view.current().mounts.size)),
-    pid: new IcecastPid(b.opts.icecastPidfile ? { pidfile: b.opts.icecastPidfile } : {}),
+    pid: p.control.pid,
     responds: (timeoutMs) => icecastResponds(url, timeoutMs),
     clock: monotonicNow,
     log: b.log.child({ component: 'icecast' }),

@@ -16,6 +16,7 @@ import { MASTER_ELECTION_PREFIX, mountKey, nodeKey } from '../../src/coordinatio
 import type { OnAirMount } from '../../src/coordination/node-status.js';
 import { IcecastController } from '../../src/radiod/icecast/controller.js';
 import { SignalReloader } from '../../src/radiod/icecast/reloader.js';
+import { IcecastPid } from '../../src/radiod/icecast/icecast-pid.js';
 import { icecastAnswers } from '../../src/radiod/icecast/stats-poller.js';
 
 /**
@@ -72,7 +73,7 @@ before(async () => {
     },
     secrets,
     configPath,
-    reloader: new SignalReloader({ pidfile, answers: () => icecastAnswers(`http://127.0.0.1:${port}`) }),
+    reloader: new SignalReloader({ pid: new IcecastPid({ pidfile }), answers: () => icecastAnswers(`http://127.0.0.1:${port}`) }),
     log,
     metrics: createMetrics(undefined, 'radiod', 'n1', () => {}),
     idleRelayAfterMs: 3000,

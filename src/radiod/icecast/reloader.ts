@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Logger } from '../../common/logger.js';
-import { IcecastPid } from './icecast-pid.js';
+import type { IcecastPid } from './icecast-pid.js';
 
 /**
  * Makes the running Icecast re-read its config file. Resolves false (and does nothing) when
@@ -21,19 +21,17 @@ export type AnswerProbe = () => Promise<boolean>;
  */
 export class SignalReloader implements Reloader {
   readonly description: string;
-  private readonly pid: IcecastPid;
   /** The Icecast process already seen answering: its handler is installed, no probe needed. */
   private answeringPid: number | undefined;
 
-  constructor(private readonly opts: { pidfile?: string; processName?: string; answers: AnswerProbe }) {
-    this.pid = new IcecastPid(opts);
-    this.description = `SIGHUP to ${this.pid.description}`;
+  constructor(private readonly opts: { pid: IcecastPid; answers: AnswerProbe }) {
+    this.description = `SIGHUP to ${opts.pid.description}`;
   }
 
   async reload(): Promise<boolean> {
     let pid: number;
     try {
-      pid = await this.pid.find();
+      pid = await this.opts.pid.find();
     } catch (err) {
       // No process (yet): nothing to reload, unless it does answer (then the pid lookup is wrong).
       if (await this.opts.answers()) throw err;
