@@ -12,6 +12,7 @@ import { IcecastStallGuard } from '../../src/radiod/icecast/stall-guard.js';
 import { StalledIcecastKiller } from '../../src/radiod/icecast/stalled-icecast-killer.js';
 import { icecastResponds } from '../../src/radiod/icecast/stats-poller.js';
 import { RecordingMetrics } from '../support/fixtures.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * Attacks on the stalled-Icecast killer with real processes, pidfiles and sockets: what it must
@@ -48,7 +49,7 @@ function alive(child: ChildProcess): boolean {
 
 /** Any process older than the delay: the age check must not be what saves it. */
 async function aged(child: ChildProcess): Promise<void> {
-  while ((await new IcecastPid().ageMs(child.pid!)) < 600) await new Promise((r) => setTimeout(r, 100));
+  await waitFor('the process to be 600 ms old', async () => (await new IcecastPid().ageMs(child.pid!)) >= 600, { timeoutMs: 10_000, intervalMs: 100 });
 }
 
 test('a stale pidfile whose pid now runs another program of the same user (sleep as icecast2): not killed', async (t) => {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../../common/errors.js';
+import { monotonicNow } from '../../coordination/clock.js';
 import { parseAdminStats, parseStatusJson, type IcecastStats } from './stats.js';
 import type { FrontDoorListeners } from '../../coordination/front-door-listeners.js';
 
@@ -145,7 +146,7 @@ export class StatsPoller {
     if (this.stopped) return;
     // The pause is measured on the monotonic clock: a wall clock stepped back an hour during a
     // poll (slow while Icecast is silent) left the poller asleep for that hour, blind to a stall.
-    const startedAt = performance.now();
+    const startedAt = monotonicNow();
     let result: PollResult;
     const timeoutMs = Math.min(1500, this.intervalMs);
     const frontDoor = this.frontDoor?.(timeoutMs);
@@ -162,7 +163,7 @@ export class StatsPoller {
       // The consumer logs its own failures; the poll goes on.
     }
     if (this.stopped) return;
-    const wait = Math.max(50, this.intervalMs - (performance.now() - startedAt));
+    const wait = Math.max(50, this.intervalMs - (monotonicNow() - startedAt));
     this.timer = setTimeout(() => void this.tick(), wait);
   }
 }
